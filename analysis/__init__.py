@@ -1,0 +1,1 @@
+"""Analysis layer: pure pandas / scipy / statsmodels functions. No Dash imports."""

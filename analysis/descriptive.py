@@ -1,0 +1,108 @@
+"""Descriptive statistics by arm: baseline characteristics and disposition.
+
+Conventions used everywhere in the app (and named in its captions):
+- mean (SD) with the sample SD (ddof = 1);
+- median [Q1, Q3] with linear-interpolation quantiles (Hyndman–Fan type 7, pandas' default);
+- n (%) of subjects, the denominator being the subjects in that column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+QUANTILE_METHOD = "linear interpolation (type 7)"
+
+
+def fmt(x: float, decimals: int = 1) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.{decimals}f}"
+
+
+def mean_sd(values: pd.Series, decimals: int = 1) -> str:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if len(v) == 0:
+        return "–"
+    sd = v.std(ddof=1) if len(v) > 1 else np.nan
+    return f"{fmt(v.mean(), decimals)} ({fmt(sd, decimals)})"
+
+
+def median_iqr(values: pd.Series, decimals: int = 1) -> str:
+    v = pd.to_numeric(values, errors="coerce").dropna()
+    if len(v) == 0:
+        return "–"
+    q1, med, q3 = v.quantile([0.25, 0.5, 0.75])
+    return f"{fmt(med, decimals)} [{fmt(q1, decimals)}, {fmt(q3, decimals)}]"
+
+
+def n_pct(k: int, n: int) -> str:
+    return f"{k} ({100 * k / n:.0f}%)" if n else "0"
+
+
+def _columns(df: pd.DataFrame, arm_labels: list[str]):
+    """(column title, frame) per arm, then Total."""
+    cols = [(f"{a} (N={int((df['ARM_LABEL'] == a).sum())})", df[df["ARM_LABEL"] == a]) for a in arm_labels]
+    cols.append((f"Total (N={len(df)})", df))
+    return cols
+
+
+def baseline_table(adsl: pd.DataFrame, measurements: pd.DataFrame, arm_labels: list[str],
+                   subjects, params: list[tuple[str, str, str]]) -> pd.DataFrame:
+    """Baseline characteristics, one row per line of the table.
+
+    ``params``: (PARAMCD, label, "mean"|"median") measured at baseline to include.
+    Returns columns: Characteristic, Statistic, <arm (N=..)>..., Total (N=..).
+    """
+    df = adsl[adsl["USUBJID"].isin(subjects) & adsl["ARM_LABEL"].isin(arm_labels)]
+    cols = _columns(df, arm_labels)
+    rows: list[dict] = []
+
+    def add(label, stat, fn):
+        rows.append({"Characteristic": label, "Statistic": stat, **{title: fn(d) for title, d in cols}})
+
+    add("Subjects", "n", lambda d: str(len(d)))
+    if "AGE" in df:
+        add("Age (years)", "mean (SD)", lambda d: mean_sd(d["AGE"]))
+    if "SEX" in df:
+        for code, label in (("F", "Female"), ("M", "Male")):
+            add(f"Sex: {label}", "n (%)", lambda d, c=code: n_pct(int((d["SEX"] == c).sum()), len(d)))
+    if "RACE" in df:
+        for race in sorted(df["RACE"].dropna().astype(str).unique()):
+            add(f"Race: {race.title()}", "n (%)", lambda d, r=race: n_pct(int((d["RACE"] == r).sum()), len(d)))
+    if "DISDUR" in df:
+        add("Disease duration (years)", "median [Q1, Q3]", lambda d: median_iqr(d["DISDUR"]))
+    if "LNHISTFL" in df:
+        add("History of lupus nephritis", "n (%)", lambda d: n_pct(int((d["LNHISTFL"] == "Y").sum()), len(d)))
+
+    if len(measurements) and "ABLFL" in measurements:
+        base = measurements[(measurements["ABLFL"] == "Y") & measurements["USUBJID"].isin(df["USUBJID"])]
+        for code, label, kind in params:
+            b = base[base["PARAMCD"] == code].set_index("USUBJID")["AVAL"]
+            if b.empty:
+                continue
+            b.index = b.index.astype(str)
+            fn = mean_sd if kind == "mean" else median_iqr
+            add(label, "mean (SD)" if kind == "mean" else "median [Q1, Q3]",
+                lambda d, b=b, fn=fn: fn(b.reindex(d["USUBJID"]).dropna(), 2 if b.abs().median() < 10 else 1))
+    return pd.DataFrame(rows)
+
+
+def disposition_table(adsl: pd.DataFrame, arm_labels: list[str], subjects) -> pd.DataFrame:
+    """Randomised, completed, discontinued (with each reason), as n (%) per arm and total."""
+    df = adsl[adsl["USUBJID"].isin(subjects) & adsl["ARM_LABEL"].isin(arm_labels)]
+    cols = _columns(df, arm_labels)
+    rows = [{"Status": "Randomised", **{t: str(len(d)) for t, d in cols}}]
+    if "EOSSTT" not in df:
+        return pd.DataFrame(rows)
+    for status in ("COMPLETED", "DISCONTINUED"):
+        rows.append({"Status": status.capitalize(), **{t: n_pct(int((d["EOSSTT"] == status).sum()), len(d)) for t, d in cols}})
+        if status == "DISCONTINUED" and "DCSREAS" in df:
+            reasons = df.loc[df["EOSSTT"] == status, "DCSREAS"].astype(str)
+            for r in sorted(reasons[reasons.str.strip() != ""].unique()):
+                rows.append({"Status": f"  reason: {r.capitalize()}",
+                             **{t: n_pct(int(((d["EOSSTT"] == status) & (d["DCSREAS"] == r)).sum()), len(d)) for t, d in cols}})
+    return pd.DataFrame(rows)
+
+
+def arm_counts(adsl: pd.DataFrame, arm_labels: list[str], subjects) -> dict[str, int]:
+    df = adsl[adsl["USUBJID"].isin(subjects)]
+    return {a: int((df["ARM_LABEL"] == a).sum()) for a in arm_labels}

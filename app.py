@@ -1,0 +1,100 @@
+"""Trial results explorer: app factory and command line.
+
+    python app.py [--data DIR] [--host 127.0.0.1] [--port 8050] [--debug]
+    gunicorn app:server            # production: debug is always off
+
+``app.py`` only composes: the data layer loads the study, each page module
+brings its own layout and callbacks and receives the study it shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import dash_bootstrap_components as dbc
+from dash import Dash
+
+from components import overview, shell
+from data.cache import ResultCache
+from data.lock import LockError
+from data.study import DEFAULT_DATA, DataError, load_study
+
+PAGES = (overview,)
+ENV_DATA = "TRIAL_DATA"
+HERE = Path(__file__).parent
+
+
+def create_app(data_dir: str | Path | None = None, cache_config: dict | None = None) -> Dash:
+    """Build the Dash app for one dataset folder. Raises DataError / LockError on bad data."""
+    study = load_study(Path(data_dir or os.environ.get(ENV_DATA) or DEFAULT_DATA))
+    app = Dash(
+        __name__,
+        title=f"{study.study_id} results explorer",
+        assets_folder=str(HERE / "assets"),
+        serve_locally=True,  # nothing from a CDN: the app works on a closed hospital network
+        enable_mcp=False,  # Dash 4's machine-control endpoint stays off whatever the environment says
+        update_title=None,
+    )
+    app.layout = shell.layout(study, PAGES)
+    app.validation_layout = dbc.Container([shell.layout(study, PAGES), *[p.layout(study) for p in PAGES]])
+    cache = ResultCache(app.server, study.fingerprint, cache_config)
+    shell.register(app, study, PAGES)
+    for page in PAGES:
+        page.register(app, study, cache)
+    app.server.config["STUDY"] = study
+    app.server.config["RESULT_CACHE"] = cache
+    return app
+
+
+def _fail(exc: Exception) -> None:
+    lines = exc.lines if isinstance(exc, (DataError, LockError)) else [str(exc)]
+    print(f"Cannot serve {getattr(exc, 'folder', '')}:", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="app.py", description="Serve the trial results explorer.")
+    ap.add_argument("--data", metavar="DIR", default=None,
+                    help=f"dataset folder (default: ${ENV_DATA} or the bundled LSO-088 data)")
+    ap.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    ap.add_argument("--port", type=int, default=8050, help="port (default 8050)")
+    ap.add_argument("--debug", action="store_true", help="Dash dev tools and reloader; never in production")
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app = create_app(args.data)
+    except (DataError, LockError) as exc:
+        _fail(exc)
+        return 2
+    app.run(host=args.host, port=args.port, debug=args.debug)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+def __getattr__(name: str):
+    """`gunicorn app:server` asks the module for ``server``: build the app then, once.
+
+    Building lazily keeps `import app` (tests, tools) free of side effects; with
+    `gunicorn --preload` it happens in the master, so workers share the frames.
+    """
+    if name != "server":
+        raise AttributeError(name)
+    try:
+        srv = create_app().server
+    except (DataError, LockError) as exc:
+        _fail(exc)
+        raise SystemExit(2) from None
+    globals()["server"] = srv
+    return srv

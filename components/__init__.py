@@ -1,0 +1,1 @@
+"""Dash components: one module per page (layout, figures, callbacks) and shared widgets."""

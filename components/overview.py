@@ -1,0 +1,158 @@
+"""Overview page: study design (arms, dosing, visits), disposition, baseline characteristics."""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import plotly.graph_objects as go
+from dash import Input, Output, dcc, html
+from dash.exceptions import PreventUpdate
+
+from analysis.descriptive import QUANTILE_METHOD, baseline_table, disposition_table
+from analysis.exposure import dosing_segments
+from components.shell import FILTER_STORE
+from components.tables import frame_table
+from components.theme import base_layout, graph_config, stamp
+from data import filters as F
+
+ID = "overview"
+PATH = "/"
+TITLE = "Overview"
+
+# Baseline disease activity and serology shown in the characteristics table, when present.
+BASELINE_PARAMS = (
+    ("SLEDAI", "SLEDAI-2K score", "mean"),
+    ("PGA", "Physician global assessment", "mean"),
+    ("IGG", "IgG (g/L)", "mean"),
+    ("DSDNA", "Anti-dsDNA (IU/mL)", "median"),
+    ("ANUA", "Anti-nucleosome (RU/mL)", "median"),
+    ("C3", "C3 (g/L)", "mean"),
+    ("C4", "C4 (g/L)", "mean"),
+    ("UPROT", "Urine protein (g/24 h)", "median"),
+    ("PREDDOSE", "Prednisone-equivalent dose (mg/day)", "median"),
+)
+
+
+_ROUTE = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC", "ORAL": "PO", "INTRAMUSCULAR": "IM"}
+
+
+def layout(study):
+    arm_cards = [
+        dbc.Col(
+            dbc.Card(
+                dbc.CardBody([html.Div(a.label, className="arm-card-title"), html.Div(f"n = {a.n}", className="arm-card-n")]),
+                className="arm-card", style={"borderLeft": f"8px solid {a.colour}"},
+            ),
+            md=4,
+        )
+        for a in study.arms
+    ]
+    return html.Div(
+        [
+            html.H2("Study overview", className="page-title"),
+            dbc.Row(arm_cards, className="g-2 mb-2"),
+            dbc.Card(
+                [
+                    dbc.CardHeader("Design: dosing and visit schedule"),
+                    dbc.CardBody(dcc.Graph(id="ov-design", config=graph_config(f"{study.study_id}-design"),
+                                           style={"height": "360px"})),
+                ],
+                className="mb-3",
+            ),
+            dbc.Row(
+                [
+                    dbc.Col(dbc.Card([dbc.CardHeader("Subject disposition"),
+                                      dbc.CardBody(html.Div(id="ov-disposition"))]), xl=5),
+                    dbc.Col(dbc.Card([dbc.CardHeader("Baseline characteristics"),
+                                      dbc.CardBody(html.Div(id="ov-baseline"))]), xl=7),
+                ],
+                className="g-3",
+            ),
+        ]
+    )
+
+
+def design_figure(study, state: F.FilterState) -> go.Figure:
+    """One row per arm × treatment with its doses, then one row per visit schedule."""
+    labels = state.arm_labels(study)
+    seg = dosing_segments(study.adex, labels)
+    fig = go.Figure()
+    rows: list[str] = []
+    for arm in labels:
+        colour = study.arm_by_label[arm].colour
+        for trt, d in seg[seg["ARM"] == arm].groupby("EXTRT", sort=False):
+            route = _ROUTE.get(str(d["EXROUTE"].iloc[0]).upper(), "")
+            row = f"{arm}: {trt} {route}".strip()
+            rows.append(row)
+            for s in d.itertuples():
+                if s.frequency in ("every 4 weeks", "every 2 weeks", "single dose"):
+                    fig.add_trace(go.Scatter(
+                        x=s.dose_weeks, y=[row] * len(s.dose_weeks), mode="markers",
+                        marker=dict(symbol="diamond", size=13, color=colour, line=dict(width=1, color="#222")),
+                        name=f"{trt} {s.EXROUTE.lower()}, {s.frequency}", showlegend=False,
+                        hovertemplate=f"{arm}<br>{trt} {s.EXROUTE.lower()}<br>{s.frequency}<br>week %{{x:.0f}}<extra></extra>",
+                    ))
+                else:
+                    dense = s.frequency in ("daily", "every other day")
+                    fig.add_trace(go.Scatter(
+                        x=[s.start_week, s.end_week], y=[row, row], mode="lines",
+                        line=dict(width=18 if dense else 8, color=colour), opacity=0.95 if dense else 0.55,
+                        showlegend=False,
+                        hovertemplate=(f"{arm}<br>{trt} {s.EXROUTE.lower()}, {s.frequency}<br>"
+                                       f"weeks {s.start_week:.0f}–{s.end_week:.0f} ({s.doses} doses)<extra></extra>"),
+                    ))
+                    fig.add_annotation(x=(s.start_week + s.end_week) / 2, y=row, text=s.frequency, showarrow=False,
+                                       font=dict(size=12, color="#111"), bgcolor="rgba(255,255,255,0.85)", borderpad=1)
+    # Visit schedules read from the data: parameter categories sharing a schedule share a row.
+    meas = study.measurements
+    if len(meas):
+        cat_col = "PARCAT1" if "PARCAT1" in meas.columns else "DATASET"
+        sched = meas.groupby(cat_col, observed=True)["AVISITN"].unique()
+        groups: dict[tuple, list[str]] = {}
+        for cat, weeks in sched.items():
+            groups.setdefault(tuple(sorted(float(w) for w in weeks if w == w)), []).append(str(cat).lower())
+        for weeks, cats in sorted(groups.items(), key=lambda kv: len(kv[0]), reverse=True):
+            gaps = sorted({b - a for a, b in zip(weeks, weeks[1:])})
+            row = f"Visits every {gaps[0]:g} weeks" if len(gaps) == 1 else f"Visits ({len(weeks)})"
+            rows.append(row)
+            fig.add_trace(go.Scatter(x=list(weeks), y=[row] * len(weeks), mode="markers", showlegend=False,
+                                     marker=dict(symbol="circle", size=11, color="#3e4c59"),
+                                     hovertemplate=f"{row}: {', '.join(cats)}<br>week %{{x:.0f}}<extra></extra>"))
+            fig.add_annotation(x=weeks[-1], y=row, text=", ".join(cats), showarrow=False, xanchor="right",
+                               yshift=14, font=dict(size=11, color="#52606d"))
+    lo, hi = state.weeks
+    fig.add_vrect(x0=lo, x1=hi, fillcolor="#12263a", opacity=0.05, line_width=0)
+    fig.update_layout(**base_layout(margin=dict(l=290, r=20, t=20, b=80)))
+    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True)
+    fig.update_xaxes(title="Study week", dtick=4, range=[-1.5, max(study.visit_numbers or (48,)) + 1.5])
+    stamp(fig, study)
+    return fig
+
+
+def register(app, study, cache):
+    @app.callback(
+        Output("ov-design", "figure"),
+        Output("ov-disposition", "children"),
+        Output("ov-baseline", "children"),
+        Input(FILTER_STORE, "data"),
+    )
+    def update(store):
+        state = F.from_store(store, study)
+        if state is None:
+            raise PreventUpdate
+        labels = state.arm_labels(study)
+        subjects = state.subjects(study)
+
+        def compute():
+            fig = design_figure(study, state)
+            disp = disposition_table(study.adsl, labels, subjects)
+            base = baseline_table(study.adsl, study.measurements, labels, subjects,
+                                  [p for p in BASELINE_PARAMS if p[0] in study.params])
+            return fig, disp, base
+
+        fig, disp, base = cache.get_or_compute("overview", state.key(), compute)
+        caption = html.Div(
+            f"Counts are subjects. mean (SD): sample SD; median [Q1, Q3]: quantiles by {QUANTILE_METHOD}. "
+            f"Population: all randomised subjects in the filter.",
+            className="caption",
+        )
+        return fig, frame_table(disp, "ov-disposition-table"), [frame_table(base, "ov-baseline-table"), caption]

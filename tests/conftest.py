@@ -1,0 +1,165 @@
+"""Shared fixtures: the real study, the real app, its callback endpoint, a live server, a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("SM_FORMULA_ENGINE", "patsy")
+
+from app import create_app  # noqa: E402
+from data.study import DEFAULT_DATA, load_study  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def study():
+    return load_study(DEFAULT_DATA)
+
+
+@pytest.fixture(scope="session")
+def dash_app():
+    return create_app(DEFAULT_DATA)
+
+
+@pytest.fixture()
+def client(dash_app):
+    return dash_app.server.test_client()
+
+
+@pytest.fixture()
+def data_copy(tmp_path):
+    """A writable copy of the locked LSO-088 folder."""
+    dst = tmp_path / "lso088"
+    shutil.copytree(DEFAULT_DATA, dst)
+    return dst
+
+
+class CallbackClient:
+    """Posts to Dash's callback endpoint exactly as a browser does (or as a forger would)."""
+
+    def __init__(self, app, client):
+        self.app, self.client = app, client
+
+    @staticmethod
+    def split_key(key: str) -> list[str]:
+        # Dash names a multi-output callback "..a.x...b.y.." and a single one "a.x".
+        return key[2:-2].split("...") if key.startswith("..") else [key]
+
+    def key_for(self, output_id: str, prop: str) -> str:
+        for key in self.app.callback_map:
+            if f"{output_id}.{prop}" in self.split_key(key):
+                return key
+        raise KeyError(f"no callback outputs {output_id}.{prop}")
+
+    def post(self, output_id: str, prop: str, inputs: dict, state: dict | None = None, changed: list | None = None):
+        """inputs/state: {"id.prop": value}. Returns the Flask response."""
+        key = self.key_for(output_id, prop)
+        spec = self.app.callback_map[key]
+        outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in self.split_key(key)]
+        in_list = []
+        for item in spec["inputs"]:
+            k = f"{item['id']}.{item['property']}"
+            in_list.append({"id": item["id"], "property": item["property"], "value": inputs.get(k)})
+        st_list = []
+        for item in spec.get("state", []):
+            k = f"{item['id']}.{item['property']}"
+            st_list.append({"id": item["id"], "property": item["property"], "value": (state or {}).get(k)})
+        body = {
+            "output": key,
+            "outputs": outputs if key.startswith("..") else outputs[0],
+            "inputs": in_list,
+            "state": st_list,
+            "changedPropIds": changed if changed is not None else list(inputs)[:1],
+        }
+        return self.client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
+
+    def outputs(self, output_id, prop, inputs, state=None, changed=None) -> dict | None:
+        """The response as {"id.prop": value}; None for a 204 (no update)."""
+        r = self.post(output_id, prop, inputs, state, changed)
+        assert r.status_code in (200, 204), (r.status_code, r.get_data(as_text=True)[:500])
+        if r.status_code == 204:
+            return None
+        resp = r.get_json()["response"]
+        return {f"{cid}.{p}": v for cid, props in resp.items() for p, v in props.items()}
+
+
+@pytest.fixture()
+def cb(dash_app, client):
+    return CallbackClient(dash_app, client)
+
+
+def default_store(study):
+    from data import filters as F
+
+    return F.default_state(study).to_store()
+
+
+# -- live server and browser --------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0, proc=None) -> None:
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(url)
+
+
+@pytest.fixture(scope="session")
+def live_server():
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/", proc=proc)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium = shutil.which("chromium")
+    driver_path = shutil.which("chromedriver")
+    if not chromium or not driver_path:
+        pytest.fail("chromium and chromedriver are required: `make test` installs them")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-first-run", "--window-size=1280,720", "--hide-scrollbars"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(driver_path), options=opts)
+    driver.set_window_size(1280, 720)
+    yield driver
+    driver.quit()

@@ -1,0 +1,866 @@
+"""Serology & clinical-activity trajectories by arm (the abstract's Figure 1), with their statistics.
+
+Figure: x = study week, one line per arm (mean ± 95% t-CI, or median with IQR) on the
+raw, change-from-baseline or %-change scale; optional faded patient lines; the
+patients chosen in the global filter highlighted and labelled; the normal range as
+a band on raw values; n per arm and visit under the plot (one parameter) and in
+every hover. Small multiples show several parameters side by side.
+
+Statistics: within arm, baseline vs the comparison visit (Wilcoxon signed-rank +
+Hodges–Lehmann, paired t secondary; ``analysis.paired``); between arms, MMRM
+adjusted differences vs a reference arm (``analysis.mmrm``); Holm / BH across the
+parameters shown (``analysis.multiplicity``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+from plotly.subplots import make_subplots
+
+from analysis import mmrm as MM
+from analysis import trajectory as T
+from analysis.descriptive import QUANTILE_METHOD
+from analysis.multiplicity import METHODS as ADJUST_METHODS
+from analysis.multiplicity import adjust
+from analysis.paired import format_p, pair_values, paired_t, wilcoxon_signed_rank
+from components.export import csv_with_provenance
+from components.shell import FILTER_STORE
+from components.theme import base_layout, graph_config, stamp
+from data import filters as F
+
+ID = "serology"
+PATH = "/serology"
+TITLE = "Serology & activity"
+
+PRIMARY_CATEGORIES = ("SEROLOGY", "CLINICAL ACTIVITY")
+DEFAULT_PARAM = "IGG"
+DEFAULT_MULTI = ("IGG", "C3", "DSDNA", "ANUA")  # the abstract's Figure 1 A–D
+MAX_MULTI = 6
+MODES = {"single": "One parameter", "multi": "Small multiples"}
+SCALE_LABELS = {"raw": "Value", "chg": "Change from baseline", "pchg": "% change from baseline"}
+STATS = {"mean": "Mean ± 95% CI", "median": "Median with IQR"}
+OPTS = {"log": "Log y axis", "indiv": "Individual patients"}
+PATMODES = {"highlight": "Highlight them", "restrict": "Restrict summaries to them"}
+ADJUST_LABELS = {"none": "None (raw p)", "holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
+END = "end"
+WRAP = {"whiteSpace": "normal", "minWidth": "10.5em"}
+BAND_COLOUR = "#2f855a"
+
+
+# -- parameters offered ------------------------------------------------------------------------
+def page_params(study) -> list:
+    """Serology and clinical-activity parameters; for other studies every ADLB-like parameter
+    (else every parameter), in catalogue order within category."""
+    ps = list(study.params.values())
+    prim = [p for p in ps if p.category.upper() in PRIMARY_CATEGORIES]
+    if prim:
+        return sorted(prim, key=lambda p: PRIMARY_CATEGORIES.index(p.category.upper()))
+    lb = [p for p in ps if p.dataset.upper().startswith("ADLB")]
+    chosen = lb or ps
+    cats = list(dict.fromkeys(p.category for p in chosen))
+    return sorted(chosen, key=lambda p: cats.index(p.category))
+
+
+def allowed_codes(study) -> list[str]:
+    return [p.code for p in page_params(study)]
+
+
+def _cat_title(cat: str) -> str:
+    return cat[:1].upper() + cat[1:].lower() if cat.isupper() else cat
+
+
+def param_options(study) -> list[dict]:
+    """Grouped options: a disabled header per category, then its parameters."""
+    opts, last = [], None
+    for p in page_params(study):
+        if p.category != last:
+            opts.append({"label": f"— {_cat_title(p.category)} —", "value": f"__group__{p.category}", "disabled": True})
+            last = p.category
+        opts.append({"label": p.name, "value": p.code})
+    return opts
+
+
+def default_single(study) -> str | None:
+    codes = allowed_codes(study)
+    return DEFAULT_PARAM if DEFAULT_PARAM in codes else (codes[0] if codes else None)
+
+
+def default_multi(study) -> list[str]:
+    codes = allowed_codes(study)
+    chosen = [c for c in DEFAULT_MULTI if c in codes]
+    return chosen or codes[:4]
+
+
+def post_baseline_visits(study) -> list[float]:
+    return [v for v in study.visit_numbers if v > 0]
+
+
+# -- layout ----------------------------------------------------------------------------------
+def _label(text, for_id=None):
+    return html.Label(text, htmlFor=for_id, className="filter-label mt-2") if for_id else \
+        html.Div(text, className="filter-label mt-2")
+
+
+def controls(study):
+    arms = [{"label": a.label, "value": a.code} for a in study.arms]
+    visits = [{"label": "End of the week window", "value": END}] + [
+        {"label": study.visit_label(v), "value": v} for v in post_baseline_visits(study)]
+    return dbc.Card(
+        dbc.CardBody(
+            [
+                _label("View"),
+                dcc.RadioItems(id="sero-mode", options=[{"label": v, "value": k} for k, v in MODES.items()],
+                               value="single", inline=True, className="sero-radio",
+                               inputClassName="me-1", labelClassName="me-3"),
+                html.Div([_label("Parameter", "sero-param"),
+                          dcc.Dropdown(id="sero-param", options=param_options(study), value=default_single(study),
+                                       clearable=False, searchable=True, maxHeight=320)],
+                         id="sero-param-wrap"),
+                html.Div([_label(f"Parameters (up to {MAX_MULTI})", "sero-params"),
+                          dcc.Dropdown(id="sero-params", options=param_options(study), value=default_multi(study),
+                                       multi=True, clearable=True, searchable=True, maxHeight=320)],
+                         id="sero-params-wrap", style={"display": "none"}),
+                _label("Scale"),
+                dcc.RadioItems(id="sero-scale", options=[{"label": v, "value": k} for k, v in SCALE_LABELS.items()],
+                               value="raw", className="sero-radio", inputClassName="me-1"),
+                _label("Summary"),
+                dcc.RadioItems(id="sero-stat", options=[{"label": v, "value": k} for k, v in STATS.items()],
+                               value="mean", className="sero-radio", inputClassName="me-1"),
+                dcc.Checklist(id="sero-opts", options=[{"label": v, "value": k} for k, v in OPTS.items()], value=[],
+                              className="sero-radio mt-2", inputClassName="me-1", labelClassName="me-3", inline=True),
+                _label("Patients chosen in the filter"),
+                dcc.RadioItems(id="sero-patmode", options=[{"label": v, "value": k} for k, v in PATMODES.items()],
+                               value="highlight", className="sero-radio", inputClassName="me-1"),
+                html.Hr(className="my-2"),
+                _label("Comparison visit (vs baseline)", "sero-visit"),
+                dcc.Dropdown(id="sero-visit", options=visits, value=END, clearable=False, searchable=False),
+                _label("Reference arm (MMRM)", "sero-ref"),
+                dcc.Dropdown(id="sero-ref", options=arms, value=study.arms[0].code if study.arms else None,
+                             clearable=False, searchable=False),
+                html.Div([_label("Multiplicity across parameters"),
+                          dcc.RadioItems(id="sero-adjust",
+                                         options=[{"label": v, "value": k} for k, v in ADJUST_LABELS.items()],
+                                         value="holm", className="sero-radio", inputClassName="me-1")],
+                         id="sero-adjust-wrap", style={"display": "none"}),
+            ],
+            className="py-2",
+        ),
+        className="sero-controls",
+    )
+
+
+def layout(study):
+    return html.Div(
+        [
+            html.H2("Serology & clinical activity over time, by arm", className="page-title"),
+            dbc.Row(
+                [
+                    dbc.Col(controls(study), lg=3, md=4),
+                    dbc.Col(
+                        [
+                            html.Div(id="sero-message", className="sero-message"),
+                            dcc.Loading(dcc.Graph(id="sero-graph", config=graph_config(f"{study.study_id}-serology"),
+                                                  style={"height": "470px"}), type="default", delay_show=400),
+                        ],
+                        lg=9, md=8,
+                    ),
+                ],
+                className="g-2 mb-2",
+            ),
+            dbc.Card([dbc.CardHeader("Statistics"), dbc.CardBody(html.Div(id="sero-stats"))], className="mb-3"),
+            dbc.Card(
+                [
+                    dbc.CardHeader(
+                        html.Div(
+                            [html.Span("Summary by arm and visit", className="me-auto"),
+                             dbc.Button("Download CSV", id="sero-csv-btn", size="sm", color="secondary",
+                                        outline=True)],
+                            className="d-flex align-items-center",
+                        )
+                    ),
+                    dbc.CardBody(html.Div(id="sero-table")),
+                    dcc.Download(id="sero-download"),
+                ],
+                className="mb-3",
+            ),
+        ]
+    )
+
+
+# -- validation of the page's own controls -------------------------------------------------
+def _choice(value, allowed) -> bool:
+    """A plain string among ``allowed`` (a list or dict sent by a forger is neither hashable nor allowed)."""
+    return isinstance(value, str) and value in allowed
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def clean_controls(study, mode, param, params, scale, stat, opts, patmode) -> dict:
+    """Validate the figure's controls; a forged or stale value raises PreventUpdate (HTTP 204)."""
+    codes = allowed_codes(study)
+    if not (_choice(mode, MODES) and _choice(scale, SCALE_LABELS) and _choice(stat, STATS)
+            and _choice(patmode, PATMODES)):
+        raise PreventUpdate
+    if not isinstance(param, str) or param not in codes:
+        raise PreventUpdate
+    if params is None:
+        params = []
+    if not isinstance(params, list) or len(params) > len(codes) or \
+            not all(isinstance(p, str) and p in codes for p in params):
+        raise PreventUpdate
+    if opts is None:
+        opts = []
+    if not isinstance(opts, list) or not all(isinstance(o, str) and o in OPTS for o in opts):
+        raise PreventUpdate
+    chosen = [param] if mode == "single" else list(dict.fromkeys(params))
+    notes = []
+    if mode == "multi" and len(chosen) > MAX_MULTI:
+        notes.append(f"Showing the first {MAX_MULTI} of the {len(chosen)} parameters chosen.")
+        chosen = chosen[:MAX_MULTI]
+    return {"mode": mode, "codes": tuple(chosen), "scale": scale, "stat": stat,
+            "log": "log" in opts and scale == "raw", "log_asked": "log" in opts, "indiv": "indiv" in opts,
+            "patmode": patmode, "notes": notes}
+
+
+def clean_stats_controls(study, ref, visit, adjust_method) -> dict:
+    if not isinstance(ref, str) or ref not in study.arm_codes:
+        raise PreventUpdate
+    if not _choice(adjust_method, ADJUST_METHODS):
+        raise PreventUpdate
+    if visit == END:
+        v = None
+    elif _is_num(visit) and float(visit) in post_baseline_visits(study):
+        v = float(visit)
+    else:
+        raise PreventUpdate
+    return {"ref": ref, "visit": v, "adjust": adjust_method}
+
+
+def _population(study, state: F.FilterState, patmode: str):
+    """(arm labels, subjects summarised, highlighted patients, notes)."""
+    labels = state.arm_labels(study)
+    adsl = study.adsl
+    in_arms = adsl[adsl["ARM_LABEL"].isin(labels)]
+    arm_of = dict(zip(adsl["USUBJID"], adsl["ARM_LABEL"].astype(str)))
+    highlighted = [p for p in state.patients if arm_of.get(p) in labels]
+    notes = [f"{p} ({arm_of.get(p)}) is outside the arm filter: not shown." for p in state.patients
+             if p not in highlighted]
+    if patmode == "restrict" and state.patients:
+        subjects = tuple(highlighted)
+        if highlighted:
+            notes.append(f"Summaries and statistics restricted to the {len(highlighted)} chosen patient(s).")
+    else:
+        subjects = tuple(in_arms["USUBJID"])
+    return labels, subjects, highlighted, notes
+
+
+# -- number formatting ------------------------------------------------------------------------
+def decimals_for(values, scale: str) -> int:
+    if scale == "pchg":
+        return 1
+    v = np.abs(np.asarray(values, float))
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return 1
+    m = float(np.median(v))
+    return 0 if m >= 100 else 1 if m >= 5 else 2 if m >= 0.1 else 3
+
+
+def _f(x, d: int) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.{d}f}"
+
+
+_RANGE_RE = re.compile(r"^\s*[-+]?\d+(\.\d+)?\s*[-–]\s*\d+(\.\d+)?\s*$")
+
+
+def param_unit(info) -> str:
+    """The parameter's unit; a scale range in PARAM's parentheses ("(0-3)") is not a unit."""
+    return "" if _RANGE_RE.match(info.unit or "") else (info.unit or "")
+
+
+def _unit_text(info, scale: str) -> str:
+    return "%" if scale == "pchg" else param_unit(info)
+
+
+def axis_title(info, scale: str, short: bool = False) -> str:
+    u = param_unit(info)
+    unit_sfx = f" ({u})" if u else ""
+    base_name = info.name if not u else info.name[: info.name.rfind("(")].rstrip()
+    if scale == "raw":
+        return (u or "value") if short else info.name
+    if scale == "chg":
+        return (f"Change ({u})" if u else "Change") if short else f"Change in {base_name}{unit_sfx}"
+    return "% change" if short else f"% change in {base_name}"
+
+
+# -- the figure -------------------------------------------------------------------------------
+def _grid(n: int) -> tuple[int, int]:
+    return {1: (1, 1), 2: (1, 2), 3: (2, 2), 4: (2, 2)}.get(n, (2, 3))
+
+
+def _short_id(usubjid: str) -> str:
+    return usubjid.rsplit("-", 1)[-1]
+
+
+def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure, dict]:
+    """The figure and the per-parameter summaries it shows ({code: summary frame})."""
+    labels, subjects, highlighted, _ = _population(study, state, ctl["patmode"])
+    codes = ctl["codes"]
+    scale, stat, single = ctl["scale"], ctl["stat"], ctl["mode"] == "single"
+    meas = study.measurements
+    lo_w, hi_w = state.weeks
+    n_arms = len(labels)
+    if single:
+        rows, cols = 2, 1
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.80, 0.20], vertical_spacing=0.04)
+    else:
+        rows, cols = _grid(len(codes))
+        letters = "ABCDEF"
+        titles = [f"{letters[i]} · {study.params[c].name}" for i, c in enumerate(codes)]
+        fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.09,
+                            vertical_spacing=0.17 if rows > 1 else 0.1)
+    summaries = {}
+    week_ticks = set()
+    for i, code in enumerate(codes):
+        info = study.params[code]
+        r, c = (1, 1) if single else (i // cols + 1, i % cols + 1)
+        df = T.select(meas, code, labels, subjects, state.weeks)
+        summ = T.summarise(df, scale, labels)
+        summaries[code] = summ
+        week_ticks |= set(float(v) for v in info.visits if lo_w <= v <= hi_w)
+        raw_vals = df["AVAL"].to_numpy(float)
+        d = decimals_for(raw_vals if scale != "pchg" else [], scale)
+        unit = _unit_text(info, scale)
+        unit_sp = f" {unit}" if unit and unit != "%" else unit
+        lines = T.subject_lines(df, scale)
+        span = []  # every y plotted in this panel: the log axis ticks are chosen from it
+        # -- individual patients behind the summary
+        if ctl["indiv"]:
+            for arm in labels:
+                pts = lines[(lines["ARM"] == arm) & ~lines["USUBJID"].isin(highlighted)]
+                if pts.empty:
+                    continue
+                xs, ys, ids = [], [], []
+                span += list(pts["y"])
+                for sid, g in pts.groupby("USUBJID", sort=True):
+                    xs += list(g["AVISITN"]) + [None]
+                    ys += list(g["y"]) + [None]
+                    ids += [sid] * len(g) + [None]
+                colour = study.arm_by_label[arm].light
+                fig.add_trace(go.Scatter(
+                    x=xs, y=ys, customdata=ids, mode="lines+markers", name=f"{arm}: patients",
+                    line=dict(color=colour, width=1.2), marker=dict(size=4, color=colour), opacity=0.75,
+                    legendgroup=f"indiv-{arm}", showlegend=False, connectgaps=False,
+                    hovertemplate=(f"%{{customdata}} · {arm}<br>Week %{{x}}<br>%{{y:.{d}f}}{unit_sp}<extra></extra>"),
+                ), row=r, col=c)
+        # -- normal range on raw values
+        if scale == "raw" and (info.lo is not None or info.hi is not None):
+            y0 = info.lo if info.lo is not None else 0.0
+            y1 = info.hi if info.hi is not None else float(np.nanmax(raw_vals)) if len(raw_vals) else y0
+            if ctl["log"] and y0 <= 0:
+                pos = raw_vals[raw_vals > 0]
+                y0 = float(pos.min()) / 2 if len(pos) else y1 / 100
+            fig.add_hrect(y0=y0, y1=y1, fillcolor=BAND_COLOUR, opacity=0.12, line_width=0, layer="below",
+                          row=r, col=c, exclude_empty_subplots=False)
+            fig.add_trace(go.Scatter(
+                x=[None], y=[None], mode="markers", name="Normal range",
+                marker=dict(symbol="square", size=14, color=BAND_COLOUR, opacity=0.25),
+                legendgroup="normal", showlegend=not any(t.name == "Normal range" for t in fig.data),
+                hoverinfo="skip"), row=r, col=c)
+        # -- one summary line per arm
+        for k, arm in enumerate(labels):
+            s = summ[summ["ARM"] == arm]
+            if s.empty:
+                continue
+            colour = study.arm_by_label[arm].colour
+            off = (k - (n_arms - 1) / 2) * 0.55
+            if stat == "mean" and ctl["log"] and s["gmean"].notna().all():
+                y, lo, hi = s["gmean"], s["gci_low"], s["gci_high"]
+                what, band = "geometric mean", "95% CI"
+            elif stat == "mean":
+                y, lo, hi = s["mean"], s["ci_low"], s["ci_high"]
+                what, band = "mean", "95% CI"
+            else:
+                y, lo, hi = s["median"], s["q1"], s["q3"]
+                what, band = "median", "IQR"
+            up = (hi - y).fillna(0).clip(lower=0)
+            down = (y - lo).fillna(0).clip(lower=0)
+            custom = np.column_stack([s["n"], lo, hi, s["AVISITN"]])
+            span += [*y, *lo, *hi]
+            fig.add_trace(go.Scatter(
+                x=s["AVISITN"] + off, y=y, customdata=custom, mode="lines+markers", name=arm,
+                line=dict(color=colour, width=3.2), marker=dict(size=8, color=colour, line=dict(width=1, color="white")),
+                error_y=dict(type="data", array=up.to_numpy(), arrayminus=down.to_numpy(), thickness=1.6, width=4,
+                             color=colour),
+                legendgroup=arm, showlegend=(i == 0),
+                hovertemplate=(f"<b>{arm}</b><br>Week %{{customdata[3]}} · n = %{{customdata[0]}}<br>"
+                               f"{what} %{{y:.{d}f}}{unit_sp}<br>{band} %{{customdata[1]:.{d}f}} to "
+                               f"%{{customdata[2]:.{d}f}}<extra></extra>"),
+            ), row=r, col=c)
+        # -- highlighted patients on top, labelled
+        for j, sid in enumerate(highlighted):
+            g = lines[lines["USUBJID"] == sid]
+            if g.empty:
+                continue
+            arm = str(g["ARM"].iloc[0])
+            colour = study.arm_by_label[arm].colour
+            text = [""] * (len(g) - 1) + [_short_id(sid)]
+            span += list(g["y"])
+            fig.add_trace(go.Scatter(
+                x=g["AVISITN"], y=g["y"], mode="lines+markers+text", name=f"{sid} ({arm})", text=text,
+                textposition=("top right", "bottom right")[j % 2], textfont=dict(size=13, color="#111"),
+                line=dict(color=colour, width=2.2, dash="dot"),
+                marker=dict(size=7, symbol="diamond", color="white", line=dict(width=2, color=colour)),
+                legendgroup=sid, showlegend=(i == 0),
+                hovertemplate=f"<b>{sid}</b> · {arm}<br>Week %{{x}}<br>%{{y:.{d}f}}{unit_sp}<extra></extra>",
+            ), row=r, col=c)
+        # -- axes
+        if single:
+            fig.update_yaxes(title_text=axis_title(info, scale), row=1, col=1)
+        else:
+            fig.update_yaxes(title_text=axis_title(info, scale, short=True), row=r, col=c)
+            fig.update_xaxes(title_text="Study week" if r == rows else None, row=r, col=c)
+        if ctl["log"]:
+            if scale == "raw" and (info.lo is not None or info.hi is not None):
+                span += [y0, y1]
+            vals = log_ticks(span)
+            fig.update_yaxes(type="log", tickvals=vals or None, ticktext=[f"{v:g}" for v in vals] or None,
+                             row=r, col=c)
+        elif scale != "raw":
+            fig.add_hline(y=0, line=dict(color="#52606d", width=1, dash="dash"), row=r, col=c,
+                          exclude_empty_subplots=False)
+    ticks = sorted(week_ticks)
+    x_range = [lo_w - 2.2, hi_w + (5 if highlighted else 2.2)]
+    fig.update_xaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], range=x_range, showgrid=True)
+    if single:
+        _n_row(fig, study, labels, summaries[codes[0]])
+        fig.update_xaxes(title_text="Study week", row=2, col=1)
+        height = 470
+        margin = dict(l=80, r=20, t=40, b=82)
+    else:
+        for a in fig.layout.annotations:  # subplot titles
+            a.font = dict(size=14)
+        height = 330 * rows + 40
+        margin = dict(l=70, r=20, t=60, b=82)
+    fig.update_layout(**base_layout(margin=margin, height=height, hovermode="closest",
+                                    legend=dict(orientation="h", yanchor="bottom", y=1.0 if single else 1.06,
+                                                xanchor="left", x=0, font=dict(size=13))))
+    what = ("geometric mean ± 95% CI (t on logs)" if ctl["log"] else "mean ± 95% CI (t)") if stat == "mean" \
+        else "median, IQR"
+    stamp(fig, study, f"{SCALE_LABELS[scale].lower()}, {what}")
+    return fig, summaries
+
+
+def log_ticks(values) -> list[float]:
+    """1-2-5 ticks covering the positive ``values`` (labelled in full: no bare '2' or '5' on a projector)."""
+    v = np.asarray([x for x in values if x is not None], float)
+    v = v[np.isfinite(v) & (v > 0)]
+    if not len(v):
+        return []
+    lo, hi = math.floor(math.log10(v.min())), math.ceil(math.log10(v.max()))
+    steps = (1, 1.5, 2, 3, 5, 7) if hi - lo <= 1 else (1, 2, 5) if hi - lo <= 3 else (1,)
+    ticks = [m * 10.0 ** e for e in range(lo, hi + 1) for m in steps]
+    inside = [t for t in ticks if v.min() / 1.5 <= t <= v.max() * 1.5]
+    return [float(f"{t:.6g}") for t in inside]
+
+
+def _n_row(fig, study, labels, summ):
+    """The 'n at each visit' rows under the single-parameter plot (drop-outs show as smaller n)."""
+    ys = list(reversed(labels))
+    for arm in labels:
+        s = summ[summ["ARM"] == arm]
+        colour = study.arm_by_label[arm].colour
+        fig.add_trace(go.Scatter(
+            x=s["AVISITN"], y=[arm] * len(s), text=[str(int(n)) for n in s["n"]], mode="text",
+            textfont=dict(size=13, color=colour), showlegend=False, name=f"n {arm}",
+            hovertemplate=f"{arm}<br>Week %{{x}}: n = %{{text}}<extra></extra>",
+        ), row=2, col=1)
+    fig.update_yaxes(categoryorder="array", categoryarray=ys, row=2, col=1, showgrid=False, zeroline=False,
+                     tickvals=ys, ticktext=[f"n · {a}" for a in ys], tickfont=dict(size=12), fixedrange=True,
+                     range=[-0.6, len(ys) - 0.4])
+
+
+# -- the summary table -----------------------------------------------------------------------
+def summary_frame(study, codes, summaries: dict, scale: str) -> pd.DataFrame:
+    """Long table for the CSV: one row per parameter × arm × visit."""
+    rows = []
+    for code in codes:
+        info = study.params[code]
+        for r in summaries[code].itertuples():
+            rows.append({"PARAMCD": code, "Parameter": info.name, "Scale": SCALE_LABELS[scale],
+                         "Unit": _unit_text(info, scale), "Arm": r.ARM, "Week": r.AVISITN, "n": r.n,
+                         "Mean": r.mean, "SD": r.sd, "CI95 low": r.ci_low, "CI95 high": r.ci_high,
+                         "Median": r.median, "Q1": r.q1, "Q3": r.q3, "Geometric mean": r.gmean,
+                         "GM CI95 low": r.gci_low, "GM CI95 high": r.gci_high})
+    return pd.DataFrame(rows)
+
+
+def summary_table(study, summ: pd.DataFrame, labels, d: int, table_id: str):
+    if summ.empty:
+        return html.Div("No values in the current filter.", className="empty-note", id=table_id)
+    arms = [a for a in labels if (summ["ARM"] == a).any()]
+    head1 = [html.Th("Visit", rowSpan=2)] + [
+        html.Th(a, colSpan=3, style={"borderBottom": f"3px solid {study.arm_by_label[a].colour}",
+                                     "textAlign": "center"}) for a in arms]
+    head2 = [html.Th(x) for _ in arms for x in ("n", "mean (SD)", "median [Q1, Q3]")]
+    body = []
+    by = {(r.ARM, r.AVISITN): r for r in summ.itertuples()}
+    for v in sorted(summ["AVISITN"].unique()):
+        cells = [html.Td(study.visit_label(v), className="row-label")]
+        for a in arms:
+            r = by.get((a, v))
+            if r is None:
+                cells += [html.Td("0"), html.Td("–"), html.Td("–")]
+            else:
+                cells += [html.Td(str(int(r.n))), html.Td(f"{_f(r.mean, d)} ({_f(r.sd, d)})"),
+                          html.Td(f"{_f(r.median, d)} [{_f(r.q1, d)}, {_f(r.q3, d)}]")]
+        body.append(html.Tr(cells))
+    return dbc.Table([html.Thead([html.Tr(head1), html.Tr(head2)]), html.Tbody(body)], id=table_id, bordered=False,
+                     striped=True, hover=True, size="sm", responsive=True, className="summary-table")
+
+
+def tables_block(study, state, ctl, summaries):
+    labels, subjects, *_ = _population(study, state, ctl["patmode"])
+    blocks = []
+    for i, code in enumerate(ctl["codes"]):
+        info = study.params[code]
+        d = decimals_for(T.select(study.measurements, code, labels, subjects)["AVAL"], ctl["scale"])
+        tbl = summary_table(study, summaries[code], labels, d, f"sero-table-{code}")
+        title = f"{info.name} — {SCALE_LABELS[ctl['scale']].lower()}"
+        if len(ctl["codes"]) == 1:
+            blocks += [html.Div(title, className="fw-semibold mt-2 mb-1 sero-table-title"), tbl]
+        else:
+            blocks.append(html.Details([html.Summary(title, className="fw-semibold mt-2 mb-1 sero-table-title"), tbl], open=(i == 0)))
+    blocks.append(html.Div(
+        f"n: subjects with a value at the visit. mean (SD): sample SD. median [Q1, Q3]: quantiles by "
+        f"{QUANTILE_METHOD}. The figure's 95% CI is {T.CI_METHOD}. "
+        + ("On the change scales the baseline row is 0 by definition. " if ctl["scale"] != "raw" else "")
+        + (f"With the log axis the figure shows the {T.GEO_METHOD}; the table's means are arithmetic."
+           if ctl["log"] and ctl["stat"] == "mean" else ""),
+        className="caption"))
+    return blocks
+
+
+# -- statistics -------------------------------------------------------------------------------
+def _baseline_visit(df: pd.DataFrame) -> float:
+    b = df.loc[T.is_baseline(df), "AVISITN"].dropna()
+    return float(b.min()) if len(b) else 0.0
+
+
+def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, outcome) -> dict:
+    """Within-arm paired tests and the MMRM for one parameter (plain data, cacheable)."""
+    info = study.params[code]
+    v = T.effective_visit(visit, info.visits, weeks)
+    out = {"code": code, "visit": v, "within": [], "mmrm": None}
+    if v is None:
+        return out
+    df = T.select(study.measurements, code, labels, subjects)
+    b0 = _baseline_visit(df)
+    positive = bool((df["AVAL"].dropna() > 0).all())
+    for arm in labels:
+        pairs = pair_values(df[df["ARM"] == arm], b0, v)
+        w = wilcoxon_signed_rank(pairs["a"], pairs["b"])
+        t = paired_t(pairs["a"], pairs["b"], log=log and positive)
+        out["within"].append({"arm": arm, "w": w, "t": t})
+    win = df[df["AVISITN"].between(max(weeks[0], b0), weeks[1]) | T.is_baseline(df)]
+    out["mmrm"] = MM.fit_mmrm(win, ref_label, v, labels, outcome=outcome)
+    return out
+
+
+def _ci(est, lo, hi, d):
+    if est is None:
+        return "–"
+    if lo is None or not np.isfinite(lo):
+        return f"{_f(est, d)} (CI not available)"
+    return f"{_f(est, d)} [{_f(lo, d)}, {_f(hi, d)}]"
+
+
+def _pcell(p_raw, p_adj, method, adj_label):
+    if p_raw is None:
+        return html.Td("–")
+    parts = [html.Span(f"{format_p(p_raw)}" + (" raw" if adj_label else ""))]
+    if adj_label:
+        parts += [html.Br(), html.Strong(f"{format_p(p_adj)} {adj_label}")]
+    parts += [html.Br(), html.Small(method, className="text-muted")]
+    return html.Td(parts, style=WRAP)
+
+
+def _group_row(text, span):
+    return html.Tr(html.Td(text, colSpan=span, className="fw-semibold", style={"background": "#eef2f6", "whiteSpace": "normal"}))
+
+
+def _arm_cell(study, arm, text):
+    return html.Td(text, style={"borderLeft": f"5px solid {study.arm_by_label[arm].colour}", "whiteSpace": "nowrap"})
+
+
+def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
+    labels, subjects, *_ = _population(study, state, ctl["patmode"])
+    multi = len(results) > 1
+    method = sctl["adjust"] if multi else "none"
+    adj_label = {"holm": "Holm", "fdr_bh": "BH"}.get(method)
+
+    # Families: one per (test, arm) across the parameters shown.
+    def adjusted(getter):
+        table = {}
+        for arm in labels:
+            ps = [getter(r, arm) for r in results]
+            table[arm] = adjust(ps, method) if method != "none" else ps
+        return table
+
+    def w_p(r, arm):
+        x = next((w for w in r["within"] if w["arm"] == arm), None)
+        return x["w"].p_value if x else None
+
+    def t_p(r, arm):
+        x = next((w for w in r["within"] if w["arm"] == arm), None)
+        return x["t"].p_value if x else None
+
+    def m_p(r, arm):
+        m = r["mmrm"]
+        c = next((c for c in m.contrasts if c.arm == arm), None) if m is not None else None
+        return c.p_value if c is not None else None
+
+    aw, at, am = adjusted(w_p), adjusted(t_p), adjusted(m_p)
+
+    # -- within arm: a header row per parameter, then one row per arm
+    head = ["Arm", "n pairs", "Median change, Hodges–Lehmann [95% CI]", "Wilcoxon signed-rank",
+            "Paired t: estimate [95% CI]", "Paired t-test"]
+    rows = []
+    for i, r in enumerate(results):
+        info = study.params[r["code"]]
+        if r["visit"] is None:
+            rows.append(_group_row(f"{info.name}: no post-baseline visit of this parameter in the week window — "
+                                   f"no comparison", len(head)))
+            continue
+        rows.append(_group_row(f"{info.name} · baseline vs week {r['visit']:g}", len(head)))
+        d = decimals_for(T.select(study.measurements, r["code"], labels, subjects)["AVAL"], "raw")
+        unit = f" {param_unit(info)}" if param_unit(info) else ""
+        for x in r["within"]:
+            w, t = x["w"], x["t"]
+            cells = [_arm_cell(study, x["arm"], x["arm"]), html.Td(str(w.n_pairs))]
+            if not w.ok:
+                cells.append(html.Td(w.note or "not computable", colSpan=4, className="text-muted", style=WRAP))
+            else:
+                cells += [html.Td(_ci(w.estimate, w.ci_low, w.ci_high, d) + unit),
+                          _pcell(w.p_value, aw[x["arm"]][i], w.method, adj_label)]
+                if t.ok:
+                    ratio = t.estimate_name.startswith("geometric")
+                    cells += [html.Td([_ci(t.estimate, t.ci_low, t.ci_high, 2 if ratio else d) + ("" if ratio else unit),
+                                       html.Br(), html.Small(t.estimate_name, className="text-muted")], style=WRAP),
+                              _pcell(t.p_value, at[x["arm"]][i], t.method, adj_label)]
+                else:
+                    cells += [html.Td(t.note or "not computable", colSpan=2, className="text-muted", style=WRAP)]
+            rows.append(html.Tr(cells))
+    within = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)], id="sero-within",
+                       size="sm", striped=False, responsive=True, className="summary-table stats-table")
+
+    # -- between arms (MMRM)
+    ref_label = study.arm_by_code[sctl["ref"]].label
+    outcome_name = "% change from baseline" if ctl["scale"] == "pchg" else "change from baseline"
+    mhead = ["Comparison", "n at the visit (arm / reference)",
+             f"Adjusted mean difference in {outcome_name} [95% CI]", "p"]
+    mrows, mnotes = [], []
+    for i, r in enumerate(results):
+        info = study.params[r["code"]]
+        m = r["mmrm"]
+        if m is None:
+            continue
+        mrows.append(_group_row(f"{info.name} · week {r['visit']:g}", len(mhead)))
+        d = 1 if ctl["scale"] == "pchg" else decimals_for(
+            T.select(study.measurements, r["code"], labels, subjects)["AVAL"], "raw")
+        unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
+        if not m.ok:
+            mrows.append(html.Tr([html.Td(f"vs {ref_label}"),
+                                  html.Td(f"Not estimated: {m.note}", colSpan=3, className="text-muted", style=WRAP)]))
+            continue
+        for c in m.contrasts:
+            cells = [_arm_cell(study, c.arm, f"{c.arm} − {ref_label}"), html.Td(f"{c.n_arm} / {c.n_ref}")]
+            if c.ok:
+                cells += [html.Td(_ci(c.estimate, c.ci_low, c.ci_high, d) + unit),
+                          _pcell(c.p_value, am[c.arm][i], f"MMRM, Wald t-test, df = {c.df:g}", adj_label)]
+            else:
+                cells.append(html.Td(f"Not estimated: {c.note}", colSpan=2, className="text-muted", style=WRAP))
+            mrows.append(html.Tr(cells))
+        extra = f"; {'; '.join(m.remarks)}" if m.remarks else ""
+        mnotes.append(f"{info.name}: {m.method}; {m.n_subjects} subjects, {m.n_obs} post-baseline values at weeks "
+                      f"{', '.join(f'{v:g}' for v in m.visits)}; covariance: {m.covariance}{extra}.")
+    between = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in mhead])), html.Tbody(mrows)], id="sero-mmrm",
+                        size="sm", striped=True, responsive=True, className="summary-table stats-table")
+
+    pop = "the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else \
+        "all subjects of the arms in the filter"
+    model_text = (f"Model: {outcome_name} ~ baseline value + arm × visit (visit categorical), {MM.COVARIANCE}; "
+                  f"REML fit (statsmodels MixedLM) on the post-baseline visits inside the week window; adjusted "
+                  f"difference of each arm vs the reference arm at the comparison visit; {MM.TEST}. "
+                  f"Arms with fewer than {MM.MIN_PER_ARM} subjects at the visit are not compared.")
+    adj_text = ""
+    if multi:
+        adj_text = (f"Multiplicity: p-values adjusted by {ADJUST_LABELS[method]} across the {len(results)} parameters "
+                    f"shown, separately for each test and arm; raw and adjusted are both shown."
+                    if adj_label else f"Multiplicity: p-values are raw (unadjusted) across the {len(results)} "
+                                      f"parameters shown.")
+    return [
+        *[dbc.Alert(n, color="secondary", className="py-1 mb-2") for n in notes],
+        html.H6(f"Within arm: baseline vs the comparison visit (population: {pop})", className="fw-semibold mt-1 stats-title"),
+        within,
+        html.Div("Wilcoxon signed-rank test of the paired differences (exact null distribution for n ≤ 25 without "
+                 "ties or zeros, else normal approximation, as labelled) with the Hodges–Lehmann median difference "
+                 "and its distribution-free 95% CI; paired t-test" + (" on log values (estimate: geometric mean ratio)"
+                                                                       if ctl["log"] else "") +
+                 " as a secondary analysis. n pairs: subjects with a value at baseline and at the visit. "
+                 "Two-sided p-values.", className="caption mb-3"),
+        html.H6(f"Between arms: mixed model for repeated measures (MMRM), reference arm {ref_label}",
+                className="fw-semibold mt-1 stats-title"),
+        between,
+        html.Div([html.Div(model_text), *[html.Div(t) for t in mnotes], html.Div(adj_text) if adj_text else None],
+                 className="caption"),
+    ]
+
+
+# -- callbacks --------------------------------------------------------------------------------
+def register(app, study, cache):
+    @app.callback(
+        Output("sero-param-wrap", "style"),
+        Output("sero-params-wrap", "style"),
+        Output("sero-adjust-wrap", "style"),
+        Output("sero-opts", "options"),
+        Input("sero-mode", "value"),
+        Input("sero-scale", "value"),
+    )
+    def show_controls(mode, scale):
+        if not (_choice(mode, MODES) and _choice(scale, SCALE_LABELS)):
+            raise PreventUpdate
+        hide, show = {"display": "none"}, {"display": "block"}
+        opts = [{"label": OPTS["log"] + ("" if scale == "raw" else " (raw values only)"), "value": "log",
+                 "disabled": scale != "raw"},
+                {"label": OPTS["indiv"], "value": "indiv"}]
+        single = mode == "single"
+        return (show if single else hide), (hide if single else show), (hide if single else show), opts
+
+    def _figure_and_tables(state, ctl):
+        key = ("fig", state.key(), ctl["codes"], ctl["scale"], ctl["stat"], ctl["log"], ctl["indiv"],
+               ctl["patmode"], ctl["mode"])
+
+        def compute():
+            fig, summ = trajectory_figure(study, state, ctl)
+            return fig, summ
+
+        return cache.get_or_compute("serology-figure", key, compute)
+
+    @app.callback(
+        Output("sero-graph", "figure"),
+        Output("sero-graph", "style"),
+        Output("sero-table", "children"),
+        Output("sero-message", "children"),
+        Input(FILTER_STORE, "data"),
+        Input("sero-mode", "value"),
+        Input("sero-param", "value"),
+        Input("sero-params", "value"),
+        Input("sero-scale", "value"),
+        Input("sero-stat", "value"),
+        Input("sero-opts", "value"),
+        Input("sero-patmode", "value"),
+    )
+    def update_figure(store, mode, param, params, scale, stat, opts, patmode):
+        state = F.from_store(store, study)
+        if state is None:
+            raise PreventUpdate
+        ctl = clean_controls(study, mode, param, params, scale, stat, opts, patmode)
+        if not ctl["codes"]:
+            empty = go.Figure()
+            empty.update_layout(**base_layout(height=200))
+            stamp(empty, study)
+            return (empty, {"height": "200px"}, None,
+                    dbc.Alert("Choose at least one parameter for the small multiples.", color="info", className="py-1"))
+        _, _, _, notes = _population(study, state, ctl["patmode"])
+        notes = ctl["notes"] + notes
+        if ctl["log_asked"] and not ctl["log"]:
+            notes.append("Log axis applies to raw values only: shown on a linear axis.")
+        fig, summ = _figure_and_tables(state, ctl)
+        height = fig.layout.height or 470
+        msg = [dbc.Alert(n, color="warning", className="py-1 mb-1") for n in notes] or None
+        return fig, {"height": f"{height}px"}, tables_block(study, state, ctl, summ), msg
+
+    @app.callback(
+        Output("sero-stats", "children"),
+        Input(FILTER_STORE, "data"),
+        Input("sero-mode", "value"),
+        Input("sero-param", "value"),
+        Input("sero-params", "value"),
+        Input("sero-scale", "value"),
+        Input("sero-opts", "value"),
+        Input("sero-patmode", "value"),
+        Input("sero-visit", "value"),
+        Input("sero-ref", "value"),
+        Input("sero-adjust", "value"),
+    )
+    def update_stats(store, mode, param, params, scale, opts, patmode, visit, ref, adjust_method):
+        state = F.from_store(store, study)
+        if state is None:
+            raise PreventUpdate
+        ctl = clean_controls(study, mode, param, params, scale, "mean", opts, patmode)
+        sctl = clean_stats_controls(study, ref, visit, adjust_method)
+        if not ctl["codes"]:
+            return html.Div("Choose at least one parameter.", className="empty-note")
+        labels, subjects, _, _ = _population(study, state, ctl["patmode"])
+        ref_label = study.arm_by_code[sctl["ref"]].label
+        outcome = "PCHG" if ctl["scale"] == "pchg" else "CHG"
+        log_t = ctl["log"]  # log axis shown <=> paired t on log values
+        results, notes = [], []
+        if ref_label not in labels:
+            notes.append(f"The reference arm {ref_label} is not in the arm filter: no between-arm comparison.")
+        for code in ctl["codes"]:
+            key = ("stats", code, state.key(), ctl["patmode"], sctl["visit"], sctl["ref"], log_t, outcome)
+            res = cache.get_or_compute(
+                "serology-stats", key,
+                lambda c=code: param_stats(study, c, labels, subjects, state.weeks, sctl["visit"], ref_label,
+                                           log_t, outcome))
+            results.append(res)
+            v = res["visit"]
+            if sctl["visit"] is not None and v is not None and v != sctl["visit"]:
+                notes.append(f"{study.params[code].name}: week {sctl['visit']:g} is not a visit of this parameter "
+                             f"inside the window; compared at week {v:g}.")
+        return stats_panel(study, state, ctl, sctl, results, notes)
+
+    @app.callback(
+        Output("sero-download", "data"),
+        Input("sero-csv-btn", "n_clicks"),
+        State(FILTER_STORE, "data"),
+        State("sero-mode", "value"),
+        State("sero-param", "value"),
+        State("sero-params", "value"),
+        State("sero-scale", "value"),
+        State("sero-stat", "value"),
+        State("sero-opts", "value"),
+        State("sero-patmode", "value"),
+        prevent_initial_call=True,
+    )
+    def download(n_clicks, store, mode, param, params, scale, stat, opts, patmode):
+        if not _is_num(n_clicks) or n_clicks < 1:
+            raise PreventUpdate
+        state = F.from_store(store, study)
+        if state is None:
+            raise PreventUpdate
+        ctl = clean_controls(study, mode, param, params, scale, stat, opts, patmode)
+        if not ctl["codes"]:
+            raise PreventUpdate
+        _, summ = _figure_and_tables(state, ctl)
+        df = summary_frame(study, ctl["codes"], summ, ctl["scale"])
+        pop = ("chosen patients only" if ctl["patmode"] == "restrict" and state.patients
+               else "all subjects of the arms in the filter")
+        note = (f"Table: {SCALE_LABELS[ctl['scale']].lower()} by arm and visit; population: {pop}\n"
+                f"Method: n, mean, SD (ddof 1), {T.CI_METHOD}, median and quartiles ({QUANTILE_METHOD}), "
+                f"{T.GEO_METHOD} (positive values only)")
+        return dict(content=csv_with_provenance(df, study, state, note),
+                    filename=f"{study.study_id}-serology-{'-'.join(ctl['codes'])}-{ctl['scale']}.csv",
+                    type="text/csv")

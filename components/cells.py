@@ -1,0 +1,854 @@
+"""Immune cell subsets: boxplots at two timepoints by arm (the abstract's Figure 2).
+
+One subset at a time, or all subsets as small multiples ("Figure 2" grid). Per arm
+two boxes (timepoint 1 in the arm's light colour, timepoint 2 in its colour), every
+patient's points jittered on top and a thin line joining each patient's two values.
+Within-arm (Wilcoxon signed-rank) or between-arm (Mann–Whitney, Holm) p-values are
+drawn as brackets; Kruskal–Wallis and ANCOVA are in the table beneath.
+
+Population: the selected arms (efficacy population). The global patient filter
+does not shrink the boxes: the chosen patients are highlighted and labelled.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from dash import Input, Output, State, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+from plotly.subplots import make_subplots
+
+from analysis.between import BetweenArms, change_frame, compare_arms
+from analysis.descriptive import QUANTILE_METHOD, median_iqr
+from analysis.paired import PairedResult, format_p, wilcoxon_signed_rank
+from components.export import csv_with_provenance
+from components.shell import FILTER_STORE
+from components.tables import frame_table
+from components.theme import base_layout, graph_config, stamp
+from data import filters as F
+
+ID = "cells"
+PATH = "/cells"
+TITLE = "Cell subsets"
+
+DEFAULT_PARAM = "NAIVEB"
+VIEWS = ("single", "grid")
+ANNOTATIONS = ("within", "between", "none")
+SCALES = ("pchg", "chg")
+SCALE_TEXT = {"pchg": "% change", "chg": "absolute change"}
+GRID_COLS = 4
+BOX_OFFSET = 0.2  # each arm's two boxes sit at arm ± offset on a numeric x axis
+BOX_WIDTH = 0.32
+JITTER = 0.07
+SINGLE_HEIGHT = 540
+GRID_ROW_HEIGHT = 270
+
+
+# -- catalogue helpers --------------------------------------------------------------------
+def subset_codes(study) -> list[str]:
+    """The page's parameters: study.toml [pages.cells] when set, else flow cytometry (ADCELL),
+    else every parameter of the study."""
+    if ID in (getattr(study, "page_sources", None) or {}):
+        return list(study.params_for(ID))
+    codes = [c for c, p in study.params.items() if p.dataset == "ADCELL"]
+    return codes or list(study.params)
+
+
+def default_reference(study) -> str | None:
+    ref = getattr(study, "reference", None)
+    if ref is not None:
+        return ref.code
+    return study.arms[0].code if study.arms else None
+
+
+def default_code(study) -> str | None:
+    codes = subset_codes(study)
+    return DEFAULT_PARAM if DEFAULT_PARAM in codes else (codes[0] if codes else None)
+
+
+def _strip_unit(name: str, unit: str) -> str:
+    if unit and name.rstrip().endswith(f"({unit})"):
+        return name.rstrip()[: -len(unit) - 2].rstrip()
+    return name
+
+
+def short_name(study, code: str) -> str:
+    """'Naive B cells, IgD+CD27- (% of CD19+)' -> 'Naive B cells'."""
+    p = study.params[code]
+    return _strip_unit(p.name, p.unit).split(", ")[0]
+
+
+def full_name(study, code: str) -> str:
+    p = study.params[code]
+    return _strip_unit(p.name, p.unit)
+
+
+def unit_text(study, code: str) -> str:
+    return study.params[code].unit
+
+
+def group_name(category: str) -> str:
+    """'CYTOKINE-PRODUCING T CELLS' -> 'Cytokine-producing T cells' (one-letter words stay capitals)."""
+    words = [w if len(w) == 1 else w.lower() for w in category.split()]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def subset_options(study) -> list[dict]:
+    """Dropdown options grouped by PARCAT1: a disabled header, then its subsets."""
+    opts, seen = [], None
+    for code in subset_codes(study):
+        cat = study.params[code].category
+        if cat != seen:
+            opts.append({"label": html.Span(group_name(cat), className="cell-opt-group",
+                                            style={"fontWeight": 700, "color": "#52606d"}),
+                         "value": f"group:{cat}", "disabled": True})
+            seen = cat
+        opts.append({"label": short_name(study, code), "value": code, "search": full_name(study, code)})
+    return opts
+
+
+def measured_visits(study, codes) -> list[float]:
+    vs = set()
+    for c in codes:
+        vs.update(study.params[c].visits)
+    return sorted(vs)
+
+
+def offered_visits(study, codes, state: F.FilterState) -> list[float]:
+    """Visits with data for the subset(s), inside the global timepoint window."""
+    lo, hi = state.weeks
+    return [v for v in measured_visits(study, codes) if lo <= v <= hi]
+
+
+def visit_name(study, v: float) -> str:
+    lab = study.visit_label(v)
+    return lab if lab.lower().startswith("week") else f"{lab} (week {v:g})"
+
+
+def short_visit(study, v: float) -> str:
+    lab = study.visit_label(v)
+    return lab if len(lab) <= 9 else f"Wk {v:g}"
+
+
+def visit_options(study, visits) -> list[dict]:
+    return [{"label": visit_name(study, v), "value": v} for v in visits]
+
+
+def default_visits(offered: list[float], state: F.FilterState) -> tuple[float | None, float | None]:
+    """The window's ends when they are measured visits, else the first/last measured one inside it."""
+    if not offered:
+        return None, None
+    lo, hi = state.weeks
+    return (lo if lo in offered else offered[0]), (hi if hi in offered else offered[-1])
+
+
+def population(study, state: F.FilterState) -> pd.Index:
+    """Subjects of the selected arms (efficacy flag when the study has one); patients do not shrink it."""
+    adsl = study.adsl
+    mask = adsl["ARM_LABEL"].isin(state.arm_labels(study))
+    pop = study.population("efficacy") if hasattr(study, "population") else None
+    if pop is not None:
+        if pop.flag is not None:
+            mask &= adsl["USUBJID"].astype(str).isin(pop.subjects)
+    elif study.efficacy_flag:
+        mask &= adsl[study.efficacy_flag].astype(str) == "Y"
+    return pd.Index(adsl.loc[mask, "USUBJID"].astype(str))
+
+
+def population_text(study) -> str:
+    pop = study.population("efficacy") if hasattr(study, "population") else None
+    if pop is not None:
+        return pop.text
+    return f"efficacy population ({study.efficacy_flag} = 'Y')" if study.efficacy_flag else "all subjects"
+
+
+def patient_label(study, usubjid: str) -> str:
+    prefix = f"{study.study_id}-"
+    return usubjid[len(prefix):] if usubjid.startswith(prefix) else usubjid
+
+
+# -- analysis of one subset -----------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class SubsetAnalysis:
+    code: str
+    visit_a: float
+    visit_b: float
+    arms: tuple[str, ...]
+    reference: str
+    scale: str
+    values: pd.DataFrame  # USUBJID, ARM, AVISITN, AVAL at the two visits
+    pairs: pd.DataFrame  # USUBJID, ARM, a, b, chg, pchg
+    within: tuple[PairedResult, ...]  # one per arm, in arm order
+    between: BetweenArms
+
+
+def analyse(study, code: str, va: float, vb: float, arms: list[str], subjects, reference: str,
+            scale: str) -> SubsetAnalysis:
+    m = study.measurements
+    d = m[(m["PARAMCD"] == code) & m["AVISITN"].isin([va, vb]) & m["USUBJID"].isin(subjects)]
+    d = d[d["ARM"].isin(arms)].dropna(subset=["AVAL"])
+    values = d[["USUBJID", "ARM", "AVISITN", "AVAL"]].copy()
+    values["USUBJID"] = values["USUBJID"].astype(str)
+    values["ARM"] = values["ARM"].astype(str)
+    values = values.reset_index(drop=True)
+    pairs = change_frame(values, va, vb)
+    within = []
+    for arm in arms:
+        p = pairs[pairs["ARM"] == arm]
+        within.append(wilcoxon_signed_rank(p["a"].to_numpy(float), p["b"].to_numpy(float)))
+    between = compare_arms(pairs, arms, reference, change=scale)
+    return SubsetAnalysis(code, va, vb, tuple(arms), reference, scale, values, pairs, tuple(within), between)
+
+
+def _decimals(values) -> int:
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().abs()
+    return 1 if len(v) and v.median() >= 10 else 2
+
+
+def summary_numbers(res: SubsetAnalysis) -> pd.DataFrame:
+    """Numeric per-arm summary: n, median, Q1, Q3 at each timepoint; n pairs and changes."""
+    rows = []
+    for arm, w in zip(res.arms, res.within):
+        row = {"ARM": arm}
+        for tag, v in (("1", res.visit_a), ("2", res.visit_b)):
+            x = res.values.loc[(res.values["ARM"] == arm) & (res.values["AVISITN"] == v), "AVAL"]
+            q1, med, q3 = (x.quantile([0.25, 0.5, 0.75]).tolist() if len(x) else (np.nan,) * 3)
+            row.update({f"N{tag}": len(x), f"MEDIAN{tag}": med, f"Q1_{tag}": q1, f"Q3_{tag}": q3})
+        p = res.pairs[res.pairs["ARM"] == arm]
+        c = p["chg"]
+        q1c, medc, q3c = c.quantile([0.25, 0.5, 0.75]).tolist() if len(c) else (np.nan,) * 3
+        pc = p["pchg"].dropna()
+        row.update({"N_PAIRS": len(p), "MEDIAN_CHG": medc, "Q1_CHG": q1c, "Q3_CHG": q3c,
+                    "MEDIAN_PCHG": pc.median() if len(pc) else np.nan})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# -- tables -------------------------------------------------------------------------------
+def _f(x, dec=2) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.{dec}f}"
+
+
+def _signed(x, dec=2, suffix="") -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:+.{dec}f}{suffix}"
+
+
+def summary_table(study, res: SubsetAnalysis) -> pd.DataFrame:
+    dec = _decimals(res.values["AVAL"])
+    la, lb = short_visit(study, res.visit_a), short_visit(study, res.visit_b)
+    rows = []
+    for arm, w in zip(res.arms, res.within):
+        def vals(v):
+            return res.values.loc[(res.values["ARM"] == arm) & (res.values["AVISITN"] == v), "AVAL"]
+
+        a, b = vals(res.visit_a), vals(res.visit_b)
+        p = res.pairs[res.pairs["ARM"] == arm]
+        rows.append({
+            "Arm": arm,
+            f"n {la}": str(len(a)),
+            f"{la}: median [Q1, Q3]": median_iqr(a, dec),
+            f"n {lb}": str(len(b)),
+            f"{lb}: median [Q1, Q3]": median_iqr(b, dec),
+            "n pairs": str(len(p)),
+            "Median change [Q1, Q3]": median_iqr(p["chg"], dec),
+            "Median % change": _signed(p["pchg"].median(), 1, "%") if p["pchg"].notna().any() else "–",
+        })
+    return pd.DataFrame(rows)
+
+
+def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
+    """One row per test: the method named first, then comparison, n, estimate [95% CI], p, Holm p."""
+    dec = _decimals(res.values["AVAL"])
+    la, lb = short_visit(study, res.visit_a), short_visit(study, res.visit_b)
+    scale = SCALE_TEXT[res.scale]
+    unit = "%" if res.scale == "pchg" else ""
+    rows = []
+
+    def add(method, comparison, n, est, p, p_adj=""):
+        rows.append({"Method": method, "Comparison": comparison, "n": n, "Estimate [95% CI]": est,
+                     "p": p, "p (Holm)": p_adj})
+
+    for arm, w in zip(res.arms, res.within):
+        est = f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}]" if w.ok else w.note
+        add(w.method.replace("normal approximation (ties/zeros)", "normal approx. (ties)"),
+            f"{arm}: {lb} vs {la}", f"{w.n_pairs} pairs", est, format_p(w.p_value) if w.ok else "–")
+    if len(res.arms) < 2:
+        return pd.DataFrame(rows)
+    kw = res.between.kruskal
+    ns = " / ".join(str(res.between.n.get(a, 0)) for a in res.arms)
+    add("Kruskal–Wallis", f"All arms, {scale}", ns, f"H = {kw.statistic:.2f}, df {kw.df}" if kw.ok else kw.note,
+        format_p(kw.p_value) if kw.ok else "–")
+    for t in res.between.pairs:
+        add(t.method, f"{t.b} vs {t.a}, {scale}", f"{t.n_b} vs {t.n_a}",
+            f"HL shift {_signed(t.estimate, 1 if unit else dec, unit)}" if t.ok else t.note,
+            format_p(t.p_value) if t.ok else "–", format_p(t.p_adjusted) if t.ok else "–")
+    an = res.between.ancova
+    if an.ok:
+        for c in an.contrasts:
+            add(f"ANCOVA, adjusted for {la}", f"{c.arm} vs {c.reference}, {lb}", f"{c.n_arm} vs {c.n_reference}",
+                f"{_signed(c.estimate, dec)} [{_f(c.ci_low, dec)}, {_f(c.ci_high, dec)}]", format_p(c.p_value))
+        if an.f_p_value is not None and len(an.contrasts) > 1:
+            add("ANCOVA F-test", f"Arm effect, {lb}", f"{an.n} in model",
+                f"F = {an.f_statistic:.2f} ({an.f_df[0]}, {an.f_df[1]} df)", format_p(an.f_p_value))
+    else:
+        add(f"ANCOVA, adjusted for {la}", f"Arms vs {an.reference}", str(an.n), an.note, "–")
+    return pd.DataFrame(rows)
+
+
+def grid_table(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
+    """Per subset: median change per arm (within-arm Wilcoxon p), Kruskal–Wallis p, pairwise Holm p."""
+    rows = []
+    for res in results:
+        row = {"Subset": short_name(study, res.code)}
+        summ = summary_numbers(res)
+        dec = _decimals(res.values["AVAL"])
+        for (_, s), w in zip(summ.iterrows(), res.within):
+            row[s["ARM"]] = f"{_signed(s['MEDIAN_CHG'], dec)} ({format_p(w.p_value) if w.ok else 'n < 3'})"
+        kw = res.between.kruskal
+        if len(res.arms) >= 2:
+            row["Kruskal–Wallis"] = format_p(kw.p_value) if kw.ok else "–"
+        for t in res.between.pairs:
+            row[f"{study.arm_by_label[t.b].code} vs {study.arm_by_label[t.a].code}"] = (
+                format_p(t.p_adjusted) if t.ok else "–")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def export_frame(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
+    """Machine-readable: one row per subset × arm (summary and within-arm test), then one per between-arm test."""
+    rows = []
+    for res in results:
+        base = {"PARAMCD": res.code, "PARAM": study.params[res.code].name,
+                "VISIT1": res.visit_a, "VISIT2": res.visit_b}
+        summ = summary_numbers(res)
+        for (_, s), w in zip(summ.iterrows(), res.within):
+            rows.append({**base, "ROW": "summary + within-arm", "ARM": s["ARM"], "COMPARATOR": "",
+                         **{k: s[k] for k in summ.columns if k != "ARM"},
+                         "ESTIMATE": w.estimate, "CI_LOW": w.ci_low, "CI_HIGH": w.ci_high,
+                         "STATISTIC": w.statistic, "P": w.p_value, "P_ADJ": None,
+                         "METHOD": f"{w.method}; {w.estimate_name}", "NOTE": w.note})
+        kw = res.between.kruskal
+        rows.append({**base, "ROW": f"between arms ({res.scale})", "ARM": "all", "COMPARATOR": "",
+                     "STATISTIC": kw.statistic, "P": kw.p_value, "METHOD": kw.method, "NOTE": kw.note})
+        for t in res.between.pairs:
+            rows.append({**base, "ROW": f"between arms ({res.scale})", "ARM": t.b, "COMPARATOR": t.a,
+                         "N1": t.n_a, "N2": t.n_b, "ESTIMATE": t.estimate, "STATISTIC": t.statistic,
+                         "P": t.p_value, "P_ADJ": t.p_adjusted,
+                         "METHOD": f"{t.method}; Hodges–Lehmann shift; {t.adjustment} adjusted", "NOTE": t.note})
+        an = res.between.ancova
+        for c in an.contrasts:
+            rows.append({**base, "ROW": "ANCOVA", "ARM": c.arm, "COMPARATOR": c.reference, "N1": c.n_reference,
+                         "N2": c.n_arm, "ESTIMATE": c.estimate, "CI_LOW": c.ci_low, "CI_HIGH": c.ci_high,
+                         "P": c.p_value, "METHOD": an.method, "NOTE": ""})
+        if not an.ok:
+            rows.append({**base, "ROW": "ANCOVA", "ARM": "", "COMPARATOR": an.reference, "METHOD": an.method,
+                         "NOTE": an.note})
+    return pd.DataFrame(rows)
+
+
+# -- figure -------------------------------------------------------------------------------
+def _jitter(usubjid: str) -> float:
+    """Deterministic horizontal offset per patient (same in every process and every view)."""
+    return ((zlib.crc32(usubjid.encode()) % 1001) / 1000.0 - 0.5) * 2 * JITTER
+
+
+class _Scale:
+    """Bracket geometry computed in display space (log10 when the axis is log)."""
+
+    def __init__(self, log: bool):
+        self.log = log
+
+    def fwd(self, y):
+        return math.log10(y) if self.log else y
+
+    def back(self, y):
+        return 10 ** y if self.log else y
+
+
+def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], annot: str, log: bool,
+                 row=None, col=None, grid=False) -> tuple[float, float] | None:
+    """Boxes, points, paired lines, highlights and brackets of one subset. Returns the y range (display space)."""
+    rc = dict(row=row, col=col) if row is not None else {}
+    unit = unit_text(study, res.code)
+    va, vb = res.visit_a, res.visit_b
+    la, lb = study.visit_label(va), study.visit_label(vb)
+    vals = res.values
+    if log:
+        vals = vals[vals["AVAL"] > 0]
+    sc = _Scale(log)
+    ys_all = [sc.fwd(y) for y in vals["AVAL"]]
+    for i, arm in enumerate(res.arms):
+        a = study.arm_by_label[arm]
+        pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
+        for v, fill, tag in ((va, a.light, "1"), (vb, a.colour, "2")):
+            d = vals[(vals["ARM"] == arm) & (vals["AVISITN"] == v)]
+            fig.add_trace(go.Box(
+                x=[pos[v]] * len(d), y=d["AVAL"].tolist(), name=f"{arm} · {study.visit_label(v)}",
+                fillcolor=fill, line=dict(color=a.colour if tag == "1" else "#1f2933", width=1.6),
+                marker=dict(color=a.colour), boxpoints=False, width=BOX_WIDTH, showlegend=False,
+                legendgroup=arm, hoverinfo="y", meta={"role": "box", "arm": arm, "visit": v},
+            ), **rc)
+        # Paired lines: one segment per patient with both values (None separates segments).
+        p = res.pairs[res.pairs["ARM"] == arm]
+        if log:
+            p = p[(p["a"] > 0) & (p["b"] > 0)]
+        lx, ly = [], []
+        for s in p.itertuples():
+            j = _jitter(s.USUBJID)
+            lx += [pos[va] + j, pos[vb] + j, None]
+            ly += [s.a, s.b, None]
+        fig.add_trace(go.Scatter(
+            x=lx, y=ly, mode="lines", line=dict(color=a.colour, width=1), opacity=0.45, hoverinfo="skip",
+            showlegend=False, meta={"role": "pairs", "arm": arm, "subjects": p["USUBJID"].tolist()},
+        ), **rc)
+        for v, tag in ((va, "1"), (vb, "2")):
+            d = vals[(vals["ARM"] == arm) & (vals["AVISITN"] == v)]
+            fig.add_trace(go.Scatter(
+                x=[pos[v] + _jitter(u) for u in d["USUBJID"]], y=d["AVAL"].tolist(), mode="markers",
+                marker=dict(size=6 if grid else 8, color=a.light if tag == "1" else a.colour,
+                            line=dict(color=a.colour if tag == "1" else "#ffffff", width=1)),
+                customdata=[[u, study.visit_label(v), arm] for u in d["USUBJID"]],
+                hovertemplate=f"%{{customdata[0]}}<br>%{{customdata[1]}} · %{{customdata[2]}}<br>"
+                              f"%{{y:.2f}} {unit}<extra></extra>",
+                showlegend=False, meta={"role": "points", "arm": arm, "visit": v},
+            ), **rc)
+    # Highlighted patients (global patient filter): thick line, outlined markers, label.
+    arm_idx = {a: i for i, a in enumerate(res.arms)}
+    hx, hy, ht, hc, lxs, lys = [], [], [], [], [], []
+    for u in highlight:
+        d = vals[vals["USUBJID"] == u]
+        if d.empty:
+            continue
+        i = arm_idx[str(d["ARM"].iloc[0])]
+        pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
+        pts = [(pos[v] + _jitter(u), float(d.loc[d["AVISITN"] == v, "AVAL"].iloc[0]), v) for v in (va, vb)
+               if (d["AVISITN"] == v).any()]
+        for k, (x, y, v) in enumerate(pts):
+            hx.append(x)
+            hy.append(y)
+            ht.append(patient_label(study, u) if k == len(pts) - 1 else "")
+            hc.append([u, study.visit_label(v)])
+        if len(pts) == 2:
+            lxs += [pts[0][0], pts[1][0], None]
+            lys += [pts[0][1], pts[1][1], None]
+    chosen = [u for u in highlight if u in set(vals["USUBJID"])]
+    if chosen:
+        fig.add_trace(go.Scatter(x=lxs, y=lys, mode="lines", line=dict(color="#111111", width=2.5),
+                                 hoverinfo="skip", showlegend=False,
+                                 meta={"role": "highlight-lines", "subjects": chosen}), **rc)
+        fig.add_trace(go.Scatter(
+            x=hx, y=hy, mode="markers+text", text=ht, textposition="middle right",
+            textfont=dict(size=13, color="#111111"),
+            marker=dict(size=11 if grid else 13, color="#ffd400", symbol="diamond", line=dict(color="#111111", width=2)),
+            customdata=hc, hovertemplate=f"%{{customdata[0]}} (chosen)<br>%{{customdata[1]}}<br>%{{y:.2f}} {unit}<extra></extra>",
+            name="Chosen patients", showlegend=not grid or (row == 1 and col == 1),
+            meta={"role": "highlight", "subjects": chosen},
+        ), **rc)
+    if not ys_all:
+        return None
+    lo, hi = min(ys_all), max(ys_all)
+    span = (hi - lo) or (abs(hi) or 1.0)
+    top = hi
+    fs = 13 if grid else 15
+
+    def bracket(x0, x1, y, text, meta):
+        tick = 0.025 * span
+        fig.add_trace(go.Scatter(x=[x0, x0, x1, x1], y=[sc.back(y - tick), sc.back(y), sc.back(y), sc.back(y - tick)],
+                                 mode="lines", line=dict(color="#3e4c59", width=1.3), hoverinfo="skip",
+                                 showlegend=False, meta={"role": "bracket", **meta}), **rc)
+        fig.add_trace(go.Scatter(x=[(x0 + x1) / 2], y=[sc.back(y + 0.045 * span)], mode="text", text=[text],
+                                 textfont=dict(size=fs, color="#1f2933"), hoverinfo="skip", showlegend=False,
+                                 meta={"role": "bracket-label", **meta}), **rc)
+
+    if annot == "within":
+        for i, (arm, w) in enumerate(zip(res.arms, res.within)):
+            ys = [sc.fwd(y) for y in vals.loc[vals["ARM"] == arm, "AVAL"]]
+            if not ys:
+                continue
+            y = max(ys) + 0.07 * span
+            text = (format_p(w.p_value) + (APPROX_MARK if _is_approx(w.method) else "")) if w.ok else f"n = {w.n_pairs} pairs"
+            bracket(i - BOX_OFFSET, i + BOX_OFFSET, y, text, {"kind": "within", "arm": arm, "p": w.p_value})
+            top = max(top, y + 0.1 * span)
+    elif annot == "between":
+        idx = {a: i for i, a in enumerate(res.arms)}
+        pairs = sorted(res.between.pairs, key=lambda t: (abs(idx[t.b] - idx[t.a]), idx[t.a]))
+        for k, t in enumerate(pairs):
+            y = hi + (0.1 + 0.13 * k) * span
+            text = (format_p(t.p_adjusted) + (APPROX_MARK if _is_approx(t.method) else "")) if t.ok else "n < 3"
+            bracket(idx[t.a], idx[t.b], y, text, {"kind": "between", "a": t.a, "b": t.b, "p": t.p_adjusted})
+            top = max(top, y + 0.1 * span)
+    return lo - 0.05 * span, top + 0.03 * span
+
+
+APPROX_MARK = "†"  # bracket label of a p-value from an approximation (ties or zero differences)
+
+
+def _is_approx(method: str) -> bool:
+    return not method.endswith("exact")
+
+
+def _method_caption(study, results: list[SubsetAnalysis], annot: str) -> str:
+    """The method behind the brackets, said once for the figure (and stamped into its PNG)."""
+    if not results:
+        return ""
+    res = results[0]
+    la, lb = study.visit_label(res.visit_a), study.visit_label(res.visit_b)
+    if annot == "within":
+        approx = any(_is_approx(w.method) for r in results for w in r.within if w.ok)
+        how = f"exact unless marked {APPROX_MARK} (normal approximation: ties or zero differences)" if approx else "exact"
+        return f"Brackets: Wilcoxon signed-rank test ({how}), {lb} vs {la} within each arm"
+    if annot == "between":
+        approx = any(_is_approx(t.method) for r in results for t in r.between.pairs if t.ok)
+        how = f"exact unless marked {APPROX_MARK} (asymptotic: ties)" if approx else "exact"
+        kw = ""
+        if len(results) == 1 and res.between.kruskal.ok:
+            kw = f"; Kruskal–Wallis {format_p(res.between.kruskal.p_value)}"
+        n_pairs = len(res.between.pairs)
+        return (f"Brackets: Mann–Whitney U ({how}) on {SCALE_TEXT[res.scale]} {la}→{lb}, "
+                f"Holm-adjusted over {n_pairs} pair{'s' if n_pairs != 1 else ''}{kw}")
+    return "No p-value annotations"
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks between 10**lo and 10**hi (fewer when the range spans many decades)."""
+    k0, k1 = math.floor(lo), math.ceil(hi)
+    steps = (1, 2, 5) if k1 - k0 <= 3 else (1,)
+    vals = [m * 10 ** k for k in range(k0, k1 + 1) for m in steps]
+    return [v for v in vals if 10 ** lo <= v <= 10 ** hi]
+
+
+def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool) -> go.Figure:
+    fig = go.Figure()
+    yr = _draw_subset(fig, study, res, highlight, annot, log)
+    tickvals, ticktext = [], []
+    for i, _arm in enumerate(res.arms):
+        tickvals += [i - BOX_OFFSET, i + BOX_OFFSET]
+        ticktext += [short_visit(study, res.visit_a), short_visit(study, res.visit_b)]
+    for i, arm in enumerate(res.arms):
+        fig.add_annotation(x=i, y=0, yref="paper", yshift=-34, yanchor="top", showarrow=False, text=f"<b>{arm}</b>",
+                           font=dict(size=15, color=study.arm_by_label[arm].colour))
+    unit = unit_text(study, res.code)
+    fig.update_layout(**base_layout(margin=dict(l=80, r=30, t=60, b=115), height=SINGLE_HEIGHT,
+                                    title=dict(text=f"{full_name(study, res.code)}", x=0.01, y=0.98,
+                                               font=dict(size=17))))
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"))
+    fig.update_xaxes(tickvals=tickvals, ticktext=ticktext, range=[-0.6, len(res.arms) - 0.4], showgrid=False,
+                     zeroline=False, tickfont=dict(size=14))
+    fig.update_yaxes(title=dict(text=f"{short_name(study, res.code)} ({unit})" if unit else short_name(study, res.code)),
+                     type="log" if log else "linear", zeroline=False)
+    if yr:
+        fig.update_yaxes(range=list(yr))
+        if log:
+            fig.update_yaxes(tickvals=_log_ticks(*yr), tickformat="~g")
+    if not len(res.values):
+        fig.add_annotation(text="No values in the filter at these timepoints", x=0.5, y=0.5, xref="paper",
+                           yref="paper", showarrow=False, font=dict(size=16))
+    stamp(fig, study, _method_caption(study, [res], annot))
+    return fig
+
+
+def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log: bool) -> go.Figure:
+    n = len(results)
+    rows = max(1, math.ceil(n / GRID_COLS))
+    letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    titles = [f"<b>{letters[k] if k < 26 else k + 1}</b>  {short_name(study, r.code)}" for k, r in enumerate(results)]
+    fig = make_subplots(rows=rows, cols=GRID_COLS, subplot_titles=titles, horizontal_spacing=0.065,
+                        vertical_spacing=0.15 if rows > 1 else 0.1)
+    for k, res in enumerate(results):
+        r, c = k // GRID_COLS + 1, k % GRID_COLS + 1
+        yr = _draw_subset(fig, study, res, highlight, annot, log, row=r, col=c, grid=True)
+        codes = [study.arm_by_label[a].code for a in res.arms]
+        fig.update_xaxes(tickvals=list(range(len(res.arms))), ticktext=codes, range=[-0.6, len(res.arms) - 0.4],
+                         showgrid=False, zeroline=False, tickfont=dict(size=13), row=r, col=c)
+        fig.update_yaxes(title=dict(text=unit_text(study, res.code), font=dict(size=13)), tickfont=dict(size=13),
+                         type="log" if log else "linear", zeroline=False, row=r, col=c)
+        if yr:
+            fig.update_yaxes(range=list(yr), row=r, col=c)
+            if log:
+                fig.update_yaxes(tickvals=_log_ticks(*yr), tickformat="~g", row=r, col=c)
+    for ann in fig.layout.annotations:
+        ann.font = dict(size=15)
+    first = results[0] if results else None
+    legend_txt = ""
+    if first is not None:
+        legend_txt = (f"Each arm: left box {study.visit_label(first.visit_a)} (lighter), right box "
+                      f"{study.visit_label(first.visit_b)}; lines join each patient's two values. "
+                      + " · ".join(f"<span style='color:{a.colour}'><b>{a.code}</b></span> {a.label}"
+                                   for a in study.arms if a.label in first.arms))
+    fig.add_annotation(text=legend_txt, xref="paper", yref="paper", x=0, y=1.0, yshift=46, xanchor="left",
+                       yanchor="bottom", showarrow=False, font=dict(size=13))
+    fig.update_layout(**base_layout(margin=dict(l=60, r=20, t=95, b=90), height=rows * GRID_ROW_HEIGHT + 120,
+                                    showlegend=bool(highlight)))
+    fig.update_layout(legend=dict(orientation="h", yref="container", y=1 - 40 / (rows * GRID_ROW_HEIGHT + 120), yanchor="middle", x=1, xanchor="right"))
+    stamp(fig, study, _method_caption(study, results, annot))
+    return fig
+
+
+def message_figure(study, text: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=17))
+    fig.update_layout(**base_layout(height=300))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    stamp(fig, study)
+    return fig
+
+
+# -- layout -------------------------------------------------------------------------------
+def _label(text, for_id):
+    return html.Label(text, htmlFor=for_id, className="filter-label")
+
+
+def layout(study):
+    codes = subset_codes(study)
+    state = F.default_state(study)
+    offered = offered_visits(study, codes[:1] if codes else [], state)
+    va, vb = default_visits(offered, state)
+    arms = [{"label": a.label, "value": a.code} for a in study.arms]
+    radio_style = dict(inline=True, inputClassName="me-1", labelClassName="me-3")
+    controls = dbc.Card(dbc.CardBody([
+        dbc.Row([
+            dbc.Col([_label("View", "cell-view"),
+                     dbc.RadioItems(id="cell-view", value="single", options=[
+                         {"label": "One subset", "value": "single"},
+                         {"label": f"Figure 2 grid (all {len(codes)})", "value": "grid"}], **radio_style)], md=3),
+            dbc.Col([_label("Cell subset", "cell-param"),
+                     dcc.Dropdown(id="cell-param", options=subset_options(study), value=default_code(study),
+                                  clearable=False, searchable=True, maxHeight=360)], md=3),
+            dbc.Col([_label("Timepoint 1", "cell-visit-a"),
+                     dcc.Dropdown(id="cell-visit-a", options=visit_options(study, offered), value=va,
+                                  clearable=False, searchable=False)], md=2),
+            dbc.Col([_label("Timepoint 2", "cell-visit-b"),
+                     dcc.Dropdown(id="cell-visit-b", options=visit_options(study, offered), value=vb,
+                                  clearable=False, searchable=False)], md=2),
+            dbc.Col([_label("Scale", "cell-log"),
+                     dbc.Checklist(id="cell-log", options=[{"label": "Log y-axis", "value": "log"}], value=[],
+                                   switch=True)], md=2),
+        ], className="g-2 align-items-end"),
+        dbc.Row([
+            dbc.Col([_label("p-values on the figure", "cell-annot"),
+                     dbc.RadioItems(id="cell-annot", value="within", options=[
+                         {"label": "Within arm", "value": "within"},
+                         {"label": "Between arms", "value": "between"},
+                         {"label": "None", "value": "none"}], **radio_style)], md=3),
+            dbc.Col([_label("Between-arm rank tests on", "cell-scale"),
+                     dbc.RadioItems(id="cell-scale", value="pchg", options=[
+                         {"label": "% change", "value": "pchg"},
+                         {"label": "Absolute change", "value": "chg"}], **radio_style)], md=3),
+            dbc.Col([_label("ANCOVA reference arm", "cell-ref"),
+                     dcc.Dropdown(id="cell-ref", options=arms, value=default_reference(study),
+                                  clearable=False, searchable=False)], md=2),
+            dbc.Col(html.Div(
+                [dbc.Button("Download table (CSV)", id="cell-csv-btn", color="secondary", outline=True, size="sm"),
+                 dcc.Download(id="cell-csv")], className="text-end"), md=4),
+        ], className="g-2 mt-1 align-items-end"),
+    ], className="py-2"), className="mb-2")
+    return html.Div([
+        html.H2(["Immune cell subsets ",
+                 html.Small("flow cytometry · simulated data", className="text-muted", style={"fontSize": "1rem"})],
+                className="page-title"),
+        controls,
+        dbc.Alert(id="cell-message", color="warning", is_open=False, className="py-2"),
+        dbc.Card(dbc.CardBody([
+            dcc.Graph(id="cell-fig", config=graph_config(f"{study.study_id}-cell-subsets")),
+            html.Div(id="cell-caption", className="caption"),
+        ], className="p-2"), className="mb-3"),
+        dbc.Card([dbc.CardHeader("Summary and statistics"), dbc.CardBody(html.Div(id="cell-tables"))],
+                 className="mb-3"),
+    ])
+
+
+# -- callbacks: validation ------------------------------------------------------------------
+class Forged(Exception):
+    """An input no control can send: answer with no update."""
+
+
+def _visit(value) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Forged
+    return float(value)
+
+
+def _checked(study, store, view, code, annot, log, scale, ref):
+    state = F.from_store(store, study)
+    if state is None:
+        raise Forged
+    codes = subset_codes(study)
+    if view not in VIEWS or annot not in ANNOTATIONS or scale not in SCALES:
+        raise Forged
+    if not isinstance(code, str) or code not in codes:
+        raise Forged
+    if not isinstance(log, list) or len(log) > 1 or any(v != "log" for v in log):
+        raise Forged
+    if not isinstance(ref, str) or ref not in study.arm_codes:
+        raise Forged
+    return state, codes, bool(log)
+
+
+def _visits_message(study, state, shown_codes, va, vb) -> str | None:
+    """A readable reason when the two timepoints cannot be compared; None when they can."""
+    if va is None or vb is None:
+        return "Choose two timepoints."
+    if va == vb:
+        return f"Both timepoints are {visit_name(study, va)}: choose two different visits."
+    measured = measured_visits(study, shown_codes)
+    for v in (va, vb):
+        if v not in measured:
+            what = short_name(study, shown_codes[0]) if len(shown_codes) == 1 else "these subsets"
+            return f"There is no measurement of {what} at week {v:g}."
+    lo, hi = state.weeks
+    for v in (va, vb):
+        if not lo <= v <= hi:
+            return f"Week {v:g} is outside the timepoint window (weeks {lo:g}–{hi:g}); widen the window to use it."
+    return None
+
+
+def _reference(study, state, ref_code) -> tuple[str, str]:
+    labels = state.arm_labels(study)
+    ref = study.arm_by_code[ref_code].label
+    if ref in labels:
+        return ref, ""
+    return labels[0], f"Reference arm {ref} is not in the arm filter: ANCOVA uses {labels[0]}."
+
+
+def register(app, study, cache):
+    codes_all = subset_codes(study)
+
+    def results_for(state, codes, va, vb, scale, ref):
+        arms = state.arm_labels(study)
+        subjects = population(study, state)
+        out = []
+        for code in codes:
+            key = (state.arms, code, va, vb, scale, ref)
+            out.append(cache.get_or_compute(
+                "cells", key, lambda code=code: analyse(study, code, va, vb, arms, subjects, ref, scale)))
+        return out
+
+    @app.callback(Output("cell-param", "disabled"), Input("cell-view", "value"))
+    def param_enabled(view):
+        if view not in VIEWS:
+            raise PreventUpdate
+        return view == "grid"
+
+    @app.callback(
+        Output("cell-visit-a", "options"), Output("cell-visit-a", "value"),
+        Output("cell-visit-b", "options"), Output("cell-visit-b", "value"),
+        Input(FILTER_STORE, "data"), Input("cell-param", "value"), Input("cell-view", "value"),
+        State("cell-visit-a", "value"), State("cell-visit-b", "value"),
+    )
+    def visit_pickers(store, code, view, cur_a, cur_b):
+        """Offer the visits with data for the subset inside the global window; default to the window's ends."""
+        state = F.from_store(store, study)
+        if state is None or view not in VIEWS or not isinstance(code, str) or code not in codes_all:
+            raise PreventUpdate
+        shown = codes_all if view == "grid" else [code]
+        offered = offered_visits(study, shown, state)
+        da, db = default_visits(offered, state)
+        if ctx.triggered_id not in (FILTER_STORE, None):
+            da = cur_a if cur_a in offered else da
+            db = cur_b if cur_b in offered else db
+        opts = visit_options(study, offered)
+        return opts, da, opts, db
+
+    @app.callback(
+        Output("cell-fig", "figure"), Output("cell-caption", "children"), Output("cell-tables", "children"),
+        Output("cell-message", "children"), Output("cell-message", "is_open"),
+        Input(FILTER_STORE, "data"), Input("cell-view", "value"), Input("cell-param", "value"),
+        Input("cell-visit-a", "value"), Input("cell-visit-b", "value"), Input("cell-annot", "value"),
+        Input("cell-log", "value"), Input("cell-scale", "value"), Input("cell-ref", "value"),
+    )
+    def update(store, view, code, va, vb, annot, log, scale, ref):
+        try:
+            state, codes, log = _checked(study, store, view, code, annot, log, scale, ref)
+            va, vb = _visit(va), _visit(vb)
+        except Forged:
+            raise PreventUpdate from None
+        shown = codes if view == "grid" else [code]
+        msg = _visits_message(study, state, shown, va, vb)
+        if msg:
+            return message_figure(study, msg), "", None, msg, True
+        va, vb = sorted((va, vb))
+        reference, ref_note = _reference(study, state, ref)
+        results = results_for(state, shown, va, vb, scale, reference)
+        highlight = state.patients
+        if view == "grid":
+            fig = grid_figure(study, results, highlight, annot, log)
+            tables = [frame_table(grid_table(study, results), "cell-grid-table"),
+                      html.Div("Arm columns: median change (timepoint 2 − timepoint 1) with the within-arm "
+                               "Wilcoxon signed-rank p. Kruskal–Wallis p and the pairwise columns (Mann–Whitney U p, "
+                               f"Holm-adjusted) are on {SCALE_TEXT[scale]}. Full statistics, with ANCOVA, per subset "
+                               "below (click to open).",
+                               className="caption mb-2")]
+            for res in results:
+                tables.append(html.Details([
+                    html.Summary(full_name(study, res.code), style={"fontWeight": 600, "cursor": "pointer"}),
+                    frame_table(summary_table(study, res), f"cell-summary-{res.code}"),
+                    frame_table(stats_table(study, res), f"cell-stats-{res.code}"),
+                ], className="mb-1"))
+        else:
+            res = results[0]
+            fig = single_figure(study, res, highlight, annot, log)
+            tables = [frame_table(summary_table(study, res), "cell-summary-table"),
+                      frame_table(stats_table(study, res), "cell-stats-table")]
+        tables.append(html.Div(
+            f"Population: {', '.join(results[0].arms)}; {population_text(study)}. Medians and quartiles: "
+            f"{QUANTILE_METHOD}. Change = timepoint 2 − timepoint 1; % change relative to timepoint 1. "
+            "Wilcoxon signed-rank: exact when n ≤ 25 without ties or zero differences; HL = Hodges–Lehmann "
+            "median of the paired differences, 95% CI from the signed-rank distribution. Mann–Whitney U: exact "
+            "when n ≤ 25 per arm and no ties, else asymptotic; HL shift = median of all between-arm differences. "
+            "ANCOVA: value at timepoint 2 ~ value at timepoint 1 + arm (ordinary least squares), difference vs "
+            "the reference arm with t-based 95% CI. Simulated data.",
+            className="caption"))
+        caption = [_method_caption(study, results, annot) + "."]
+        if log and any((r.values["AVAL"] <= 0).any() for r in results):
+            caption.append(" Values ≤ 0 are not drawn on the log axis.")
+        if highlight:
+            shown_p = sorted({u for r in results for u in highlight if u in set(r.values["USUBJID"])})
+            missing = [u for u in highlight if u not in shown_p]
+            caption.append(f" Highlighted (patient filter): {', '.join(shown_p) or 'none with values here'}.")
+            if missing:
+                caption.append(f" Not shown (other arm or no value): {', '.join(missing)}.")
+        caption.append(" Boxes: all patients of the selected arms; statistics do not depend on the patient filter.")
+        if ref_note:
+            caption.append(" " + ref_note)
+        return fig, caption, tables, None, False
+
+    @app.callback(
+        Output("cell-csv", "data"),
+        Input("cell-csv-btn", "n_clicks"),
+        State(FILTER_STORE, "data"), State("cell-view", "value"), State("cell-param", "value"),
+        State("cell-visit-a", "value"), State("cell-visit-b", "value"), State("cell-scale", "value"),
+        State("cell-ref", "value"),
+        prevent_initial_call=True,
+    )
+    def download(n_clicks, store, view, code, va, vb, scale, ref):
+        if not n_clicks:
+            raise PreventUpdate
+        try:
+            state, codes, _ = _checked(study, store, view, code, "none", [], scale, ref)
+            va, vb = _visit(va), _visit(vb)
+        except Forged:
+            raise PreventUpdate from None
+        shown = codes if view == "grid" else [code]
+        if _visits_message(study, state, shown, va, vb):
+            raise PreventUpdate
+        va, vb = sorted((va, vb))
+        reference, _ = _reference(study, state, ref)
+        results = results_for(state, shown, va, vb, scale, reference)
+        note = (f"Cell subsets, {visit_name(study, va)} vs {visit_name(study, vb)}; population: selected arms, "
+                f"{population_text(study)} (the patient filter only highlights).\n"
+                f"Methods: median [Q1, Q3] by {QUANTILE_METHOD}; within arm Wilcoxon signed-rank with "
+                f"Hodges–Lehmann CI; between arms Kruskal–Wallis and Mann–Whitney U on {SCALE_TEXT[scale]} "
+                f"(Holm-adjusted); ANCOVA (OLS) vs {reference}.")
+        csv = csv_with_provenance(export_frame(study, results), study, state, note)
+        tag = "grid" if view == "grid" else code
+        return dict(content=csv, filename=f"{study.study_id}-cells-{tag}-wk{va:g}-wk{vb:g}.csv")

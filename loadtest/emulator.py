@@ -1,0 +1,97 @@
+"""A minimal stand-in for the browser: loads a page the way dash-renderer does.
+
+It reads the app's callback graph (/_dash-dependencies) and layouts, then fires every
+callback whose inputs are on the page, with the values the components hold. Used by the
+load test and the benchmark, so both send exactly what a browser sends on page load and
+on a filter change.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+FILTER_STATES = [
+    {"arms": [], "weeks": [0.0, 48.0], "patients": []},
+    {"arms": ["BELIL2"], "weeks": [0.0, 48.0], "patients": []},
+    {"arms": ["BEL", "BELIL2"], "weeks": [0.0, 24.0], "patients": []},
+    {"arms": [], "weeks": [0.0, 48.0], "patients": ["LSO-088-003", "LSO-088-017"]},
+    {"arms": ["IL2"], "weeks": [4.0, 36.0], "patients": []},
+]
+
+
+def walk(node, out: dict) -> dict:
+    """Collect {component id (str or JSON of a dict id): props} from a layout tree."""
+    if isinstance(node, list):
+        for n in node:
+            walk(n, out)
+    elif isinstance(node, dict):
+        props = node.get("props")
+        if isinstance(props, dict) and "type" in node:
+            cid = props.get("id")
+            if cid is not None:
+                out[cid if isinstance(cid, str) else json.dumps(cid, sort_keys=True)] = props
+            for v in props.values():
+                walk(v, out)
+    return out
+
+
+class Emulator:
+    def __init__(self, session, base: str):
+        """session: anything with .get/.post returning objects with .json() / .status_code."""
+        self.s, self.base = session, base.rstrip("/")
+        self.deps = self.s.get(self.base + "/_dash-dependencies").json()
+        self.shell = walk(self.s.get(self.base + "/_dash-layout").json(), {})
+        self.paths = [props["href"] for cid, props in self.shell.items() if cid.startswith("nav-")]
+
+    def _payload(self, cb, props: dict, overrides: dict) -> dict | None:
+        def value(item):
+            k = f"{item['id']}.{item['property']}"
+            if k in overrides:
+                return overrides[k]
+            return props.get(item["id"], {}).get(item["property"])
+
+        if any(not isinstance(i["id"], str) or i["id"] not in props for i in cb["inputs"]):
+            return None
+        outs = cb["output"][2:-2].split("...") if cb["output"].startswith("..") else [cb["output"]]
+        outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in outs]
+        return {
+            "output": cb["output"],
+            "outputs": outputs if cb["output"].startswith("..") else outputs[0],
+            "inputs": [{**i, "value": value(i)} for i in cb["inputs"]],
+            "state": [{**s, "value": value(s)} for s in cb.get("state", [])],
+            "changedPropIds": [],
+        }
+
+    def post(self, payload: dict, name: str | None = None):
+        kw = {"name": name} if name and "locust" in type(self.s).__module__ else {}
+        return self.s.post(self.base + "/_dash-update-component", data=json.dumps(payload),
+                           headers={"Content-Type": "application/json"}, **kw)
+
+    def page_callbacks(self, path: str, filter_state: dict | None = None) -> list[dict]:
+        """Payloads a browser sends after navigating to ``path`` (router, then the page's callbacks)."""
+        route = next(c for c in self.deps if c["output"] == "page-content.children")
+        r = self.post(self._payload(route, {"url": {"pathname": path}}, {}), name="router")
+        page = walk(r.json()["response"]["page-content"]["children"], {})
+        props = {**self.shell, **page}
+        overrides = {"filter-state.data": filter_state or FILTER_STATES[0]}
+        payloads = []
+        for cb in self.deps:
+            if cb.get("clientside_function") or cb["output"] == "page-content.children":
+                continue
+            if cb.get("prevent_initial_call"):
+                continue
+            # Fired only when its outputs are on this page, as dash-renderer does.
+            outs = cb["output"][2:-2].split("...") if cb["output"].startswith("..") else [cb["output"]]
+            if not all(o.rsplit(".", 1)[0] in props for o in outs):
+                continue
+            if not any(o.rsplit(".", 1)[0] in page for o in outs):
+                continue
+            p = self._payload(cb, props, overrides)
+            if p is not None:
+                payloads.append(p)
+        return payloads
+
+    @staticmethod
+    def random_filter() -> dict:
+        return random.choice(FILTER_STATES)

@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export SM_FORMULA_ENGINE := patsy
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-test browser serve-prod data lock-check clean
+.PHONY: run test install install-test browser redis serve-prod loadtest data clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,9 +40,23 @@ browser:
 		 (apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null)); \
 	fi
 
+## Redis server for the shared-cache tests (installed when missing; the tests start their own)
+redis:
+	@command -v redis-server >/dev/null 2>&1 || { echo "installing redis-server"; \
+		apt-get install -y -q redis-server >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null); }
+
 ## Whole test suite
-test: install-test browser
+test: install-test browser redis
 	$(PY) -m pytest -q
+
+$(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
+	$(PIP) install --quiet -e ".[load]"
+	touch $@
+
+## 20 simulated users for 60 s against gunicorn (2 workers) on loopback; prints the figures
+loadtest: $(VENV)/.installed-load
+	$(PY) loadtest/run.py --users 20 --seconds 60
 
 ## Regenerate the simulated LSO-088 dataset and its lock (deterministic)
 data: install

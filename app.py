@@ -18,12 +18,13 @@ from pathlib import Path
 import dash_bootstrap_components as dbc
 from dash import Dash
 
-from components import overview, shell
+import security
+from components import cells, overview, safety, serology, shell
 from data.cache import ResultCache
 from data.lock import LockError
 from data.study import DEFAULT_DATA, DataError, load_study
 
-PAGES = (overview,)
+PAGES = (overview, serology, cells, safety)
 ENV_DATA = "TRIAL_DATA"
 HERE = Path(__file__).parent
 
@@ -45,6 +46,7 @@ def create_app(data_dir: str | Path | None = None, cache_config: dict | None = N
     shell.register(app, study, PAGES)
     for page in PAGES:
         page.register(app, study, cache)
+    security.install(app)
     app.server.config["STUDY"] = study
     app.server.config["RESULT_CACHE"] = cache
     return app
@@ -58,17 +60,34 @@ def _fail(exc: Exception) -> None:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="app.py", description="Serve the trial results explorer.")
+    ap = argparse.ArgumentParser(
+        prog="app.py", description="Serve the trial results explorer, or check or lock a dataset folder.",
+        epilog=f"examples:\n  python app.py check DIR\n  python app.py lock DIR [--force]\n"
+               f"  TRIAL_DATA=DIR gunicorn app:server   (gunicorn reads the folder from ${ENV_DATA})",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", metavar="DIR", default=None,
                     help=f"dataset folder (default: ${ENV_DATA} or the bundled LSO-088 data)")
     ap.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     ap.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     ap.add_argument("--debug", action="store_true", help="Dash dev tools and reloader; never in production")
+    sub = ap.add_subparsers(dest="command", metavar="{check,lock}", title="commands (optional; default: serve)")
+    chk = sub.add_parser("check", help="validate a dataset folder and print the verdict; exit 2 if it cannot be served")
+    chk.add_argument("dir", metavar="DIR")
+    lck = sub.add_parser("lock", help="validate a dataset folder and write its LOCK.json manifest")
+    lck.add_argument("dir", metavar="DIR")
+    lck.add_argument("--force", action="store_true", help="overwrite an existing LOCK.json")
     return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.command in ("check", "lock"):
+        from data.study import check_folder, lock_folder
+
+        code, lines = check_folder(args.dir) if args.command == "check" else lock_folder(args.dir, args.force)
+        # check prints its verdict on stdout either way; a refused lock is an error (stderr)
+        print("\n".join(lines), file=sys.stdout if code == 0 or args.command == "check" else sys.stderr)
+        return code
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         app = create_app(args.data)

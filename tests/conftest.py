@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -132,8 +133,10 @@ def wait_http(url: str, timeout: float = 30.0, proc=None) -> None:
 def live_server():
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # Output to a file, not a pipe: a pipe nobody reads fills up and freezes the server.
+    log = tempfile.NamedTemporaryFile("w+b", prefix="live-server-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/", proc=proc)
@@ -141,6 +144,8 @@ def live_server():
     finally:
         proc.terminate()
         proc.wait(10)
+        log.close()
+        os.unlink(log.name)
 
 
 @pytest.fixture(scope="session")

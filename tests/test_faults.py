@@ -43,8 +43,9 @@ def readonly_data(tmp_path):
 @pytest.mark.browser
 def test_every_page_works_on_a_read_only_folder(readonly_data, browser):
     port = free_port()
+    log = readonly_data.parent / "server.log"  # a file, not a pipe that could fill up
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--data", str(readonly_data), "--port", str(port)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
         wait_http(f"http://127.0.0.1:{port}/", proc=proc)
         for page in app_module.PAGES:
@@ -55,8 +56,8 @@ def test_every_page_works_on_a_read_only_folder(readonly_data, browser):
             assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == [], page.PATH
     finally:
         proc.terminate()
-        out = proc.communicate(timeout=10)[0].decode()
-    assert "Traceback" not in out
+        proc.wait(10)
+    assert "Traceback" not in log.read_text()
 
 
 def test_killed_worker_is_replaced_and_next_request_succeeds():

@@ -77,14 +77,23 @@ def write_manifest(
     generator: str = "manual",
     extra: dict | None = None,
     force: bool = False,
+    rows: dict[str, int] | None = None,
 ) -> Path:
+    """Write ``LOCK.json`` for every data file of ``folder``.
+
+    ``rows`` gives row counts read by the caller (file name -> rows) for formats whose
+    row count is not in the file's metadata.
+    """
     folder = Path(folder)
     target = folder / MANIFEST
     if target.exists() and not force:
         raise FileExistsError(f"{target} exists; use --force to overwrite it")
     files = {}
     for p in data_files(folder):
-        files[p.name] = {"rows": _row_count(p), "sha256": sha256_file(p)}
+        n = _row_count(p)
+        if n is None and rows:
+            n = rows.get(p.name)
+        files[p.name] = {"rows": n, "sha256": sha256_file(p)}
     manifest = {
         "study_id": study_id,
         "lock_date": lock_date or _dt.date.today().isoformat(),

@@ -6,6 +6,7 @@ line naming the file, the column and example rows or values.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -15,6 +16,42 @@ BDS_REQUIRED = ("USUBJID", "PARAMCD", "PARAM", "AVAL", "AVISITN")
 AE_REQUIRED = ("USUBJID", "AEDECOD", "AEBODSYS")
 NUMERIC = {"AVAL", "AVISITN", "BASE", "CHG", "PCHG", "ANRLO", "ANRHI", "ADY", "ASTDY", "AENDY", "AGE"}
 MAX_EXAMPLES = 3
+
+# Visits that are not a point of the schedule: unscheduled, derived (end of treatment,
+# endpoint, LOCF, worst/best/maximum...). Kept off the time axis unless study.toml includes them.
+OFF_AXIS_RE = re.compile(
+    r"unsched|end[ -]of[ -](?:treatment|study|therapy)|early[ -](?:termination|discontinuation|withdrawal)"
+    r"|premature|withdraw|re-?test|repeat|\b(?:eot|eos|et|ett|locf|wocf|bocf)\b|end ?point"
+    r"|last (?:observation|value|visit|post)|worst|\bbest\b|maximum|minimum|overall|average|post[- ]?baseline",
+    re.IGNORECASE,
+)
+
+
+def visit_on_axis(df: pd.DataFrame, include=()) -> pd.Series:
+    """True for rows at a scheduled visit: AVISITN present and AVISIT not unscheduled/derived.
+
+    Visits named in ``include`` (study.toml [visits] include) are always on the axis;
+    the caller gives them a number when they have none.
+    """
+    num = pd.to_numeric(df["AVISITN"], errors="coerce") if "AVISITN" in df.columns else pd.Series(float("nan"), df.index)
+    on = num.notna()
+    if "AVISIT" in df.columns:
+        names = df["AVISIT"].astype(str)
+        uniq = pd.Series(names.unique())
+        off = set(uniq[uniq.str.contains(OFF_AXIS_RE, na=False)])
+        on &= ~names.isin(off)
+        if include:
+            on |= names.isin(list(include))
+    return on
+
+
+def analysis_rows(df: pd.DataFrame) -> pd.Series:
+    """ANL01FL = "Y" when the dataset uses the flag (has any "Y"), else every row."""
+    if "ANL01FL" in df.columns:
+        flag = df["ANL01FL"].astype(str) == "Y"
+        if flag.any():
+            return flag
+    return pd.Series(True, index=df.index)
 
 
 @dataclass(frozen=True)
@@ -59,14 +96,15 @@ def check_numeric(df: pd.DataFrame, file: str) -> list[Problem]:
     return out
 
 
-def check_unique(df: pd.DataFrame, file: str, keys: tuple[str, ...]) -> list[Problem]:
+def check_unique(df: pd.DataFrame, file: str, keys: tuple[str, ...], what: str = "duplicate key") -> list[Problem]:
     if any(k not in df.columns for k in keys):
         return []
+    df = df.dropna(subset=list(keys))  # a missing key (unscheduled visit without AVISITN) is not a duplicate
     dup = df.duplicated(list(keys), keep=False)
     if not dup.any():
         return []
     ex = df.loc[dup, list(keys)].astype(str).agg("/".join, axis=1)
-    return [Problem(file, "+".join(keys), f"duplicate key in {_rows(df.index[dup])}: {_examples(ex)}")]
+    return [Problem(file, "+".join(keys), f"{what} in {_rows(df.index[dup])}: {_examples(ex)}")]
 
 
 def check_subjects_known(df: pd.DataFrame, file: str, known: set[str]) -> list[Problem]:
@@ -102,27 +140,57 @@ def check_visits(df: pd.DataFrame, file: str) -> list[Problem]:
         many = many[many > 1]
         if len(many):
             v = many.index[0]
-            vals = d.loc[d[col] == v, other].tolist()
+            vals = sorted(d.loc[d[col] == v, other].tolist(), key=lambda x: (str(type(x)), x))
             out.append(Problem(file, "AVISIT/AVISITN", f"{col} {v!r} maps to several {other} values: {_examples(vals)}"))
     return out
+
+
+def check_rows(df: pd.DataFrame, file: str) -> list[Problem]:
+    return [Problem(file, None, "the dataset has no rows")] if len(df) == 0 else []
+
+
+def check_param_names(df: pd.DataFrame, file: str) -> list[Problem]:
+    """ADaM: PARAMCD and PARAM name the same parameter one-to-one."""
+    if not {"PARAMCD", "PARAM"} <= set(df.columns):
+        return []
+    d = df[["PARAMCD", "PARAM"]].astype(str).drop_duplicates()
+    many = d["PARAMCD"][d["PARAMCD"].duplicated()]
+    if len(many):
+        code = many.iloc[0]
+        return [Problem(file, "PARAMCD/PARAM", f"PARAMCD {code!r} has several PARAM values: "
+                                             f"{_examples(d.loc[d['PARAMCD'] == code, 'PARAM'])}")]
+    return []
 
 
 def check_missing_values(df: pd.DataFrame, file: str, col: str, fatal: bool) -> list[Problem]:
     if col not in df.columns:
         return []
-    miss = df[col].isna() | (df[col].astype(str).str.strip() == "")
+    miss = df[col].isna()
+    if not pd.api.types.is_numeric_dtype(df[col]):
+        miss |= df[col].astype(str).str.strip() == ""
     if not miss.any():
         return []
     return [Problem(file, col, f"{int(miss.sum())} missing value(s) in {_rows(df.index[miss])}", fatal=fatal)]
 
 
-def validate_tables(adsl: pd.DataFrame, bds: dict[str, pd.DataFrame], adae: pd.DataFrame | None, arm_col: str) -> list[Problem]:
-    """Run every rule. ``bds`` maps file name to frame; names are used in messages."""
+def validate_tables(adsl: pd.DataFrame, bds: dict[str, pd.DataFrame], adae: pd.DataFrame | None, arm_col: str,
+                    *, adsl_name: str = "ADSL", adae_name: str = "ADAE",
+                    rows: dict[str, pd.Series] | None = None) -> list[Problem]:
+    """Run every rule. ``bds`` maps a name (file name in the app) to its frame; names are used in messages.
+
+    ``rows`` optionally gives, per BDS name, the analysis records on the time axis (a
+    boolean mask): keys must be unique and visits consistent among those. By default
+    they are the ANL01FL = "Y" records (when the flag is used) at scheduled visits.
+    """
     problems: list[Problem] = []
-    problems += check_required(adsl, "ADSL", ADSL_REQUIRED + (arm_col,))
-    problems += check_unique(adsl, "ADSL", ("USUBJID",))
-    problems += check_missing_values(adsl, "ADSL", arm_col, fatal=True)
-    problems += check_numeric(adsl, "ADSL")
+    problems += check_rows(adsl, adsl_name)
+    problems += check_required(adsl, adsl_name, ADSL_REQUIRED + (arm_col,))
+    if problems:
+        return problems
+    problems += check_unique(adsl, adsl_name, ("USUBJID",))
+    problems += check_missing_values(adsl, adsl_name, "USUBJID", fatal=True)
+    problems += check_missing_values(adsl, adsl_name, arm_col, fatal=True)
+    problems += check_numeric(adsl, adsl_name)
     if any(p.fatal for p in problems):
         return problems
     known = set(adsl["USUBJID"].astype(str))
@@ -133,18 +201,28 @@ def validate_tables(adsl: pd.DataFrame, bds: dict[str, pd.DataFrame], adae: pd.D
         if req:
             continue
         problems += check_numeric(df, name)
-        problems += check_visits(df, name)
         problems += check_subjects_known(df, name, known)
         problems += check_arm_consistent(df, name, arm_col, subject_arm)
-        problems += check_missing_values(df, name, "AVAL", fatal=False)
-        keys = ("USUBJID", "PARAMCD", "AVISITN")
-        if "ANL01FL" in df.columns:  # ADaM allows repeats per visit; the analysis record is unique
-            df = df[df["ANL01FL"].astype(str) == "Y"]
-        problems += check_unique(df, name, keys)
+        problems += check_param_names(df, name)
+        mask = rows.get(name) if rows else None
+        if mask is None:
+            mask = analysis_rows(df) & visit_on_axis(df)
+        sel = df[mask]
+        problems += check_missing_values(sel, name, "AVAL", fatal=False)
+        if any(p.fatal and p.file == name and p.column in ("AVISITN",) for p in problems):
+            continue  # visits cannot be compared while AVISITN is not numeric
+        problems += check_visits(sel, name)
+        # ADaM allows repeats per visit; the analysis record is unique.
+        problems += check_unique(sel.assign(AVISITN=pd.to_numeric(sel["AVISITN"], errors="coerce")),
+                                 name, ("USUBJID", "PARAMCD", "AVISITN"))
+        if "ABLFL" in sel.columns:
+            problems += check_unique(sel[sel["ABLFL"].astype(str) == "Y"], name, ("USUBJID", "PARAMCD"),
+                                     "several baseline records (ABLFL = 'Y') for one subject and parameter")
     if adae is not None:
-        problems += check_required(adae, "ADAE", AE_REQUIRED)
-        problems += check_numeric(adae, "ADAE")
-        problems += check_subjects_known(adae, "ADAE", known)
-        problems += check_arm_consistent(adae, "ADAE", arm_col, subject_arm)
-        problems += check_missing_values(adae, "ADAE", "ASTDY", fatal=False)
+        req = check_required(adae, adae_name, AE_REQUIRED)
+        problems += req
+        problems += check_numeric(adae, adae_name)
+        problems += check_subjects_known(adae, adae_name, known)
+        problems += check_arm_consistent(adae, adae_name, arm_col, subject_arm)
+        problems += check_missing_values(adae, adae_name, "ASTDY", fatal=False)
     return problems

@@ -103,7 +103,7 @@ def test_load_study_reports_every_fatal_line(tmp_path, good):
     write_manifest(tmp_path, study_id="T")
     with pytest.raises(DataError) as e:
         load_study(tmp_path)
-    assert e.value.lines == ["ERROR ADLB, column USUBJID: subjects not in ADSL in rows 4: 'S9'"]
+    assert e.value.lines == ["ERROR adlb.parquet, column USUBJID: subjects not in ADSL in rows 4: 'S9'"]
 
 
 def test_missing_adsl_and_unreadable_file(tmp_path, good):

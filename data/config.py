@@ -1,0 +1,228 @@
+"""``study.toml``: the optional per-folder settings that override the ADaM defaults.
+
+Every key is optional; a folder without ``study.toml`` is read with the defaults
+documented in the README ("Use your own study"). Unknown sections or keys, wrong
+types and malformed values are rejected with one line each that names them, so a
+typo never silently falls back to a default.
+
+This module only parses and type-checks. Whether a named variable, arm or visit
+exists in the data is checked by ``data.study`` once the data is read.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CONFIG_FILE = "study.toml"
+# Pages whose parameters can be chosen with [pages.<id>]: the trajectory page and the boxplot page.
+PARAMETER_PAGES = ("serology", "cells")
+ENCODINGS = ("utf-8", "cp1252", "latin-1")
+_HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+
+
+class ConfigError(Exception):
+    """``study.toml`` is invalid. ``lines`` holds one readable line per problem."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = list(lines)
+        super().__init__("\n".join(self.lines))
+
+
+@dataclass(frozen=True)
+class PageSource:
+    datasets: tuple[str, ...] = ()  # upper-case dataset names; () = every parameter dataset
+    parcat1: tuple[str, ...] = ()  # PARCAT1 values; () = every category
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    present: bool = False  # a study.toml was found
+    study_id: str | None = None
+    title: str | None = None
+    simulated: bool | None = None
+    encoding: str | None = None
+    arm_variable: str | None = None
+    arm_order: tuple[str, ...] = ()
+    reference_arm: str | None = None
+    arm_colours: dict = field(default_factory=dict)
+    efficacy_flag: str | None = None  # None = default; "" = all subjects
+    safety_flag: str | None = None
+    adverse_events: str | None = None
+    exposure: str | None = None
+    exclude: tuple[str, ...] = ()
+    baseline_visit: str | float | None = None
+    end_visit: str | float | None = None
+    include_visits: tuple[str, ...] = ()
+    visit_weeks: dict = field(default_factory=dict)
+    pages: dict = field(default_factory=dict)  # page id -> PageSource
+
+
+# section -> {key: (kind, description)}; kind drives the type check.
+SCHEMA: dict[str, dict[str, str]] = {
+    "study": {"id": "str", "title": "str", "simulated": "bool", "encoding": "encoding"},
+    "arms": {"variable": "name", "order": "strlist", "reference": "str", "colours": "colours"},
+    "populations": {"efficacy": "flag", "safety": "flag"},
+    "datasets": {"adverse_events": "name", "exposure": "name", "exclude": "namelist"},
+    "visits": {"baseline": "visit", "end": "visit", "include": "strlist", "weeks": "weeks"},
+}
+PAGE_KEYS = {"datasets": "namelist", "parcat1": "strlist"}
+
+
+def _check(kind: str, where: str, value, errors: list[str]):
+    """Return the normalised value, or None after appending an error line."""
+    def bad(msg):
+        errors.append(f"ERROR {CONFIG_FILE} {where}: {msg}")
+
+    if kind == "str":
+        if not isinstance(value, str) or not value.strip():
+            return bad(f"must be a non-empty string, not {value!r}")
+        return value.strip()
+    if kind == "bool":
+        if not isinstance(value, bool):
+            return bad(f"must be true or false, not {value!r}")
+        return value
+    if kind == "encoding":
+        norm = str(value).lower().replace("_", "-")
+        norm = {"utf8": "utf-8", "latin1": "latin-1", "iso-8859-1": "latin-1", "windows-1252": "cp1252",
+                "wlatin1": "cp1252"}.get(norm, norm)
+        if norm not in ENCODINGS:
+            return bad(f"must be one of {', '.join(ENCODINGS)}, not {value!r}")
+        return norm
+    if kind in ("name", "flag"):
+        if kind == "flag" and value == "":
+            return ""
+        if not isinstance(value, str) or not _NAME.match(value):
+            return bad(f"must be a SAS variable or dataset name (letters, digits, _), not {value!r}")
+        return value.upper()
+    if kind in ("strlist", "namelist"):
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            return bad(f"must be a list of strings, not {value!r}")
+        vals = [v.strip() for v in value]
+        if kind == "namelist":
+            wrong = [v for v in vals if not _NAME.match(v)]
+            if wrong:
+                return bad(f"not dataset names: {', '.join(map(repr, wrong))}")
+            vals = [v.upper() for v in vals]
+        dup = sorted({v for v in vals if vals.count(v) > 1})
+        if dup:
+            return bad(f"listed twice: {', '.join(map(repr, dup))}")
+        return tuple(vals)
+    if kind == "visit":
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)) or value == "":
+            return bad(f"must be a visit name (AVISIT) or number (AVISITN), not {value!r}")
+        return float(value) if isinstance(value, (int, float)) else value.strip()
+    if kind == "colours":
+        if not isinstance(value, dict):
+            return bad("must be a table of arm = \"#RRGGBB\"")
+        wrong = [f"{k}={v!r}" for k, v in value.items() if not isinstance(v, str) or not _HEX.match(v)]
+        if wrong:
+            return bad(f"not #RRGGBB colours: {', '.join(wrong)}")
+        return dict(value)
+    if kind == "weeks":
+        if not isinstance(value, dict):
+            return bad("must be a table of visit name = week number")
+        wrong = [f"{k}={v!r}" for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+        if wrong:
+            return bad(f"week numbers must be numbers: {', '.join(wrong)}")
+        return {str(k): float(v) for k, v in value.items()}
+    raise AssertionError(kind)
+
+
+def parse(text: str) -> StudyConfig:
+    """Parse the text of a study.toml. Raises ConfigError listing every problem."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"ERROR {CONFIG_FILE}: not valid TOML ({exc})"]) from None
+    errors: list[str] = []
+    values: dict[str, object] = {}
+    unknown_sections = sorted(k for k in raw if k not in SCHEMA and k != "pages")
+    if unknown_sections:
+        errors.append(f"ERROR {CONFIG_FILE}: unknown section(s) {', '.join(f'[{s}]' for s in unknown_sections)}; "
+                      f"known: {', '.join(f'[{s}]' for s in (*SCHEMA, 'pages'))}")
+    for section, keys in SCHEMA.items():
+        if section not in raw:
+            continue
+        table = raw[section]
+        if not isinstance(table, dict):
+            errors.append(f"ERROR {CONFIG_FILE}: {section} must be a [{section}] section")
+            continue
+        unknown = sorted(k for k in table if k not in keys)
+        if unknown:
+            errors.append(f"ERROR {CONFIG_FILE} [{section}]: unknown key(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(keys)}")
+        for key, kind in keys.items():
+            if key in table:
+                v = _check(kind, f"[{section}] {key}", table[key], errors)
+                if v is not None:
+                    values[f"{section}.{key}"] = v
+    pages: dict[str, PageSource] = {}
+    if "pages" in raw:
+        if not isinstance(raw["pages"], dict):
+            errors.append(f"ERROR {CONFIG_FILE}: pages must be [pages.<page>] sections")
+        else:
+            for page, table in raw["pages"].items():
+                if page not in PARAMETER_PAGES:
+                    errors.append(f"ERROR {CONFIG_FILE}: unknown page [pages.{page}]; "
+                                  f"known: {', '.join(f'[pages.{p}]' for p in PARAMETER_PAGES)}")
+                    continue
+                if not isinstance(table, dict):
+                    errors.append(f"ERROR {CONFIG_FILE}: pages.{page} must be a [pages.{page}] section")
+                    continue
+                unknown = sorted(k for k in table if k not in PAGE_KEYS)
+                if unknown:
+                    errors.append(f"ERROR {CONFIG_FILE} [pages.{page}]: unknown key(s) {', '.join(unknown)}; "
+                                  f"known: {', '.join(PAGE_KEYS)}")
+                got = {k: _check(kind, f"[pages.{page}] {k}", table[k], errors)
+                       for k, kind in PAGE_KEYS.items() if k in table}
+                pages[page] = PageSource(got.get("datasets") or (), got.get("parcat1") or ())
+    order = values.get("arms.order", ())
+    for key in ("arms.reference",):
+        if key in values and order and values[key] not in order:
+            errors.append(f"ERROR {CONFIG_FILE} [arms] reference: {values[key]!r} is not in [arms] order")
+    if order and "arms.colours" in values:
+        stray = [k for k in values["arms.colours"] if k not in order]
+        if stray:
+            errors.append(f"ERROR {CONFIG_FILE} [arms] colours: {', '.join(map(repr, stray))} not in [arms] order")
+    if errors:
+        raise ConfigError(errors)
+    return StudyConfig(
+        present=True,
+        study_id=values.get("study.id"),
+        title=values.get("study.title"),
+        simulated=values.get("study.simulated"),
+        encoding=values.get("study.encoding"),
+        arm_variable=values.get("arms.variable"),
+        arm_order=order,
+        reference_arm=values.get("arms.reference"),
+        arm_colours=values.get("arms.colours", {}),
+        efficacy_flag=values.get("populations.efficacy"),
+        safety_flag=values.get("populations.safety"),
+        adverse_events=values.get("datasets.adverse_events"),
+        exposure=values.get("datasets.exposure"),
+        exclude=values.get("datasets.exclude", ()),
+        baseline_visit=values.get("visits.baseline"),
+        end_visit=values.get("visits.end"),
+        include_visits=values.get("visits.include", ()),
+        visit_weeks=values.get("visits.weeks", {}),
+        pages=pages,
+    )
+
+
+def load(folder: Path | str) -> StudyConfig:
+    """The folder's study.toml, or the all-defaults config when there is none."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        return StudyConfig()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"ERROR {CONFIG_FILE}: unreadable ({type(exc).__name__}: {exc})"]) from None
+    return parse(text)
+
+
+__all__ = ["CONFIG_FILE", "ConfigError", "PageSource", "PARAMETER_PAGES", "StudyConfig", "load", "parse"]

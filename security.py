@@ -54,6 +54,8 @@ def _callback_shape_error(app, body) -> str | None:
     if not isinstance(output, str) or output not in app.callback_map:
         return "unknown callback output"
     spec = app.callback_map[output]
+    if "callback" not in spec:  # clientside: runs in the browser, never posted by one
+        return "browser-side callback"
     inputs, state = body.get("inputs"), body.get("state", [])
     if not isinstance(inputs, list) or not isinstance(state, list):
         return "inputs/state must be lists"

@@ -19,12 +19,12 @@ import dash_bootstrap_components as dbc
 from dash import Dash
 
 import security
-from components import cells, overview, safety, serology, shell
+from components import cells, overview, patient, safety, serology, shell
 from data.cache import ResultCache
 from data.lock import LockError
 from data.study import DEFAULT_DATA, DataError, load_study
 
-PAGES = (overview, serology, cells, safety)
+PAGES = (overview, serology, cells, safety, patient)
 ENV_DATA = "TRIAL_DATA"
 HERE = Path(__file__).parent
 

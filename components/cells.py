@@ -24,11 +24,13 @@ from dash import Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
+from analysis import codegen
 from analysis.between import BetweenArms, change_frame, compare_arms
-from analysis.descriptive import QUANTILE_METHOD, median_iqr
+from analysis.descriptive import QUANTILE_METHOD, median_iqr, param_slices
 from analysis.paired import PairedResult, format_p, wilcoxon_signed_rank
+from components import deck, figure_tools
 from components.export import csv_with_provenance
-from components.shell import FILTER_STORE
+from components.shell import FILTER_STORE, clicked_subject
 from components.tables import frame_table
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
@@ -36,6 +38,14 @@ from data import filters as F
 ID = "cells"
 PATH = "/cells"
 TITLE = "Cell subsets"
+# The view in the URL ("Copy link to this view"; components.viewstate) and the presentation-mode arrow keys.
+# The timepoints' options follow the subset and the window: their link values wait for the options.
+URL_STATE = {"view": ("cell-view", "value"), "param": ("cell-param", "value"),
+             "v1": ("cell-visit-a", "value", "cell-visit-a.options"),
+             "v2": ("cell-visit-b", "value", "cell-visit-b.options"),
+             "annot": ("cell-annot", "value"), "log": ("cell-log", "value"), "scale": ("cell-scale", "value"),
+             "ref": ("cell-ref", "value")}
+PRESENT_STEP = {"control": "cell-param", "when": ("cell-view", "value", "single")}
 
 DEFAULT_PARAM = "NAIVEB"
 VIEWS = ("single", "grid")
@@ -48,6 +58,10 @@ BOX_WIDTH = 0.32
 JITTER = 0.07
 SINGLE_HEIGHT = 540
 GRID_ROW_HEIGHT = 270
+# Above this many patients in a box, the box is drawn from its quartiles and the individual points and
+# patient lines are left out (chosen patients are still drawn): at 1,667 patients per arm the points
+# made a 0.9 MB figure (26 MB for the grid) that no one can read; the page says so under the figure.
+MAX_POINTS = 150
 
 
 # -- catalogue helpers --------------------------------------------------------------------
@@ -190,8 +204,9 @@ class SubsetAnalysis:
 
 
 def analyse(study, code: str, va: float, vb: float, arms: list[str], subjects, reference: str,
-            scale: str) -> SubsetAnalysis:
-    m = study.measurements
+            scale: str, rows: pd.DataFrame | None = None) -> SubsetAnalysis:
+    """``rows``: the parameter's rows when the caller has them (``param_slices``), else the whole frame."""
+    m = study.measurements if rows is None else rows
     d = m[(m["PARAMCD"] == code) & m["AVISITN"].isin([va, vb]) & m["USUBJID"].isin(subjects)]
     d = d[d["ARM"].isin(arms)].dropna(subset=["AVAL"])
     values = d[["USUBJID", "ARM", "AVISITN", "AVAL"]].copy()
@@ -372,6 +387,33 @@ class _Scale:
         return 10 ** y if self.log else y
 
 
+def is_large(res: SubsetAnalysis) -> bool:
+    """More than ``MAX_POINTS`` patients in one of the subset's boxes."""
+    v = res.values
+    return bool(len(v)) and int(v.groupby(["ARM", "AVISITN"]).size().max()) > MAX_POINTS
+
+
+def _within_whiskers(vals: pd.DataFrame, highlight) -> pd.DataFrame:
+    """Rows inside their box's whiskers (Q1 − 1.5 IQR to Q3 + 1.5 IQR), and every chosen patient's row."""
+    g = vals.groupby(["ARM", "AVISITN"])["AVAL"]
+    q1, q3 = g.transform(lambda v: v.quantile(0.25)), g.transform(lambda v: v.quantile(0.75))
+    iqr = q3 - q1
+    keep = vals["AVAL"].between(q1 - 1.5 * iqr, q3 + 1.5 * iqr) | vals["USUBJID"].isin(list(highlight))
+    return vals[keep]
+
+
+def box_summary(values, x: float) -> dict:
+    """go.Box arguments of a box drawn from its statistics: quartiles by linear interpolation (type 7,
+    as in the tables), whiskers to the furthest value within 1.5 IQR of the box."""
+    v = np.sort(pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(float))
+    if not len(v):
+        return dict(x=[], y=[])
+    q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])
+    iqr = q3 - q1
+    lo, hi = v[v >= q1 - 1.5 * iqr][0], v[v <= q3 + 1.5 * iqr][-1]
+    return dict(x=[x], q1=[q1], median=[med], q3=[q3], lowerfence=[lo], upperfence=[hi])
+
+
 def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], annot: str, log: bool,
                  row=None, col=None, grid=False) -> tuple[float, float] | None:
     """Boxes, points, paired lines, highlights and brackets of one subset. Returns the y range (display space)."""
@@ -383,18 +425,26 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
     if log:
         vals = vals[vals["AVAL"] > 0]
     sc = _Scale(log)
-    ys_all = [sc.fwd(y) for y in vals["AVAL"]]
+    large = is_large(res)
+    # the values drawn, which set the y range and the brackets: with aggregated boxes, those within the
+    # whiskers and the chosen patients' (outliers are not drawn)
+    drawn = _within_whiskers(vals, highlight) if large else vals
+    ys_all = drawn["AVAL"].to_numpy(float)
+    ys_all = np.log10(ys_all) if log else ys_all
     for i, arm in enumerate(res.arms):
         a = study.arm_by_label[arm]
         pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
         for v, fill, tag in ((va, a.light, "1"), (vb, a.colour, "2")):
             d = vals[(vals["ARM"] == arm) & (vals["AVISITN"] == v)]
+            data = box_summary(d["AVAL"], pos[v]) if large else dict(x=[pos[v]] * len(d), y=d["AVAL"].tolist())
             fig.add_trace(go.Box(
-                x=[pos[v]] * len(d), y=d["AVAL"].tolist(), name=f"{arm} · {study.visit_label(v)}",
+                **data, name=f"{arm} · {study.visit_label(v)}",
                 fillcolor=fill, line=dict(color=a.colour if tag == "1" else "#1f2933", width=1.6),
                 marker=dict(color=a.colour), boxpoints=False, width=BOX_WIDTH, showlegend=False,
-                legendgroup=arm, hoverinfo="y", meta={"role": "box", "arm": arm, "visit": v},
+                legendgroup=arm, hoverinfo="y", meta={"role": "box", "arm": arm, "visit": v, "n": len(d)},
             ), **rc)
+        if large:
+            continue
         # Paired lines: one segment per patient with both values (None separates segments).
         p = res.pairs[res.pairs["ARM"] == arm]
         if log:
@@ -451,9 +501,9 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             name="Chosen patients", showlegend=not grid or (row == 1 and col == 1),
             meta={"role": "highlight", "subjects": chosen},
         ), **rc)
-    if not ys_all:
+    if not len(ys_all):
         return None
-    lo, hi = min(ys_all), max(ys_all)
+    lo, hi = float(ys_all.min()), float(ys_all.max())
     span = (hi - lo) or (abs(hi) or 1.0)
     top = hi
     fs = 13 if grid else 15
@@ -469,7 +519,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
 
     if annot == "within":
         for i, (arm, w) in enumerate(zip(res.arms, res.within)):
-            ys = [sc.fwd(y) for y in vals.loc[vals["ARM"] == arm, "AVAL"]]
+            ys = [sc.fwd(y) for y in drawn.loc[drawn["ARM"] == arm, "AVAL"]]
             if not ys:
                 continue
             y = max(ys) + 0.07 * span
@@ -524,7 +574,7 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
     return [v for v in vals if 10 ** lo <= v <= 10 ** hi]
 
 
-def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool) -> go.Figure:
+def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool, state=None) -> go.Figure:
     fig = go.Figure()
     yr = _draw_subset(fig, study, res, highlight, annot, log)
     tickvals, ticktext = [], []
@@ -550,17 +600,17 @@ def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool) 
     if not len(res.values):
         fig.add_annotation(text="No values in the filter at these timepoints", x=0.5, y=0.5, xref="paper",
                            yref="paper", showarrow=False, font=dict(size=16))
-    stamp(fig, study, _method_caption(study, [res], annot))
+    stamp(fig, study, _method_caption(study, [res], annot), state=state)
     return fig
 
 
-def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log: bool) -> go.Figure:
+def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log: bool, state=None) -> go.Figure:
     n = len(results)
     rows = max(1, math.ceil(n / GRID_COLS))
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     titles = [f"<b>{letters[k] if k < 26 else k + 1}</b>  {short_name(study, r.code)}" for k, r in enumerate(results)]
     fig = make_subplots(rows=rows, cols=GRID_COLS, subplot_titles=titles, horizontal_spacing=0.065,
-                        vertical_spacing=0.15 if rows > 1 else 0.1)
+                        vertical_spacing=min(0.15, 80 / (rows * GRID_ROW_HEIGHT)) if rows > 1 else 0.1)
     for k, res in enumerate(results):
         r, c = k // GRID_COLS + 1, k % GRID_COLS + 1
         yr = _draw_subset(fig, study, res, highlight, annot, log, row=r, col=c, grid=True)
@@ -579,7 +629,9 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
     legend_txt = ""
     if first is not None:
         legend_txt = (f"Each arm: left box {study.visit_label(first.visit_a)} (lighter), right box "
-                      f"{study.visit_label(first.visit_b)}; lines join each patient's two values. "
+                      f"{study.visit_label(first.visit_b)}"
+                      + ("; boxes from quartiles (points not drawn). " if any(is_large(r) for r in results)
+                         else "; lines join each patient's two values. ")
                       + " · ".join(f"<span style='color:{a.colour}'><b>{a.code}</b></span> {a.label}"
                                    for a in study.arms if a.label in first.arms))
     fig.add_annotation(text=legend_txt, xref="paper", yref="paper", x=0, y=1.0, yshift=46, xanchor="left",
@@ -587,17 +639,17 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
     fig.update_layout(**base_layout(margin=dict(l=60, r=20, t=95, b=90), height=rows * GRID_ROW_HEIGHT + 120,
                                     showlegend=bool(highlight)))
     fig.update_layout(legend=dict(orientation="h", yref="container", y=1 - 40 / (rows * GRID_ROW_HEIGHT + 120), yanchor="middle", x=1, xanchor="right"))
-    stamp(fig, study, _method_caption(study, results, annot))
+    stamp(fig, study, _method_caption(study, results, annot), state=state)
     return fig
 
 
-def message_figure(study, text: str) -> go.Figure:
+def message_figure(study, text: str, state=None) -> go.Figure:
     fig = go.Figure()
     fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=17))
     fig.update_layout(**base_layout(height=300))
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    stamp(fig, study)
+    stamp(fig, study, state=state)
     return fig
 
 
@@ -659,6 +711,7 @@ def layout(study):
         dbc.Card(dbc.CardBody([
             dcc.Graph(id="cell-fig", config=graph_config(f"{study.study_id}-cell-subsets")),
             html.Div(id="cell-caption", className="caption"),
+            figure_tools.toolbar("cell", "cell-fig", f"{study.study_id}-cell-subsets", data=False, deck=True),
         ], className="p-2"), className="mb-3"),
         dbc.Card([dbc.CardHeader("Summary and statistics"), dbc.CardBody(html.Div(id="cell-tables"))],
                  className="mb-3"),
@@ -720,8 +773,45 @@ def _reference(study, state, ref_code) -> tuple[str, str]:
     return labels[0], f"Reference arm {ref} is not in the arm filter: ANCOVA uses {labels[0]}."
 
 
+def code_script(study, store, view, code, va, vb, annot, log, scale, ref) -> str:
+    """The Show-code script of the current view, validated exactly as the figure callback does."""
+    try:
+        state, codes, _ = _checked(study, store, view, code, annot, log, scale, ref)
+        va, vb = _visit(va), _visit(vb)
+    except Forged:
+        raise PreventUpdate from None
+    shown = codes if view == "grid" else [code]
+    msg = _visits_message(study, state, shown, va, vb)
+    if msg:
+        return f"# {codegen.comment(msg)}"
+    va, vb = sorted((va, vb))
+    reference, _ = _reference(study, state, ref)
+    return codegen.cells_script(study, state, shown, va, vb, scale, reference, state.arm_labels(study))
+
+
+def deck_figure(study, state):
+    """This page's slide for the deck export in its default view: (figure name, figure), or None."""
+    code = default_code(study)
+    va, vb = default_visits(offered_visits(study, [code], state), state) if code else (None, None)
+    if va is None or vb is None or va == vb:
+        return None
+    reference, _ = _reference(study, state, default_reference(study))
+    res = analyse(study, code, va, vb, state.arm_labels(study), population(study, state), reference, "pchg")
+    return f"{short_name(study, code)}, week {va:g} vs week {vb:g}", \
+        single_figure(study, res, state.patients, "within", False, state)
+
+
+CODE_INPUTS = [(FILTER_STORE, "data"), ("cell-view", "value"), ("cell-param", "value"), ("cell-visit-a", "value"),
+               ("cell-visit-b", "value"), ("cell-annot", "value"), ("cell-log", "value"), ("cell-scale", "value"),
+               ("cell-ref", "value")]
+
+
 def register(app, study, cache):
     codes_all = subset_codes(study)
+    rows_of = param_slices(study.measurements)  # once: a slice per parameter instead of a mask per request
+    deck.register(app, study, "cell", ID, "cell-fig")
+    figure_tools.register(app, "cell", CODE_INPUTS, code=lambda *v: code_script(study, *v),
+                          code_filename=lambda *v: f"{study.study_id}-cell-subsets")
 
     def results_for(state, codes, va, vb, scale, ref):
         arms = state.arm_labels(study)
@@ -730,7 +820,8 @@ def register(app, study, cache):
         for code in codes:
             key = (state.arms, code, va, vb, scale, ref)
             out.append(cache.get_or_compute(
-                "cells", key, lambda code=code: analyse(study, code, va, vb, arms, subjects, ref, scale)))
+                "cells", key, lambda code=code: analyse(study, code, va, vb, arms, subjects, ref, scale,
+                                                        rows_of.get(code))))
         return out
 
     @app.callback(Output("cell-param", "disabled"), Input("cell-view", "value"))
@@ -775,13 +866,19 @@ def register(app, study, cache):
         shown = codes if view == "grid" else [code]
         msg = _visits_message(study, state, shown, va, vb)
         if msg:
-            return message_figure(study, msg), "", None, msg, True
+            return message_figure(study, msg, state), "", None, msg, True
         va, vb = sorted((va, vb))
         reference, ref_note = _reference(study, state, ref)
+        key = (state.key(), view, shown, va, vb, annot, log, scale, reference, ref_note)
+        return cache.get_or_compute("cells-view", key, lambda: render(state, view, shown, va, vb, annot, log, scale,
+                                                                     reference, ref_note))
+
+    def render(state, view, shown, va, vb, annot, log, scale, reference, ref_note):
+        """Figure, caption and tables of a view, cached whole: rebuilding the figure was most of a cache hit."""
         results = results_for(state, shown, va, vb, scale, reference)
         highlight = state.patients
         if view == "grid":
-            fig = grid_figure(study, results, highlight, annot, log)
+            fig = grid_figure(study, results, highlight, annot, log, state)
             tables = [frame_table(grid_table(study, results), "cell-grid-table"),
                       html.Div("Arm columns: median change (timepoint 2 − timepoint 1) with the within-arm "
                                "Wilcoxon signed-rank p. Kruskal–Wallis p and the pairwise columns (Mann–Whitney U p, "
@@ -796,7 +893,7 @@ def register(app, study, cache):
                 ], className="mb-1"))
         else:
             res = results[0]
-            fig = single_figure(study, res, highlight, annot, log)
+            fig = single_figure(study, res, highlight, annot, log, state)
             tables = [frame_table(summary_table(study, res), "cell-summary-table"),
                       frame_table(stats_table(study, res), "cell-stats-table")]
         tables.append(html.Div(
@@ -818,6 +915,10 @@ def register(app, study, cache):
             if missing:
                 caption.append(f" Not shown (other arm or no value): {', '.join(missing)}.")
         caption.append(" Boxes: all patients of the selected arms; statistics do not depend on the patient filter.")
+        if any(is_large(r) for r in results):
+            caption.append(f" With more than {MAX_POINTS} patients in a box, boxes are drawn from their quartiles "
+                           f"({QUANTILE_METHOD}; whiskers to the furthest value within 1.5 IQR) and the individual "
+                           "points and patient lines are not drawn.")
         if ref_note:
             caption.append(" " + ref_note)
         return fig, caption, tables, None, False
@@ -852,3 +953,12 @@ def register(app, study, cache):
         csv = csv_with_provenance(export_frame(study, results), study, state, note)
         tag = "grid" if view == "grid" else code
         return dict(content=csv, filename=f"{study.study_id}-cells-{tag}-wk{va:g}-wk{vb:g}.csv")
+
+    @app.callback(Output("f-patient", "value", allow_duplicate=True), Input("cell-fig", "clickData"),
+                  prevent_initial_call=True)
+    def click_patient(click):
+        """A click on a patient's point chooses that patient in the global filter (and the patient profile)."""
+        subject = clicked_subject(click, study)
+        if subject is None:
+            raise PreventUpdate
+        return [subject]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
-from dash import Input, Output, dcc, html
+import pandas as pd
+from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
+from analysis import codegen
 from analysis.descriptive import QUANTILE_METHOD, baseline_table, disposition_table
 from analysis.exposure import dosing_segments
+from components import deck, figure_tools
+from components.export import csv_with_provenance
 from components.shell import FILTER_STORE
 from components.tables import frame_table
 from components.theme import base_layout, graph_config, stamp
@@ -53,8 +57,9 @@ def layout(study):
             dbc.Card(
                 [
                     dbc.CardHeader("Design: dosing and visit schedule"),
-                    dbc.CardBody(dcc.Graph(id="ov-design", config=graph_config(f"{study.study_id}-design"),
-                                           style={"height": "360px"})),
+                    dbc.CardBody([dcc.Graph(id="ov-design", config=graph_config(f"{study.study_id}-design"),
+                                            style={"height": "360px"}),
+                                  figure_tools.toolbar("ov", "ov-design", f"{study.study_id}-design", deck=True)]),
                 ],
                 className="mb-3",
             ),
@@ -67,6 +72,9 @@ def layout(study):
                 ],
                 className="g-3",
             ),
+            html.Div([dbc.Button("Download disposition and baseline tables (CSV)", id="ov-tables-csv-btn", size="sm",
+                                 color="secondary", outline=True),
+                      dcc.Download(id="ov-tables-download")], className="text-end mt-2 mb-3"),
         ]
     )
 
@@ -124,11 +132,72 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
     fig.update_layout(**base_layout(margin=dict(l=290, r=20, t=20, b=80)))
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True)
     fig.update_xaxes(title="Study week", dtick=4, range=[-1.5, max(study.visit_numbers or (48,)) + 1.5])
-    stamp(fig, study)
+    stamp(fig, study, "dosing: ADEX doses of the most-dosed subject per arm and treatment; visits: scheduled "
+                      "AVISITN per parameter category", state=state)
     return fig
 
 
+def _baseline_params(study):
+    return [p for p in BASELINE_PARAMS if p[0] in study.params]
+
+
+def _valid_state(study, store) -> F.FilterState:
+    state = F.from_store(store, study)
+    if state is None:
+        raise PreventUpdate
+    return state
+
+
+def design_csv(study, store) -> dict:
+    """The design figure's data: each run of doses per arm and treatment, with every dose's week."""
+    state = _valid_state(study, store)
+    seg = dosing_segments(study.adex, state.arm_labels(study))
+    out = seg.assign(dose_weeks=[" ".join(f"{w:.2f}" for w in ws) for ws in seg["dose_weeks"]])
+    note = ("Design: dosing schedule per arm and treatment, one row per run of doses\n"
+            "Method: ADEX doses of the subject with the most doses per arm and treatment; week = (study day − 1) / 7; "
+            "frequency from the intervals between doses")
+    return dict(content=csv_with_provenance(out, study, state, note), filename=f"{study.study_id}-design.csv",
+                type="text/csv")
+
+
+def tables_frame(study, state) -> pd.DataFrame:
+    """Disposition then baseline characteristics, one CSV table (a Table column says which)."""
+    labels, subjects = state.arm_labels(study), state.subjects(study)
+    disp = disposition_table(study.adsl, labels, subjects).rename(columns={"Status": "Characteristic"})
+    disp.insert(1, "Statistic", ["n"] + ["n (%)"] * (len(disp) - 1))
+    base = baseline_table(study.adsl, study.measurements, labels, subjects, _baseline_params(study))
+    return pd.concat([disp.assign(Table="Disposition"), base.assign(Table="Baseline characteristics")],
+                     ignore_index=True)[["Table", *base.columns]]
+
+
+def code_script(study, store) -> str:
+    state = _valid_state(study, store)
+    return codegen.overview_script(study, state, _baseline_params(study))
+
+
+def deck_figure(study, state):
+    """This page's slide for the deck export: (figure name, figure)."""
+    return "design, dosing and visit schedule", design_figure(study, state)
+
+
 def register(app, study, cache):
+    deck.register(app, study, "ov", ID, "ov-design")
+    figure_tools.register(app, "ov", [(FILTER_STORE, "data")], code=lambda store: code_script(study, store),
+                          code_filename=lambda _store: f"{study.study_id}-overview",
+                          data=lambda store: design_csv(study, store))
+
+    @app.callback(Output("ov-tables-download", "data"), Input("ov-tables-csv-btn", "n_clicks"),
+                  State(FILTER_STORE, "data"), prevent_initial_call=True)
+    def download_tables(n_clicks, store):
+        if not figure_tools.is_number(n_clicks) or n_clicks < 1:
+            raise PreventUpdate
+        state = _valid_state(study, store)
+        note = (f"Subject disposition and baseline characteristics; population: all randomised subjects in the filter "
+                f"(baseline disease activity: efficacy population).\nMethod: n (%) of subjects; mean (SD) with the "
+                f"sample SD; median [Q1, Q3] with quantiles by {QUANTILE_METHOD}")
+        return dict(content=csv_with_provenance(tables_frame(study, state), study, state, note),
+                    filename=f"{study.study_id}-baseline-disposition.csv", type="text/csv")
+
     @app.callback(
         Output("ov-design", "figure"),
         Output("ov-disposition", "children"),

@@ -14,8 +14,10 @@ import plotly.graph_objects as go
 from dash import Input, Output, Patch, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
+from analysis import codegen
 from analysis import safety as S
 from analysis.descriptive import n_pct
+from components import deck, figure_tools
 from components.export import csv_with_provenance
 from components.shell import FILTER_STORE
 from components.tables import frame_table
@@ -25,6 +27,8 @@ from data import filters as F
 ID = "safety"
 PATH = "/safety"
 TITLE = "Safety"
+# The view in the URL ("Copy link to this view"; components.viewstate).
+URL_STATE = {"threshold": ("ae-threshold", "value"), "rd": ("ae-arm", "value"), "vs": ("ae-ref", "value")}
 
 GRADE_COLOURS = {
     "Grade 1": "#f2b701", "Grade 2": "#e66101", "Grade 3": "#c51b1b", "Grade 4": "#6b0a0a", "Grade 5": "#111111",
@@ -32,6 +36,9 @@ GRADE_COLOURS = {
 }
 DOSING_GREY = "#52606d"
 MAX_QUICK = 80
+# Rows sent to the listing grid. The listing of 14,000 events of a 5,000-subject study was a 5.6 MB
+# response; above this the grid holds the first rows of the filter and a note says so.
+MAX_LISTING_ROWS = 2000
 THRESHOLD_OPTIONS = [{"label": "All preferred terms", "value": 0}] + [
     {"label": f"PTs ≥{t}% in any arm", "value": t} for t in S.THRESHOLDS if t
 ]
@@ -39,6 +46,13 @@ CARD = "mb-3"
 
 
 # -- layout ------------------------------------------------------------------------------------
+def _csv_header(title, button_id, download_id):
+    """A card header with the card's "Download CSV" button."""
+    return dbc.CardHeader(html.Div([html.Span(title, className="me-auto"),
+                                    dbc.Button("Download CSV", id=button_id, size="sm", color="secondary", outline=True),
+                                    dcc.Download(id=download_id)], className="d-flex align-items-center"))
+
+
 def _arm_options(study):
     return [{"label": a.label, "value": a.code} for a in study.arms]
 
@@ -86,9 +100,11 @@ def layout(study):
             title,
             html.Div(id="ae-caption", className="caption mb-2", style={"fontSize": "0.9rem"}),
             dcc.Store(id="ae-collapsed", data=[]),
-            dbc.Card([dbc.CardHeader("Overview of treatment-emergent adverse events (subjects, n (%))"),
+            dbc.Card([_csv_header("Overview of treatment-emergent adverse events (subjects, n (%))",
+                                  "ae-summary-csv-btn", "ae-summary-download"),
                       dbc.CardBody(html.Div(id="ae-summary"))], className=CARD),
-            dbc.Card([dbc.CardHeader("Incidence by system organ class and preferred term"),
+            dbc.Card([_csv_header("Incidence by system organ class and preferred term",
+                                  "ae-incidence-csv-btn", "ae-incidence-download"),
                       dbc.CardBody([
                           incidence_controls,
                           html.Div(id="ae-incidence-msg"),
@@ -110,6 +126,7 @@ def layout(study):
             dbc.Card([dbc.CardHeader("Listing: every adverse event"),
                       dbc.CardBody([
                           listing_controls,
+                          html.Div(id="ae-listing-note", className="caption mb-1"),
                           dag.AgGrid(
                               id="ae-listing", rowData=[], columnDefs=_column_defs(),
                               defaultColDef={"sortable": True, "filter": True, "floatingFilter": True,
@@ -125,6 +142,7 @@ def layout(study):
             dbc.Card([dbc.CardHeader("Timeline: adverse events and dosing per subject"),
                       dbc.CardBody([
                           dcc.Graph(id="ae-timeline", config=graph_config(f"{study.study_id}-ae-timeline")),
+                          figure_tools.toolbar("ae", "ae-timeline", f"{study.study_id}-ae-timeline", deck=True),
                           html.Div("Click a subject's dot (left) or one of its AE bars to set the patient filter to that subject. Bars run from "
                                    "onset to resolution day; grey marks show that subject's own dosing from ADEX.",
                                    className="caption"),
@@ -271,7 +289,7 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
         fig.update_layout(**base_layout(height=300))
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
-        return stamp(fig, study)
+        return stamp(fig, study, state=state)
     xmax = max(48.0, max(study.visit_numbers or (48,)),
                float(events["end"].max()) if len(events) else 0.0,
                float(dosing["end_week"].max()) if len(dosing) else 0.0) + 1
@@ -347,7 +365,9 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
                      showgrid=False, fixedrange=True)
     fig.update_xaxes(title="Study week", dtick=4, range=[xmin, xmax], zeroline=False, showgrid=True,
                      gridcolor="#eef2f6")
-    stamp(fig, study, "onset week = ⌊(start day − 1)/7⌋")
+    flag = f"{study.safety_flag} = Y" if study.safety_flag else "all subjects"
+    stamp(fig, study, f"safety population ({flag}); bars from onset to resolution day; "
+                      "onset week = ⌊(start day − 1)/7⌋", state=state)
     return fig
 
 
@@ -368,9 +388,119 @@ def _clean_quick(value) -> str | None:
     return " ".join(value.split())[:MAX_QUICK]
 
 
+def summary_csv(study, store) -> dict:
+    """The AE overview table as shown, with the provenance header."""
+    state = _state(store, study)
+    table, pop = _summary(study, state)
+    note = (f"Overview of treatment-emergent AEs: n (%) of the {len(pop)} subjects of the safety population; "
+            f"{_window_text(state, study)}.\nMethod: subjects counted once per row; last row counts events")
+    return dict(content=csv_with_provenance(table, study, state, note),
+                filename=f"{study.study_id}-ae-summary.csv", type="text/csv")
+
+
+def incidence_csv(study, store, threshold, arm, ref) -> dict:
+    """The SOC/PT incidence (every row, expanded) with counts, % and the risk difference, as numbers."""
+    state = _state(store, study)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold not in S.THRESHOLDS:
+        raise PreventUpdate
+    codes = set(study.arm_codes)
+    if not isinstance(arm, str) or not isinstance(ref, str) or arm not in codes or ref not in codes:
+        raise PreventUpdate
+    labels = state.arm_labels(study)
+    a_lab, r_lab = study.arm_by_code[arm].label, study.arm_by_code[ref].label
+    compare = (a_lab, r_lab) if arm != ref and a_lab in labels and r_lab in labels else None
+    inc, _cols = _incidence(study, state, int(threshold), compare)
+    out = inc.drop(columns=["rd_note"], errors="ignore")
+    if compare is None:
+        out = out.drop(columns=["rd", "rd_low", "rd_high"], errors="ignore")
+        method = "no risk difference (choose two different arms in the filter)"
+    else:
+        out = out.rename(columns={"rd": f"RD {a_lab} − {r_lab}", "rd_low": "RD 95% CI low",
+                                  "rd_high": "RD 95% CI high"})
+        method = f"risk difference (proportion) with the {S.RD_METHOD} 95% CI (Newcombe 1998, method 10)"
+    shown = f"PTs reported by ≥{int(threshold)}% of subjects in any shown arm" if threshold else "every preferred term"
+    note = (f"Incidence of treatment-emergent AEs by SOC and PT, subjects n and %; {shown}; "
+            f"{_window_text(state, study)}.\nMethod: {method}")
+    return dict(content=csv_with_provenance(out, study, state, note),
+                filename=f"{study.study_id}-ae-incidence.csv", type="text/csv")
+
+
+def timeline_csv(study, store) -> dict:
+    """The timeline's bars as CSV (one row per AE drawn) with the provenance header."""
+    state = _state(store, study)
+    pop = _population(study, state)
+    events = S.timeline_events(study.adae, pop, _window(state, study))
+    out = events.rename(columns={"start": "bar start (week)", "end": "bar end (week)"})
+    note = (f"AE timeline: {len(events)} adverse events of {len(pop)} subjects of the safety population; "
+            f"{_window_text(state, study)}.\nMethod: bar from (start day − 1)/7 to end day/7 (ongoing: one week); "
+            f"{S.ONSET_RULE}.")
+    return dict(content=csv_with_provenance(out, study, state, note),
+                filename=f"{study.study_id}-ae-timeline.csv", type="text/csv")
+
+
+def code_script(study, store) -> str:
+    state = _state(store, study)
+    return codegen.safety_script(study, state, _window(state, study))
+
+
+def deck_figure(study, state):
+    """This page's slide for the deck export: (figure name, figure), or None without AE data."""
+    if study.adae is None:
+        return None
+    pop = _population(study, state)
+    events = S.timeline_events(study.adae, pop, _window(state, study))
+    return "adverse-event timeline", timeline_figure(study, state, pop, events, S.subject_dosing(study.adex, pop))
+
+
+def sample_note(fig: go.Figure, shown: int, total: int, room: int = 46) -> None:
+    """Two lines above the timeline saying it draws a sample; the legend and the plot move down to make room."""
+    h, top, left = fig.layout.height or 450, (fig.layout.margin.t or 0) + room, fig.layout.margin.l or 0
+    fig.update_layout(height=h + room, margin=dict(t=top))
+    legend_y = fig.layout.legend.y
+    if fig.layout.legend.yref == "container" and legend_y is not None:
+        fig.update_layout(legend=dict(y=1 - ((1 - legend_y) * h + room) / (h + room)))
+    fig.add_annotation(
+        text=(f"<b>{shown} of {total:,} subjects shown</b>: the timeline draws at most {S.TIMELINE_MAX_SUBJECTS} "
+              f"subjects, here evenly spaced ones of each arm (USUBJID order).<br>Choose patients in the filter "
+              f"to see any other subject."),
+        xref="paper", yref="paper", x=0, y=1, xshift=12 - left, yshift=top - 8, xanchor="left", yanchor="top",
+        showarrow=False, align="left", font=dict(size=13, color="#8a1c1c"))
+
+
+def listing_rows(df: pd.DataFrame) -> tuple[list[dict], str | None]:
+    """The grid's rows (at most MAX_LISTING_ROWS) and, when the filter holds more, the note that says so."""
+    shown = df.iloc[:MAX_LISTING_ROWS]
+    rows = shown.astype(object).where(shown.notna(), None).to_dict("records")
+    if len(df) <= MAX_LISTING_ROWS:
+        return rows, None
+    return rows, (f"The grid holds the first {MAX_LISTING_ROWS:,} of the {len(df):,} adverse events in the filter "
+                  f"(by subject, then onset day): the quick search, the column filters and the export work on "
+                  f"those. Narrow the filter (arms, timepoint window, patients) to list the others.")
+
+
 def register(app, study, cache):
     if study.adae is None:  # the layout says there is no AE data; nothing to compute
         return
+    deck.register(app, study, "ae", ID, "ae-timeline")
+
+    @app.callback(Output("ae-summary-download", "data"), Input("ae-summary-csv-btn", "n_clicks"),
+                  State(FILTER_STORE, "data"), prevent_initial_call=True)
+    def download_summary(n, store):
+        if not figure_tools.is_number(n) or n < 1:
+            raise PreventUpdate
+        return summary_csv(study, store)
+
+    @app.callback(Output("ae-incidence-download", "data"), Input("ae-incidence-csv-btn", "n_clicks"),
+                  State(FILTER_STORE, "data"), State("ae-threshold", "value"), State("ae-arm", "value"),
+                  State("ae-ref", "value"), prevent_initial_call=True)
+    def download_incidence(n, store, threshold, arm, ref):
+        if not figure_tools.is_number(n) or n < 1:
+            raise PreventUpdate
+        return incidence_csv(study, store, threshold, arm, ref)
+
+    figure_tools.register(app, "ae", [(FILTER_STORE, "data")], code=lambda store: code_script(study, store),
+                          code_filename=lambda _store: f"{study.study_id}-ae-timeline",
+                          data=lambda store: timeline_csv(study, store))
     socs = set(study.adae["AEBODSYS"].astype(str))
     codes = set(study.arm_codes)
 
@@ -465,11 +595,11 @@ def register(app, study, cache):
         return cache.get_or_compute("safety-listing", state.key(),
                                     lambda: S.listing(study.adae, state.subjects(study), _window(state, study)))
 
-    @app.callback(Output("ae-listing", "rowData"), Input(FILTER_STORE, "data"))
+    @app.callback(Output("ae-listing", "rowData"), Output("ae-listing-note", "children"),
+                  Input(FILTER_STORE, "data"))
     def update_listing(store):
         state = _state(store, study)
-        df = _listing(state)
-        return df.astype(object).where(df.notna(), None).to_dict("records")
+        return cache.get_or_compute("safety-listing-rows", state.key(), lambda: listing_rows(_listing(state)))
 
     @app.callback(
         Output("ae-listing-count", "children"),
@@ -529,9 +659,13 @@ def register(app, study, cache):
 
         def compute():
             pop = _population(study, state)
-            events = S.timeline_events(study.adae, pop, _window(state, study))
-            dosing = S.subject_dosing(study.adex, pop)
-            return timeline_figure(study, state, pop, events, dosing)
+            shown = S.timeline_sample(pop)  # at most S.TIMELINE_MAX_SUBJECTS rows
+            events = S.timeline_events(study.adae, shown, _window(state, study))
+            dosing = S.subject_dosing(study.adex, shown)
+            fig = timeline_figure(study, state, shown, events, dosing)
+            if len(shown) < len(pop):
+                sample_note(fig, len(shown), len(pop))
+            return fig
 
         return cache.get_or_compute("safety-timeline", state.key(), compute)
 

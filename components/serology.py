@@ -25,20 +25,28 @@ from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
+from analysis import codegen
 from analysis import mmrm as MM
 from analysis import trajectory as T
 from analysis.descriptive import QUANTILE_METHOD
 from analysis.multiplicity import METHODS as ADJUST_METHODS
 from analysis.multiplicity import adjust
 from analysis.paired import format_p, pair_values, paired_t, wilcoxon_signed_rank
+from components import deck, figure_tools
 from components.export import csv_with_provenance
-from components.shell import FILTER_STORE
+from components.shell import FILTER_STORE, clicked_subject
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
 
 ID = "serology"
 PATH = "/serology"
 TITLE = "Serology & activity"
+# The view in the URL ("Copy link to this view"; components.viewstate) and the presentation-mode arrow keys.
+URL_STATE = {"view": ("sero-mode", "value"), "param": ("sero-param", "value"), "params": ("sero-params", "value"),
+             "scale": ("sero-scale", "value"), "stat": ("sero-stat", "value"), "opts": ("sero-opts", "value"),
+             "patients": ("sero-patmode", "value"), "visit": ("sero-visit", "value"), "ref": ("sero-ref", "value"),
+             "adjust": ("sero-adjust", "value")}
+PRESENT_STEP = {"control": "sero-param", "when": ("sero-mode", "value", "single")}
 
 PRIMARY_CATEGORIES = ("SEROLOGY", "CLINICAL ACTIVITY")
 DEFAULT_PARAM = "IGG"
@@ -169,6 +177,8 @@ def layout(study):
                             html.Div(id="sero-message", className="sero-message"),
                             dcc.Loading(dcc.Graph(id="sero-graph", config=graph_config(f"{study.study_id}-serology"),
                                                   style={"height": "470px"}), type="default", delay_show=400),
+                            figure_tools.toolbar("sero", "sero-graph", f"{study.study_id}-serology", data=False,
+                                                 deck=True),
                         ],
                         lg=9, md=8,
                     ),
@@ -457,7 +467,8 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
                                                 xanchor="left", x=0, font=dict(size=13))))
     what = ("geometric mean ± 95% CI (t on logs)" if ctl["log"] else "mean ± 95% CI (t)") if stat == "mean" \
         else "median, IQR"
-    stamp(fig, study, f"{SCALE_LABELS[scale].lower()}, {what}")
+    pop = "; summaries of the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else ""
+    stamp(fig, study, f"{SCALE_LABELS[scale].lower()}, {what}; n per arm and visit{pop}", state=state)
     return fig, summaries
 
 
@@ -728,7 +739,39 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
 
 
 # -- callbacks --------------------------------------------------------------------------------
+def code_script(study, store, mode, param, params, scale, stat, opts, patmode, visit, ref, adjust_method) -> str:
+    """The Show-code script of the current view, from the same validated state as the callbacks."""
+    state = F.from_store(store, study)
+    if state is None:
+        raise PreventUpdate
+    ctl = clean_controls(study, mode, param, params, scale, stat, opts, patmode)
+    sctl = clean_stats_controls(study, ref, visit, adjust_method)
+    if not ctl["codes"]:
+        return "# Choose at least one parameter: the script rebuilds the parameters shown."
+    labels, subjects, _, _ = _population(study, state, ctl["patmode"])
+    restricted = ctl["patmode"] == "restrict" and bool(state.patients)
+    return codegen.serology_script(study, state, ctl, sctl, labels, subjects, restricted)
+
+
+def deck_figure(study, state):
+    """This page's slide for the deck export in its default view: (figure name, figure), or None."""
+    code = default_single(study)
+    if code is None:
+        return None
+    ctl = clean_controls(study, "single", code, default_multi(study), "raw", "mean", [], "highlight")
+    return f"{study.params[code].name} by arm, mean ± 95% CI", trajectory_figure(study, state, ctl)[0]
+
+
+CODE_INPUTS = [(FILTER_STORE, "data"), ("sero-mode", "value"), ("sero-param", "value"), ("sero-params", "value"),
+               ("sero-scale", "value"), ("sero-stat", "value"), ("sero-opts", "value"), ("sero-patmode", "value"),
+               ("sero-visit", "value"), ("sero-ref", "value"), ("sero-adjust", "value")]
+
+
 def register(app, study, cache):
+    deck.register(app, study, "sero", ID, "sero-graph")
+    figure_tools.register(app, "sero", CODE_INPUTS, code=lambda *v: code_script(study, *v),
+                          code_filename=lambda *v: f"{study.study_id}-serology")
+
     @app.callback(
         Output("sero-param-wrap", "style"),
         Output("sero-params-wrap", "style"),
@@ -779,7 +822,7 @@ def register(app, study, cache):
         if not ctl["codes"]:
             empty = go.Figure()
             empty.update_layout(**base_layout(height=200))
-            stamp(empty, study)
+            stamp(empty, study, state=state)
             return (empty, {"height": "200px"}, None,
                     dbc.Alert("Choose at least one parameter for the small multiples.", color="info", className="py-1"))
         _, _, _, notes = _population(study, state, ctl["patmode"])
@@ -864,3 +907,12 @@ def register(app, study, cache):
         return dict(content=csv_with_provenance(df, study, state, note),
                     filename=f"{study.study_id}-serology-{'-'.join(ctl['codes'])}-{ctl['scale']}.csv",
                     type="text/csv")
+
+    @app.callback(Output("f-patient", "value", allow_duplicate=True), Input("sero-graph", "clickData"),
+                  prevent_initial_call=True)
+    def click_patient(click):
+        """A click on a patient's line (individual patients shown) chooses that patient in the global filter."""
+        subject = clicked_subject(click, study)
+        if subject is None:
+            raise PreventUpdate
+        return [subject]

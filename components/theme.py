@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as _dt
+import html
+import textwrap
+
 import plotly.graph_objects as go
 
 FONT = "Inter, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
@@ -30,13 +34,51 @@ def provenance_text(study, extra: str = "") -> str:
     return " · ".join(parts)
 
 
-def stamp(fig: go.Figure, study, extra: str = "") -> go.Figure:
-    """Write the provenance line inside the figure so a PNG taken from it stays traceable."""
+CAPTION_NAME = "provenance"  # the caption annotation's name: the export script (assets) finds it by this
+CAPTION_FONT = 12
+CAPTION_LINE = 15  # px per caption line
+CAPTION_SHIFT = 62  # px below the plot area: under the x-axis ticks and title
+CAPTION_WIDTH = 135  # characters per caption line (a 900-px figure at 12 px)
+
+
+def caption_lines(study, extra: str = "", state=None, when: str | None = None) -> list[str]:
+    """The caption strip: study, lock and dataset fingerprint, simulated, date; filters; method."""
+    from components.export import filter_text
+
+    lk = study.lock
+    head = []
+    if study.simulated:
+        head.append("SIMULATED DATA — not the trial's results")
+    head.append(study.study_id)
+    head.append(f"locked {lk.lock_date}" if lk.locked else "UNLOCKED dataset")
+    head.append(f"dataset {lk.short}")
+    head.append(f"made {when or _dt.date.today().isoformat()}")
+    parts = [" · ".join(head), f"Filters: {filter_text(study, state) if state is not None else 'not recorded'}"]
+    if extra:
+        parts.append(f"Method: {extra}")
+    lines: list[str] = []
+    for part in parts:
+        lines.extend(textwrap.wrap(part, CAPTION_WIDTH, break_on_hyphens=False) or [""])
+    return lines
+
+
+def stamp(fig: go.Figure, study, extra: str = "", *, state=None) -> go.Figure:
+    """Write the caption strip inside the figure so a PNG/SVG taken from it stays traceable.
+
+    ``extra``: the statistical method (or what the figure shows); ``state``: the validated
+    FilterState in force. The strip sits under the plot; the bottom margin grows to hold it.
+    """
+    lines = caption_lines(study, extra, state)
+    margin = fig.layout.margin
+    left = margin.l if margin.l is not None else 80
+    bottom = margin.b if margin.b is not None else 80
     fig.add_annotation(
-        text=provenance_text(study, extra), xref="paper", yref="paper", x=0, y=-0.0,
-        yshift=-62, xanchor="left", yanchor="top", showarrow=False,
-        font=dict(size=11, color="#8a1c1c" if study.simulated else "#555"),
+        text="<br>".join(html.escape(line, quote=False) for line in lines), name=CAPTION_NAME,
+        xref="paper", yref="paper", x=0, y=0, xshift=-(left - 8), yshift=-CAPTION_SHIFT,
+        xanchor="left", yanchor="top", align="left", showarrow=False,
+        font=dict(size=CAPTION_FONT, color="#8a1c1c" if study.simulated else "#555"),
     )
+    fig.update_layout(margin=dict(b=max(bottom, CAPTION_SHIFT + CAPTION_LINE * len(lines) + 8)))
     return fig
 
 

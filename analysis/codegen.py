@@ -1,0 +1,657 @@
+"""Runnable Python scripts that rebuild a figure's numbers and statistics from the dataset files.
+
+Each page's "Show code" panel shows one of these scripts: plain pandas + scipy +
+statsmodels + plotly, nothing imported from this app, so a statistician can check any
+number independently. The scripts are generated from the page's *validated* state
+(arm labels, parameter codes, visits and options the callback accepted); every string
+that reaches the script is written with ``repr()`` and comments are reduced to one
+printable line, so nothing a client sends can become code.
+
+The data rules the app applies when it loads a study are spelled out at the top of each
+script: population flag, analysis records (``ANL01FL``), the treatment variable, the
+scheduled visits of the time axis. No Dash imports here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from analysis import trajectory as T
+
+# -- small helpers -------------------------------------------------------------------------------
+SCALE_COLUMN = {"raw": "AVAL", "chg": "CHG", "pchg": "PCHG"}
+SCALE_WORDS = {"raw": "value", "chg": "change from baseline", "pchg": "% change from baseline"}
+
+
+def comment(text) -> str:
+    """One comment line's text: printable characters only (no line break can end the comment)."""
+    return "".join(ch if ch.isprintable() else " " for ch in str(text))
+
+
+def lit(x) -> str:
+    """A Python literal for validated data: strings by repr(), floats exactly, lists/tuples of those."""
+    if isinstance(x, bool) or x is None:
+        return repr(x)
+    if isinstance(x, (int, np.integer)):
+        return repr(int(x))
+    if isinstance(x, (float, np.floating)):
+        return repr(float(x))
+    if isinstance(x, str):
+        return repr(x)
+    if isinstance(x, tuple):
+        return "(" + ", ".join(lit(v) for v in x) + ("," if len(x) == 1 else "") + ")"
+    if isinstance(x, list):
+        return "[" + ", ".join(lit(v) for v in x) + "]"
+    if isinstance(x, dict):
+        return "{" + ", ".join(f"{lit(k)}: {lit(v)}" for k, v in x.items()) + "}"
+    raise TypeError(f"no literal for {type(x).__name__}")
+
+
+def assign(name: str, value, note: str = "", width: int = 110) -> list[str]:
+    """``NAME = literal  # note``; a long list or dict is written one item per line."""
+    one = f"{name} = {lit(value)}" + (f"  # {comment(note)}" if note else "")
+    if len(one) <= width or not isinstance(value, (list, dict)) or not value:
+        return [one]
+    if isinstance(value, dict):
+        items = [f"    {lit(k)}: {lit(v)}," for k, v in value.items()]
+        opening, closing = "{", "}"
+    else:
+        items = [f"    {lit(v)}," for v in value]
+        opening, closing = "[", "]"
+    return [f"{name} = {opening}" + (f"  # {comment(note)}" if note else ""), *items, closing]
+
+
+def _file_of(study, dataset: str) -> str:
+    return study.datasets[dataset]
+
+
+def read_expr(study, dataset: str) -> str:
+    """``pd.read_…(DATA / 'file')`` for the file that holds ``dataset``."""
+    file = _file_of(study, dataset)
+    path = f"DATA / {lit(file)}"
+    suffix = Path(file).suffix.lower()
+    enc = study.config.encoding if getattr(study, "config", None) is not None else None
+    if suffix == ".parquet":
+        return f"pd.read_parquet({path})"
+    if suffix == ".csv":
+        return f"pd.read_csv({path}, dtype={{'USUBJID': str}}, encoding={lit(enc or 'utf-8')})"
+    if suffix == ".xpt":
+        return f"pd.read_sas({path}, format='xport', encoding={lit(enc or 'utf-8')})"
+    return f"pd.read_sas({path}, format='sas7bdat', encoding={lit(enc or 'infer')})"
+
+
+@functools.lru_cache(maxsize=64)
+def _columns_of(path: str, mtime: float) -> tuple[str, ...]:
+    p = Path(path)
+    if p.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        return tuple(pq.read_schema(p).names)
+    from data.study import read_dataset
+
+    return tuple(read_dataset(p)[0].columns)
+
+
+def file_columns(study, dataset: str) -> tuple[str, ...]:
+    p = Path(study.folder) / _file_of(study, dataset)
+    try:
+        return _columns_of(str(p), p.stat().st_mtime)
+    except OSError:
+        return ()
+
+
+def uses_analysis_flag(study, dataset: str) -> bool:
+    return "ANL01FL" in file_columns(study, dataset)
+
+
+def filter_text(study, state) -> str:
+    """The filters in force, as the CSV exports and the figure captions say them."""
+    arms = ", ".join(state.arm_labels(study)) if state.arms else "all arms"
+    weeks = f"weeks {state.weeks[0]:g}–{state.weeks[1]:g}"
+    patients = ", ".join(state.patients) if state.patients else "all patients"
+    return f"{arms}; {weeks}; {patients}"
+
+
+def _visit_words(visit) -> str:
+    return "the end of the week window" if visit is None else f"week {visit:g}"
+
+
+def header(study, title: str, state, view: str, needs: str) -> list[str]:
+    lk = study.lock
+    lines = [f"# {comment(study.study_id)} · {comment(title)}"]
+    if study.simulated:
+        lines.append("# SIMULATED DATA — not the trial's results.")
+    lock = f"locked {lk.lock_date}" if lk.locked else "UNLOCKED dataset"
+    lines += [
+        f"# Dataset: {comment(Path(study.folder).resolve())} ({comment(lock)}, fingerprint {comment(lk.short)}).",
+        *[f"# {x}" for x in textwrap.wrap(f"Filters: {comment(filter_text(study, state))}.", 112,
+                                          subsequent_indent="  ")],
+        *[f"# {x}" for x in textwrap.wrap(f"View: {comment(view)}.", 112, subsequent_indent="  ")],
+        f"# Generated {_dt.date.today().isoformat()} by the trial results explorer. Needs {needs};",
+        "# nothing from the app. Run: python this_file.py (prints the numbers, opens the figure).",
+    ]
+    return lines
+
+
+def arm_constants(study, labels) -> list[str]:
+    arms = [study.arm_by_label[a] for a in labels]
+    return [
+        f"ARMS = {lit(list(labels))}  # arms in the filter ({comment(study.arm_variable)}), display order",
+        f"COLOURS = {lit([a.colour for a in arms])}",
+    ]
+
+
+def population_lines(study, kind: str, subjects_var: str = "arm_of") -> list[str]:
+    """``arm_of``: USUBJID -> arm, for the subjects of the population ``kind`` (efficacy / safety)."""
+    flag = study.efficacy_flag if kind == "efficacy" else study.safety_flag
+    lines = [f"adsl = {read_expr(study, 'ADSL')}"]
+    if flag:
+        lines.append(f"adsl = adsl[adsl[{lit(flag)}] == 'Y']  # {kind} population")
+    lines.append(f"{subjects_var} = adsl.set_index('USUBJID')[{lit(study.arm_variable)}].astype(str)  # treatment arm")
+    return lines
+
+
+def bds_lines(study, datasets: list[str], codes_expr: str, var: str, visits_expr: str) -> list[str]:
+    """Read the BDS file(s), keep analysis records of ``codes_expr`` at ``visits_expr``, attach the arm."""
+    reads = [read_expr(study, d) for d in datasets]
+    src = reads[0] if len(reads) == 1 else "pd.concat([" + ", ".join(reads) + "], ignore_index=True)"
+    flag = any(uses_analysis_flag(study, d) for d in datasets)
+    cond = f"{var}['PARAMCD'].isin({codes_expr}) & {var}['AVISITN'].isin({visits_expr})"
+    if flag:
+        cond = f"({var}['ANL01FL'] == 'Y') & " + cond + "  # analysis records"
+    return [
+        f"{var} = {src}",
+        f"keep = {cond}",
+        f"{var} = {var}[keep].copy()",
+        f"{var}['ARM'] = {var}['USUBJID'].map(arm_of)",
+        f"{var} = {var}[{var}['ARM'].isin(ARMS)]",
+    ]
+
+
+HL_FUNCTIONS = '''
+
+def hodges_lehmann(d):
+    """Median of the Walsh averages of d, with its distribution-free 95% CI (Hollander & Wolfe)."""
+    d = np.asarray(d, float)
+    n = len(d)
+    i, j = np.triu_indices(n)
+    w = np.sort((d[i] + d[j]) / 2)
+    if n <= 25:  # exact null distribution of the signed-rank sum
+        counts = np.zeros(n * (n + 1) // 2 + 1)
+        counts[0] = 1
+        for r in range(1, n + 1):
+            counts[r:] = counts[r:] + counts[:-r].copy()
+        k = int(np.searchsorted(np.cumsum(counts) / 2.0**n, 0.025, side="right"))
+    else:
+        k = int(np.floor(n * (n + 1) / 4 - stats.norm.ppf(0.975) * np.sqrt(n * (n + 1) * (2 * n + 1) / 24)))
+    return np.median(w), (w[k - 1] if k >= 1 else np.nan), (w[len(w) - k] if k >= 1 else np.nan)
+
+
+def wilcoxon(a, b):
+    """Wilcoxon signed-rank p of b − a: exact for n <= 25 without ties or zeros, else normal approximation."""
+    d = np.asarray(b, float) - np.asarray(a, float)
+    if (d == 0).all():
+        return 1.0
+    exact = len(d) <= 25 and (d != 0).all() and len(np.unique(np.abs(d))) == len(d)
+    return stats.wilcoxon(b, a, method="exact" if exact else "approx").pvalue
+'''
+
+
+def _main(lines: list[str], body: list[str]) -> list[str]:
+    return lines + ["", "", 'if __name__ == "__main__":', '    pd.set_option("display.width", 200)',
+                    '    pd.set_option("display.max_columns", 40)'] + ["    " + b for b in body]
+
+
+# -- Serology & activity -------------------------------------------------------------------------
+def serology_script(study, state, ctl: dict, sctl: dict, labels, subjects, restricted: bool = False) -> str:
+    """The trajectory figure's summaries and the within-arm / MMRM statistics.
+
+    ``ctl``/``sctl``: the validated controls of ``components.serology``; ``labels``: arm labels
+    shown; ``subjects``: the subjects summarised; ``restricted``: summaries restricted to the
+    chosen patients (then ``subjects`` are those patients).
+    """
+    subjects_restricted = list(subjects) if restricted else None
+    codes = list(ctl["codes"])
+    scale, stat, log = ctl["scale"], ctl["stat"], ctl["log"]
+    col = SCALE_COLUMN[scale]
+    outcome = "PCHG" if scale == "pchg" else "CHG"
+    multi = len(codes) > 1
+    adjust = sctl["adjust"] if multi else "none"
+    ref = study.arm_by_code[sctl["ref"]].label
+    compare = {c: T.effective_visit(sctl["visit"], study.params[c].visits, state.weeks) for c in codes}
+    compare = {c: v for c, v in compare.items() if v is not None}
+    datasets = list(dict.fromkeys(study.params[c].dataset for c in codes))
+    normal = {c: (study.params[c].lo, study.params[c].hi) for c in codes
+              if study.params[c].lo is not None and study.params[c].hi is not None}
+    meas = study.measurements
+    positive = {c: bool((T.select(meas, c, labels, subjects)["AVAL"].dropna() > 0).all()) for c in codes}
+    log_t = {c: bool(log and positive[c]) for c in codes}
+    what = ("geometric mean ± 95% CI" if log else "mean ± 95% CI") if stat == "mean" else "median, IQR"
+    view = (f"{', '.join(study.params[c].name for c in codes)}; {SCALE_WORDS[scale]}, {what}; "
+            f"comparison visit {_visit_words(sctl['visit'])}; "
+            f"MMRM reference {ref}" + (f"; multiplicity {adjust}" if multi else ""))
+    needs = "pandas, pyarrow, numpy, scipy, statsmodels, plotly"
+    L = header(study, "Serology & activity: trajectories by arm, with their statistics", state, view, needs)
+    L += [
+        "import os",
+        "",
+        'os.environ.setdefault("SM_FORMULA_ENGINE", "patsy")  # statsmodels formulas through patsy',
+        "from pathlib import Path",
+        "",
+        "import numpy as np",
+        "import pandas as pd",
+        "import plotly.graph_objects as go",
+        "import statsmodels.formula.api as smf",
+        "from scipy import stats",
+    ]
+    if multi and adjust != "none":
+        L.append("from statsmodels.stats.multitest import multipletests")
+    L += ["", f"DATA = Path({lit(str(Path(study.folder).resolve()))})"]
+    L += arm_constants(study, labels)
+    L += [
+        f"WEEKS = {lit(tuple(float(w) for w in state.weeks))}  # timepoint window (AVISITN, inclusive)",
+        f"VISITS = {lit([float(v) for v in study.visit_numbers])}  # scheduled visits (the time axis)",
+        *assign("PARAMS", codes),
+        f"SCALE = {lit(col)}  # AVAL value | CHG change | PCHG % change from baseline",
+        *assign("COMPARE_AT", compare, "comparison visit vs baseline, per parameter"),
+        f"REFERENCE = {lit(ref)}  # MMRM reference arm",
+    ]
+    if normal:
+        L += assign("NORMAL", normal, "normal range (ANRLO, ANRHI)")
+    if subjects_restricted is not None:
+        L += assign("PATIENTS", list(subjects_restricted), "summaries restricted to the chosen patients")
+    L += ["", "# -- data: the app's rules when it loads the study"]
+    L += population_lines(study, "efficacy")
+    L += bds_lines(study, datasets, "PARAMS", "bds", "VISITS")
+    if subjects_restricted is not None:
+        L.append("bds = bds[bds['USUBJID'].isin(PATIENTS)]")
+    L.append(HL_FUNCTIONS)
+    # -- summaries
+    L += ["", "def summarise(d):",
+          '    """n, mean, SD, t-based 95% CI of the mean, median and quartiles (type 7) per arm and visit."""',
+          "    g = d.groupby(['ARM', 'AVISITN'])['y']",
+          "    s = g.agg(n='count', mean='mean', sd='std', median='median').reset_index()",
+          "    s['q1'], s['q3'] = g.quantile(0.25).to_numpy(), g.quantile(0.75).to_numpy()",
+          "    half = stats.t.ppf(0.975, s['n'] - 1) * s['sd'] / np.sqrt(s['n'])",
+          "    s['ci_low'], s['ci_high'] = s['mean'] - half, s['mean'] + half"]
+    if log and stat == "mean":
+        L += ["    lg = np.log(d['y'].where(d['y'] > 0)).groupby([d['ARM'], d['AVISITN']])  # geometric mean",
+              "    m, se = lg.mean().to_numpy(), (lg.std() / np.sqrt(lg.count())).to_numpy()",
+              "    q = stats.t.ppf(0.975, lg.count().to_numpy() - 1)",
+              "    s['gmean'], s['gci_low'], s['gci_high'] = np.exp(m), np.exp(m - q * se), np.exp(m + q * se)"]
+    L += ["    return s", ""]
+    if stat == "mean" and log:
+        y, lo, hi = "gmean", "gci_low", "gci_high"
+    elif stat == "mean":
+        y, lo, hi = "mean", "ci_low", "ci_high"
+    else:
+        y, lo, hi = "median", "q1", "q3"
+    L += ["", "summaries, figures = {}, {}", "for code in PARAMS:",
+          "    d = bds[(bds['PARAMCD'] == code) & bds['AVISITN'].between(*WEEKS)].copy()",
+          "    d['y'] = d[SCALE]"]
+    if scale == "chg":
+        L.append("    d.loc[(d['ABLFL'] == 'Y') & d['AVAL'].notna(), 'y'] = 0.0  # 0 at baseline by definition")
+    elif scale == "pchg":
+        L.append("    d.loc[(d['ABLFL'] == 'Y') & (d['BASE'] != 0) & d['AVAL'].notna(), 'y'] = 0.0  # 0 at baseline")
+    L += ["    s = summaries[code] = summarise(d.dropna(subset=['y']))",
+          "    fig = go.Figure()"]
+    if normal and scale == "raw":
+        L += ["    if code in NORMAL:",
+              "        fig.add_hrect(y0=NORMAL[code][0], y1=NORMAL[code][1], fillcolor='#2f855a', opacity=0.12, "
+              "line_width=0)"]
+    L += ["    for arm, colour in zip(ARMS, COLOURS):",
+          "        a = s[s['ARM'] == arm]",
+          f"        up, down = a[{lit(hi)}] - a[{lit(y)}], a[{lit(y)}] - a[{lit(lo)}]",
+          f"        fig.add_scatter(x=a['AVISITN'], y=a[{lit(y)}], name=arm, mode='lines+markers', line_color=colour,",
+          "                        error_y=dict(type='data', array=up, arrayminus=down))",
+          f"    fig.update_layout(title=f'{{code}}: {what}, {SCALE_WORDS[scale]}', xaxis_title='Study week')"]
+    if log:
+        L.append("    fig.update_yaxes(type='log')")
+    L.append("    figures[code] = fig")
+    # -- within-arm tests
+    t_lines = ["        t = stats.ttest_rel(p['b'], p['a'])  # paired t: mean difference",
+               "        ci = t.confidence_interval()",
+               "        t_est, t_low, t_high = (p['b'] - p['a']).mean(), ci.low, ci.high"]
+    if any(log_t.values()):
+        t_lines = ["        if LOG_T[code]:  # paired t on log values: geometric mean ratio",
+                   "            t = stats.ttest_rel(np.log(p['b']), np.log(p['a']))",
+                   "            ci = t.confidence_interval()",
+                   "            t_est, t_low, t_high = np.exp((np.log(p['b']) - np.log(p['a'])).mean()), "
+                   "np.exp(ci.low), np.exp(ci.high)",
+                   "        else:"] + ["    " + x for x in t_lines]
+        L.insert(L.index(f"REFERENCE = {lit(ref)}  # MMRM reference arm") + 1,
+                 f"LOG_T = {lit(log_t)}  # paired t on log values (log axis, positive values)")
+    L += ["", "", "# -- within arm: baseline vs the comparison visit (Wilcoxon signed-rank + Hodges–Lehmann; paired t)",
+          "within = []",
+          "for code, visit in COMPARE_AT.items():",
+          "    d = bds[bds['PARAMCD'] == code]",
+          "    b0 = d.loc[d['ABLFL'] == 'Y', 'AVISITN'].min()  # the baseline visit",
+          "    pairs = pd.concat({'a': d[d['AVISITN'] == b0].set_index('USUBJID')['AVAL'],",
+          "                       'b': d[d['AVISITN'] == visit].set_index('USUBJID')['AVAL']}, axis=1, join='inner').dropna()",
+          "    pairs['ARM'] = pairs.index.map(arm_of)",
+          "    for arm in ARMS:",
+          "        p = pairs[pairs['ARM'] == arm]",
+          "        if len(p) < 3:",
+          "            within.append(dict(PARAMCD=code, ARM=arm, week=visit, n_pairs=len(p), note='too few pairs'))",
+          "            continue",
+          "        hl, hl_low, hl_high = hodges_lehmann(p['b'] - p['a'])",
+          *t_lines,
+          "        within.append(dict(PARAMCD=code, ARM=arm, week=visit, n_pairs=len(p), hl=hl, hl_low=hl_low,",
+          "                           hl_high=hl_high, p_wilcoxon=wilcoxon(p['a'], p['b']), t_estimate=t_est,",
+          "                           t_low=t_low, t_high=t_high, p_t=t.pvalue))",
+          "within = pd.DataFrame(within)"]
+    # -- MMRM
+    L += ["", "# -- between arms: MMRM, random intercept per subject (compound symmetry), REML;",
+          "#    Wald t-test with df = subjects − arms − 1 (one post-baseline visit: ANCOVA by least squares)",
+          "mmrm = []",
+          "for code, visit in COMPARE_AT.items():",
+          "    d = bds[bds['PARAMCD'] == code]",
+          "    b0 = d.loc[d['ABLFL'] == 'Y', 'AVISITN'].min()",
+          "    m = d[(d['ABLFL'] != 'Y') & (d['AVISITN'] > 0) & d['AVISITN'].between(max(WEEKS[0], b0), WEEKS[1])]",
+          f"    m = m.dropna(subset=[{lit(outcome)}, 'BASE'])",
+          "    n_at = m[m['AVISITN'] == visit].groupby('ARM')['USUBJID'].nunique()",
+          "    arms = [a for a in ARMS if n_at.get(a, 0) >= 3]  # arms with at least 3 subjects at the visit",
+          "    if REFERENCE not in arms or len(arms) < 2:",
+          "        continue",
+          "    others = [a for a in arms if a != REFERENCE]",
+          "    m = m[m['ARM'].isin(arms)]",
+          "    m = m.assign(arm=pd.Categorical(m['ARM'], [REFERENCE] + others),  # reference levels first:",
+          "                 visit=pd.Categorical(m['AVISITN'], [visit] + sorted(set(m['AVISITN']) - {visit})))",
+          "    if m['AVISITN'].nunique() > 1:",
+          f"        fit = smf.mixedlm({lit(outcome + ' ~ BASE + visit * arm')}, m, groups=m['USUBJID']).fit(reml=True, "
+          "method=['bfgs'])",
+          "    else:",
+          f"        fit = smf.ols({lit(outcome + ' ~ BASE + arm')}, m).fit()",
+          "    dof = m['USUBJID'].nunique() - len(arms) - 1",
+          "    for a in others:  # arm effect at the comparison visit (the reference visit level)",
+          "        est, se = fit.params[f'arm[T.{a}]'], fit.bse[f'arm[T.{a}]']",
+          "        q = stats.t.ppf(0.975, dof)",
+          "        mmrm.append(dict(PARAMCD=code, ARM=a, vs=REFERENCE, week=visit, n_arm=n_at[a], n_ref=n_at[REFERENCE],",
+          "                         estimate=est, ci_low=est - q * se, ci_high=est + q * se,",
+          "                         p=2 * stats.t.sf(abs(est / se), dof), df=dof))",
+          "mmrm = pd.DataFrame(mmrm)"]
+    if multi and adjust != "none":
+        L += ["", f"# -- multiplicity: {comment(adjust)} across the parameters, separately for each test and arm",
+              f"for frame, cols in ((within, ['p_wilcoxon', 'p_t']), (mmrm, ['p'])):",
+              "    for c in cols:",
+              "        if c in frame:",
+              "            ok = frame[c].notna()",
+              f"            frame.loc[ok, c + '_adj'] = frame[ok].groupby('ARM')[c].transform(",
+              f"                lambda p: multipletests(p, method={lit(adjust)})[1])"]
+    L = _main(L, ["for code, s in summaries.items():",
+                  "    print(code, SCALE)",
+                  "    print(s.round(4).to_string(index=False))",
+                  "print(within.round(4).to_string(index=False))",
+                  "print(mmrm.round(4).to_string(index=False))",
+                  "for fig in figures.values():",
+                  "    fig.show()"])
+    return "\n".join(L) + "\n"
+
+
+# -- Cell subsets --------------------------------------------------------------------------------
+def cells_script(study, state, codes, va: float, vb: float, scale: str, reference: str, labels) -> str:
+    """Boxes at two timepoints per arm, within-arm Wilcoxon, Kruskal–Wallis, Mann–Whitney (Holm), ANCOVA."""
+    datasets = list(dict.fromkeys(study.params[c].dataset for c in codes))
+    names = [study.params[c].name for c in codes]
+    view = (f"{names[0] if len(codes) == 1 else f'{len(codes)} subsets'}; week {va:g} vs week {vb:g}; "
+            f"between-arm tests on {'% change' if scale == 'pchg' else 'absolute change'}; ANCOVA reference {reference}")
+    L = header(study, "Cell subsets: two timepoints by arm, with their statistics", state, view,
+               "pandas, pyarrow, numpy, scipy, statsmodels, plotly")
+    L += [
+        "import os",
+        "",
+        'os.environ.setdefault("SM_FORMULA_ENGINE", "patsy")  # statsmodels formulas through patsy',
+        "from itertools import combinations",
+        "from pathlib import Path",
+        "",
+        "import numpy as np",
+        "import pandas as pd",
+        "import plotly.graph_objects as go",
+        "import statsmodels.formula.api as smf",
+        "from plotly.subplots import make_subplots",
+        "from scipy import stats",
+        "from statsmodels.stats.multitest import multipletests",
+        "",
+        f"DATA = Path({lit(str(Path(study.folder).resolve()))})",
+    ]
+    L += arm_constants(study, labels)
+    L += [
+        f"LIGHT = {lit([study.arm_by_label[a].light for a in labels])}",
+        *assign("CODES", list(codes)),
+        f"V1, V2 = {lit(float(va))}, {lit(float(vb))}  # timepoints 1 and 2 (AVISITN)",
+        f"SCALE = {lit(scale)}  # between-arm rank tests on: 'pchg' % change | 'chg' absolute change",
+        f"REFERENCE = {lit(reference)}  # ANCOVA reference arm",
+        "", "# -- data: the app's rules when it loads the study (the patient filter only highlights)",
+    ]
+    L += population_lines(study, "efficacy")
+    L += bds_lines(study, datasets, "CODES", "cells", "[V1, V2]")
+    L.append("cells = cells.dropna(subset=['AVAL'])")
+    L.append(HL_FUNCTIONS)
+    L += ["",
+          "def mann_whitney(x, y):",
+          '    """Two-sided Mann–Whitney U p of y vs x (exact when n <= 25 per arm and no ties, else asymptotic',
+          '    with continuity correction) and the Hodges–Lehmann shift (median of all differences y − x)."""',
+          "    if min(len(x), len(y)) < 3:",
+          "        return np.nan, np.nan",
+          "    pooled = np.concatenate([x, y])",
+          "    exact = max(len(x), len(y)) <= 25 and len(np.unique(pooled)) == len(pooled)",
+          "    p = stats.mannwhitneyu(y, x, alternative='two-sided', method='exact' if exact else 'asymptotic').pvalue",
+          "    return p, np.median(np.subtract.outer(y, x))",
+          "",
+          "",
+          "boxes, within, between, ancova = [], [], [], []",
+          "cols = min(4, len(CODES))",
+          "rows = -(-len(CODES) // cols)",
+          "fig = make_subplots(rows=rows, cols=cols, subplot_titles=CODES)",
+          "for k, code in enumerate(CODES):",
+          "    d = cells[cells['PARAMCD'] == code]",
+          "    # boxes: n, median and quartiles (type 7) per arm and timepoint",
+          "    g = d.groupby(['ARM', 'AVISITN'])['AVAL']",
+          "    boxes.append(pd.DataFrame({'n': g.count(), 'median': g.median(), 'q1': g.quantile(0.25),",
+          "                               'q3': g.quantile(0.75)}).reset_index().assign(PARAMCD=code))",
+          "    for i, (arm, colour, light) in enumerate(zip(ARMS, COLOURS, LIGHT)):",
+          "        for v, c in ((V1, light), (V2, colour)):",
+          "            y = d.loc[(d['ARM'] == arm) & (d['AVISITN'] == v), 'AVAL']",
+          "            fig.add_box(y=y, name=f'{arm} · week {v:g}', marker_color=c, boxpoints='all', showlegend=k == 0,",
+          "                        row=k // cols + 1, col=k % cols + 1)",
+          "    # one row per subject with a value at both timepoints",
+          "    pairs = d.pivot(index='USUBJID', columns='AVISITN', values='AVAL').reindex(columns=[V1, V2]).dropna()",
+          "    pairs.columns = ['a', 'b']",
+          "    pairs['ARM'] = pairs.index.map(arm_of)",
+          "    pairs['chg'] = pairs['b'] - pairs['a']",
+          "    pairs['pchg'] = 100 * pairs['chg'] / pairs['a'].where(pairs['a'] != 0)",
+          "    for arm in ARMS:  # within arm: timepoint 2 vs timepoint 1",
+          "        p = pairs[pairs['ARM'] == arm]",
+          "        hl = hodges_lehmann(p['chg']) if len(p) >= 3 else (np.nan,) * 3",
+          "        within.append(dict(PARAMCD=code, ARM=arm, n_pairs=len(p), median_chg=p['chg'].median(),",
+          "                           p_wilcoxon=wilcoxon(p['a'], p['b']) if len(p) >= 3 else np.nan,",
+          "                           hl=hl[0], hl_low=hl[1], hl_high=hl[2]))",
+          "    groups = {a: pairs.loc[pairs['ARM'] == a, SCALE].dropna().to_numpy() for a in ARMS}",
+          "    big = [v for v in groups.values() if len(v) >= 3]",
+          "    kw = stats.kruskal(*big).pvalue if len(big) >= 2 else np.nan",
+          "    tests = [(a, b, *mann_whitney(groups[a], groups[b])) for a, b in combinations(ARMS, 2)]",
+          "    ps = np.array([t[2] for t in tests], float)",
+          "    holm = np.full(len(ps), np.nan)",
+          "    if np.isfinite(ps).any():",
+          "        holm[np.isfinite(ps)] = multipletests(ps[np.isfinite(ps)], method='holm')[1]",
+          "    for (a, b, p, shift), p_holm in zip(tests, holm):",
+          "        between.append(dict(PARAMCD=code, ARM=b, vs=a, hl_shift=shift, p_mann_whitney=p, p_holm=p_holm,",
+          "                            p_kruskal=kw))",
+          "    # ANCOVA: value at timepoint 2 ~ value at timepoint 1 + arm (OLS), each arm vs the reference",
+          "    others = [a for a in ARMS if a != REFERENCE and (pairs['ARM'] == a).any()]",
+          "    if REFERENCE in set(pairs['ARM']) and others:",
+          "        an = pairs[pairs['ARM'].isin([REFERENCE] + others)]",
+          "        an = an.assign(arm=pd.Categorical(an['ARM'], [REFERENCE] + others))",
+          "        fit = smf.ols('b ~ a + arm', an).fit()",
+          "        ci = fit.conf_int()",
+          "        for a in others:",
+          "            term = f'arm[T.{a}]'",
+          "            ancova.append(dict(PARAMCD=code, ARM=a, vs=REFERENCE, estimate=fit.params[term],",
+          "                               ci_low=ci.loc[term, 0], ci_high=ci.loc[term, 1], p=fit.pvalues[term]))",
+          "boxes = pd.concat(boxes, ignore_index=True)",
+          "within, between, ancova = (pd.DataFrame(x) for x in (within, between, ancova))",
+          "fig.update_layout(boxmode='group', title=f'Week {V1:g} vs week {V2:g}')"]
+    L = _main(L, ["for name in ('boxes', 'within', 'between', 'ancova'):",
+                  "    print(name)",
+                  "    print(globals()[name].round(4).to_string(index=False))",
+                  "fig.show()"])
+    return "\n".join(L) + "\n"
+
+
+# -- Safety: AE timeline ---------------------------------------------------------------------------
+def safety_script(study, state, window) -> str:
+    """The AE timeline's bars (onset to resolution, by grade) and the counts per arm."""
+    labels = state.arm_labels(study)
+    sev = study.ae_vars.get("severity")
+    view = "AE timeline; " + ("every AE" if window is None else f"AEs with onset in weeks {window[0]:g}–{window[1]:g}")
+    L = header(study, "Safety: adverse-event timeline", state, view, "pandas, pyarrow, numpy, plotly")
+    L += ["from pathlib import Path", "", "import numpy as np", "import pandas as pd",
+          "import plotly.graph_objects as go", "",
+          f"DATA = Path({lit(str(Path(study.folder).resolve()))})"]
+    L += arm_constants(study, labels)
+    if state.patients:
+        L += assign("PATIENTS", list(state.patients), "the patient filter")
+    if window is not None:
+        L.append(f"WINDOW = {lit(tuple(float(w) for w in window))}  # onset weeks, inclusive")
+    L += ["", "# -- data: safety population, arm from ADSL"]
+    L += population_lines(study, "safety")
+    if state.patients:
+        L.append("arm_of = arm_of[arm_of.index.isin(PATIENTS)]")
+    L += ["arm_of = arm_of[arm_of.isin(ARMS)]",
+          f"ae = {read_expr(study, _ae_name(study))}",
+          "ae['ARM'] = ae['USUBJID'].map(arm_of)",
+          "ae = ae[ae['ARM'].isin(ARMS)].dropna(subset=['ASTDY']).copy()",
+          "ae['onset_week'] = np.floor((ae['ASTDY'] - 1) / 7)  # days 1–7 are week 0"]
+    if window is not None:
+        L.append("ae = ae[ae['onset_week'].between(*WINDOW)]")
+    L += ["ae['start'] = (ae['ASTDY'] - 1) / 7  # bar from onset day to resolution day, in study weeks",
+          "ae['end'] = np.where(ae['AENDY'].notna(), ae['AENDY'] / 7, (ae['ASTDY'] + 7) / 7)  # ongoing: 1 week"]
+    if sev == "AETOXGR":
+        L += ["grade = pd.to_numeric(ae['AETOXGR'], errors='coerce')",
+              "ae['severity'] = ('Grade ' + grade.astype('Int64').astype(str)).where(grade.notna(), 'Unknown')"]
+    elif sev:
+        L.append(f"ae['severity'] = ae[{lit(sev)}].astype(str).str.capitalize()")
+    else:
+        L.append("ae['severity'] = 'Unknown'")
+    L += ["",
+          "# counts per arm: subjects of the population, subjects with an AE shown, events",
+          "counts = pd.DataFrame({'N': arm_of.value_counts(), 'subjects with an AE': ae.groupby('ARM')['USUBJID'].nunique(),",
+          "                       'events': ae.groupby('ARM').size()}).reindex(ARMS).fillna(0).astype(int)",
+          "by_severity = ae.groupby('severity').size()",
+          "",
+          "order = [s for arm in ARMS for s in sorted(arm_of.index[arm_of == arm])]",
+          "fig = go.Figure()",
+          "for severity, e in ae.groupby('severity'):",
+          "    fig.add_bar(y=e['USUBJID'], x=e['end'] - e['start'], base=e['start'], orientation='h', name=severity)",
+          "fig.update_yaxes(categoryorder='array', categoryarray=order, autorange='reversed')",
+          "fig.update_layout(barmode='overlay', xaxis_title='Study week', height=22 * len(order) + 200)"]
+    L = _main(L, ["print(counts.to_string())", "print(by_severity.to_string())", "fig.show()"])
+    return "\n".join(L) + "\n"
+
+
+def _ae_name(study) -> str:
+    cfg = getattr(study, "config", None)
+    return (cfg.adverse_events if cfg is not None and cfg.adverse_events else "ADAE")
+
+
+# -- Overview: design, disposition, baseline -------------------------------------------------------
+def overview_script(study, state, baseline_params) -> str:
+    """Dosing schedule per arm (ADEX), disposition and baseline characteristics by arm."""
+    labels = state.arm_labels(study)
+    adsl_cols = set(study.adsl.columns)
+    L = header(study, "Overview: design, disposition and baseline characteristics", state,
+               "dosing schedule, disposition, baseline table", "pandas, pyarrow, numpy, plotly")
+    L += ["from pathlib import Path", "", "import numpy as np", "import pandas as pd",
+          "import plotly.graph_objects as go", "",
+          f"DATA = Path({lit(str(Path(study.folder).resolve()))})"]
+    L += arm_constants(study, labels)
+    if state.patients:
+        L += assign("PATIENTS", list(state.patients), "the patient filter")
+    codes = [p[0] for p in baseline_params]
+    if codes:
+        L += assign("BASELINE_PARAMS", {p[0]: p[1] for p in baseline_params}, "baseline disease activity")
+        L.append(f"VISITS = {lit([float(v) for v in study.visit_numbers])}  # scheduled visits (the time axis)")
+    L += ["", "# -- subjects: every randomised subject of the arms in the filter",
+          f"adsl = {read_expr(study, 'ADSL')}",
+          f"adsl['ARM'] = adsl[{lit(study.arm_variable)}].astype(str)",
+          "arm_all = adsl.set_index('USUBJID')['ARM']"]
+    if state.patients:
+        L.append("adsl = adsl[adsl['USUBJID'].isin(PATIENTS)]")
+    L += ["adsl = adsl[adsl['ARM'].isin(ARMS)]",
+          "groups = {**{arm: adsl[adsl['ARM'] == arm] for arm in ARMS}, 'Total': adsl}"]
+    if "ADEX" in study.datasets or (getattr(study.config, "exposure", None) in study.datasets):
+        ex_name = study.config.exposure if getattr(study.config, "exposure", None) else "ADEX"
+        L += ["", "# -- dosing schedule: per arm and treatment, the doses of the subject with the most doses",
+              f"ex = {read_expr(study, ex_name)}",
+              "ex['ARM'] = ex['USUBJID'].map(arm_all)",
+              "schedule = []",
+              "for (arm, trt), d in ex[ex['ARM'].isin(ARMS)].groupby(['ARM', 'EXTRT']):",
+              "    ref = d.groupby('USUBJID').size().idxmax()",
+              "    weeks = (np.sort(d.loc[d['USUBJID'] == ref, 'ASTDY'].to_numpy(float)) - 1) / 7",
+              "    schedule.append(dict(ARM=arm, EXTRT=trt, subject=ref, doses=len(weeks), first_week=weeks[0],",
+              "                         last_week=weeks[-1], weeks=weeks))",
+              "schedule = pd.DataFrame(schedule)",
+              "fig = go.Figure()",
+              "for arm, colour in zip(ARMS, COLOURS):",
+              "    for s in schedule[schedule['ARM'] == arm].itertuples():",
+              "        fig.add_scatter(x=s.weeks, y=[f'{arm}: {s.EXTRT}'] * s.doses, mode='markers', marker_color=colour,",
+              "                        marker_symbol='diamond', showlegend=False)",
+              "fig.update_layout(xaxis_title='Study week', height=360)"]
+    else:
+        L += ["schedule = pd.DataFrame()", "fig = go.Figure()"]
+    L += ["", "",
+          "def describe(values):",
+          '    """n, mean (sample SD), median and quartiles (type 7), as in the app\'s table."""',
+          "    v = pd.to_numeric(values, errors='coerce').dropna()",
+          "    return pd.Series({'n': len(v), 'mean': v.mean(), 'sd': v.std(), 'median': v.median(),",
+          "                      'q1': v.quantile(0.25), 'q3': v.quantile(0.75)})",
+          "",
+          "",
+          "# -- baseline characteristics: continuous by arm (and Total), categorical as counts",
+          "continuous = {}"]
+    for col, label in (("AGE", "Age (years)"), ("DISDUR", "Disease duration (years)")):
+        if col in adsl_cols:
+            L.append(f"continuous[{lit(label)}] = pd.DataFrame({{g: describe(d[{lit(col)}]) for g, d in groups.items()}})")
+    if codes:
+        datasets = list(dict.fromkeys(study.params[c].dataset for c in codes))
+        flag = study.efficacy_flag
+        L += [f"eff = {read_expr(study, 'ADSL')}"]
+        if flag:
+            L.append(f"eff = set(eff.loc[eff[{lit(flag)}] == 'Y', 'USUBJID'])  # baseline values: efficacy population")
+        else:
+            L.append("eff = set(eff['USUBJID'])")
+        reads = [read_expr(study, d) for d in datasets]
+        src = reads[0] if len(reads) == 1 else "pd.concat([" + ", ".join(reads) + "], ignore_index=True)"
+        flag_cond = "(base['ANL01FL'] == 'Y') & " if any(uses_analysis_flag(study, d) for d in datasets) else ""
+        L += [f"base = {src}",
+              f"base = base[{flag_cond}(base['ABLFL'] == 'Y') & base['AVISITN'].isin(VISITS)]",
+              "base = base[base['USUBJID'].isin(eff)]",
+              "for code, label in BASELINE_PARAMS.items():",
+              "    b = base[base['PARAMCD'] == code].set_index('USUBJID')['AVAL']",
+              "    continuous[label] = pd.DataFrame({g: describe(b.reindex(d['USUBJID'])) for g, d in groups.items()})"]
+    L += ["continuous = pd.concat(continuous)"]
+    cats = [c for c in ("SEX", "RACE", "LNHISTFL") if c in adsl_cols]
+    L += ["", "",
+          "def crosstab(d, column):",
+          '    """Subjects per category and arm, with the total."""',
+          "    t = pd.crosstab(d[column], d['ARM'], margins=True, margins_name='Total')",
+          "    return t.reindex(columns=ARMS + ['Total'], fill_value=0)",
+          "", "", "counts = {}"]
+    for c in cats:
+        L.append(f"counts[{lit(c)}] = crosstab(adsl, {lit(c)})")
+    if "EOSSTT" in adsl_cols:
+        L += ["# disposition: completed / discontinued (with the reasons)",
+              "counts['EOSSTT'] = crosstab(adsl, 'EOSSTT')"]
+        if "DCSREAS" in adsl_cols:
+            L.append("counts['DCSREAS'] = crosstab(adsl[adsl['EOSSTT'] == 'DISCONTINUED'], 'DCSREAS')")
+    L = _main(L, ["print(schedule.drop(columns='weeks', errors='ignore').to_string(index=False))",
+                  "print(continuous.round(2).to_string())",
+                  "for name, table in counts.items():",
+                  "    print(table.to_string())",
+                  "fig.show()"])
+    return "\n".join(L) + "\n"

@@ -1,0 +1,140 @@
+"""The strip under every figure: PNG / SVG export, the figure's data as CSV, and "Show code".
+
+- PNG (1920×1080 at 2×) and SVG are drawn in the browser from the figure as shown, by
+  ``assets/figure_export.js`` (no inline script: the CSP allows scripts from the app's
+  origin only). The caption strip that ``components.theme.stamp`` writes into every
+  figure (study, dataset fingerprint, simulated, filters, method, date) is in the image.
+- "Data (CSV)" downloads the numbers behind the figure with the provenance header of
+  ``components.export.csv_with_provenance``; the page supplies the frame.
+- "Show code" opens a panel with a short, runnable Python script (``analysis.codegen``)
+  that rebuilds the figure's numbers and statistics from the dataset files with the
+  current filters and options; "Copy" and "Download .py" take it away.
+
+A page adds ``toolbar(prefix, graph_id, filename)`` under its ``dcc.Graph`` and calls
+``register(app, prefix, inputs, code=..., data=...)`` from its own ``register``. The
+page's functions receive the raw values of ``inputs`` and must validate them exactly as
+the figure callback does (raising ``PreventUpdate`` on a forged value).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import dash_bootstrap_components as dbc
+from dash import Input, Output, State, dcc, html
+from dash.exceptions import PreventUpdate
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_filename(name: str) -> str:
+    return _SAFE_NAME.sub("_", str(name)).strip("_")[:120] or "figure"
+
+
+def ids(prefix: str) -> dict[str, str]:
+    return {k: f"{prefix}-{k}" for k in ("data-btn", "data-download", "code-btn", "code-collapse", "code",
+                                         "code-copy", "code-dl-btn", "code-download")}
+
+
+def toolbar(prefix: str, graph_id: str, filename: str, *, data: bool = True, code: bool = True,
+            data_label: str = "Data (CSV)", deck: bool = False):
+    """Buttons under a figure and the (closed) Show-code panel.
+
+    ``deck``: a "Deck (PPTX)" button for every page's figure as slides (``components.deck``;
+    the page then calls ``deck.register``).
+    """
+    i = ids(prefix)
+    name = safe_filename(filename)
+    btn = {"size": "sm", "color": "secondary", "outline": True, "className": "me-1"}
+    items = [
+        html.Span("Export", className="fig-tools-label me-2"),
+        html.Button("PNG", className="btn btn-sm btn-outline-secondary me-1 fig-export", type="button",
+                    title="Slide-size PNG (1920×1080 at 2×) with the provenance caption",
+                    **{"data-graph": graph_id, "data-format": "png", "data-filename": name}),
+        html.Button("SVG", className="btn btn-sm btn-outline-secondary me-1 fig-export", type="button",
+                    title="Vector SVG (1920×1080) with the provenance caption",
+                    **{"data-graph": graph_id, "data-format": "svg", "data-filename": name}),
+    ]
+    if data:
+        items += [dbc.Button(data_label, id=i["data-btn"], **btn), dcc.Download(id=i["data-download"])]
+    if deck:
+        items += [dbc.Button("Deck (PPTX)", id=f"{prefix}-deck-btn", title="Every page's figure with the current "
+                             "filters as a PowerPoint deck, one figure per slide with its caption", **btn),
+                  dcc.Store(id=f"{prefix}-deck-request"), dcc.Store(id=f"{prefix}-deck-images"),
+                  dcc.Download(id=f"{prefix}-deck-download"),
+                  html.Span(id=f"{prefix}-deck-status", className="caption ms-1 fig-deck-status")]
+    panel = None
+    if code:
+        items.append(dbc.Button("Show code", id=i["code-btn"], size="sm", color="primary", outline=True,
+                                className="ms-auto fig-code-btn"))
+        panel = dbc.Collapse(
+            dbc.Card(dbc.CardBody([
+                html.Div([
+                    html.Span("Python script: rebuilds this figure's numbers and statistics from the dataset files "
+                              "with the current filters and options (pandas, scipy, statsmodels, plotly; nothing "
+                              "from this app).", className="caption me-auto"),
+                    dcc.Clipboard(id=i["code-copy"], target_id=i["code"], title="Copy the script",
+                                  className="fig-code-copy me-2"),
+                    dbc.Button("Download .py", id=i["code-dl-btn"], size="sm", color="secondary", outline=True,
+                               className="text-nowrap"),
+                    dcc.Download(id=i["code-download"]),
+                ], className="d-flex align-items-center gap-1 mb-1"),
+                html.Pre(id=i["code"], className="fig-code"),
+            ], className="p-2")),
+            id=i["code-collapse"], is_open=False,
+        )
+    return html.Div([html.Div(items, className="d-flex align-items-center flex-wrap fig-tools"), panel],
+                    className="fig-tools-wrap")
+
+
+def _clicked(n) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n >= 1
+
+
+def register(app, prefix: str, inputs: list[tuple[str, str]], *, code=None, code_filename=None, data=None):
+    """Callbacks of one toolbar.
+
+    ``inputs``: (component id, property) pairs whose raw values go to ``code`` / ``data``.
+    ``code(*values) -> str``: the script. ``code_filename(*values) -> str``: its file name.
+    ``data(*values) -> dict``: a dcc.Download payload (the CSV with its provenance header).
+    """
+    i = ids(prefix)
+
+    if code is not None:
+        @app.callback(Output(i["code-collapse"], "is_open"), Output(i["code-btn"], "children"),
+                      Input(i["code-btn"], "n_clicks"), State(i["code-collapse"], "is_open"),
+                      prevent_initial_call=True)
+        def toggle(n, is_open):
+            if not _clicked(n):
+                raise PreventUpdate
+            opened = not bool(is_open)
+            return opened, ("Hide code" if opened else "Show code")
+
+        @app.callback(Output(i["code"], "children"), Input(i["code-collapse"], "is_open"),
+                      *[Input(c, p) for c, p in inputs])
+        def show(is_open, *values):
+            if is_open is not True:  # computed only while the panel is open
+                raise PreventUpdate
+            return code(*values)
+
+        @app.callback(Output(i["code-download"], "data"), Input(i["code-dl-btn"], "n_clicks"),
+                      *[State(c, p) for c, p in inputs], prevent_initial_call=True)
+        def download_code(n, *values):
+            if not _clicked(n):
+                raise PreventUpdate
+            text = code(*values)
+            name = safe_filename(code_filename(*values) if code_filename else prefix)
+            return dict(content=text, filename=f"{name}.py", type="text/x-python")
+
+    if data is not None:
+        @app.callback(Output(i["data-download"], "data"), Input(i["data-btn"], "n_clicks"),
+                      *[State(c, p) for c, p in inputs], prevent_initial_call=True)
+        def download_data(n, *values):
+            if not _clicked(n):
+                raise PreventUpdate
+            return data(*values)
+
+
+def is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)

@@ -1,0 +1,535 @@
+"""Patient profile: one subject's whole story on one time axis.
+
+Header: arm, demographics, baseline disease activity, disposition. Figure: stacked panels
+sharing the study-week axis: dosing (infusions as ticks, injection periods as bands, from
+ADEX), one panel per chosen laboratory parameter with its normal range, one panel of a
+parameter group (cell subsets) with a line per parameter, SLEDAI-2K and prednisone dose,
+and the adverse events as bars coloured by grade.
+
+The patient is picked from the subjects of the global filter (arms, and the patients chosen
+there); clicking a patient on the serology, cell-subset or AE-timeline figures sets that
+filter. Previous/next step within the filter. Pieces a study does not have (no ADEX, no
+ADAE, no SLEDAI) are left out with a note.
+"""
+
+from __future__ import annotations
+
+import math
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import plotly.graph_objects as go
+from dash import Input, Output, ctx, dcc, html
+from dash.exceptions import PreventUpdate
+from plotly.subplots import make_subplots
+
+from analysis import patient as A
+from components.safety import GRADE_COLOURS
+from components.shell import FILTER_STORE
+from components.theme import base_layout, graph_config, stamp
+from data import filters as F
+
+ID = "patient"
+PATH = "/patient"
+TITLE = "Patient profile"
+
+# The view in the URL (components.viewstate): the patient, the lab panels, the overlay group.
+URL_STATE = {
+    "subject": ("pt-patient", "value", "pt-patient.options"),  # applied once the filter's patients are listed
+    "panels": ("pt-params", "value"),
+    "group": ("pt-group", "value"),
+}
+PRESENT_STEP = {"control": "pt-patient"}  # ← / → in presentation mode: previous / next patient
+
+DEFAULT_LABS = ("IGG", "DSDNA", "ANUA", "C3", "C4")  # serology of LSO-088, when the study has them
+DEFAULT_GROUP = "B CELLS"
+ACTIVITY = ("SLEDAI", "PREDDOSE")  # disease activity and steroid dose, drawn when present
+ACTIVITY_COLOURS = {"SLEDAI": "#12263a", "PREDDOSE": "#8c510a"}
+MAX_PANELS = 8
+NO_GROUP = "none"
+GROUP_PREFIX = "__group__"
+UNIT_PX = 112  # height of one lab panel
+GAP_PX = 34  # between panels (room for the panel title)
+BAND_COLOUR = "#2f855a"
+OUT_OF_RANGE = "#c51b1b"
+GROUP_PALETTE = ("#1f4e79", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b")
+DENSE = ("daily", "every other day", "weekly")
+_ROUTE = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC", "ORAL": "PO", "INTRAMUSCULAR": "IM"}
+
+
+# -- what the study offers ------------------------------------------------------------------
+def _cat_title(cat: str) -> str:
+    if cat.isupper() and " " not in cat and cat.startswith("AD"):
+        return cat  # a dataset name (no PARCAT1): ADVS stays ADVS
+    return cat[:1].upper() + cat[1:].lower() if cat.isupper() else cat
+
+
+def param_options(study) -> list[dict]:
+    opts = []
+    for cat, codes in A.param_groups(study.params).items():
+        opts.append({"label": f"— {_cat_title(cat)} —", "value": f"{GROUP_PREFIX}{cat}", "disabled": True})
+        opts += [{"label": study.params[c].name, "value": c} for c in codes]
+    return opts
+
+
+def default_labs(study) -> list[str]:
+    chosen = [c for c in DEFAULT_LABS if c in study.params]
+    if chosen:
+        return chosen
+    for codes in A.param_groups(study.params).values():
+        rest = [c for c in codes if c not in ACTIVITY]
+        if rest:
+            return rest[:5]
+    return []
+
+
+def group_options(study) -> list[dict]:
+    return [{"label": "No group panel", "value": NO_GROUP}] + [
+        {"label": f"{_cat_title(cat)} ({len(codes)})", "value": cat}
+        for cat, codes in A.param_groups(study.params).items()]
+
+
+def default_group(study, labs: list[str]) -> str:
+    groups = A.param_groups(study.params)
+    if DEFAULT_GROUP in groups:
+        return DEFAULT_GROUP
+    lab_datasets = {study.params[c].dataset for c in labs}
+    for cat, codes in groups.items():
+        if not any(c in labs for c in codes) and study.params[codes[0]].dataset not in lab_datasets:
+            return cat
+    return NO_GROUP
+
+
+def patient_options(study, order: list[str]) -> list[dict]:
+    arm_of = dict(zip(study.adsl["USUBJID"].astype(str), study.adsl["ARM_LABEL"].astype(str)))
+    return [{"label": f"{u} · {arm_of.get(u, '')}", "value": u} for u in order]
+
+
+# -- layout ---------------------------------------------------------------------------------
+def _label(text, for_id):
+    return html.Label(text, htmlFor=for_id, className="filter-label")
+
+
+def layout(study):
+    labs = default_labs(study)
+    controls = dbc.Card(dbc.CardBody(dbc.Row([
+        dbc.Col([_label("Patient (within the filter)", "pt-patient"),
+                 dcc.Dropdown(id="pt-patient", options=patient_options(study, list(study.subjects)), value=None,
+                              clearable=False, searchable=True, maxHeight=360)], md=4),
+        dbc.Col([html.Div("Step", className="filter-label"),
+                 dbc.ButtonGroup([
+                     dbc.Button("◀ Previous", id="pt-prev", size="sm", color="secondary", outline=True),
+                     dbc.Button("Next ▶", id="pt-next", size="sm", color="secondary", outline=True),
+                 ])], md=2),
+        dbc.Col([_label(f"Parameter panels (up to {MAX_PANELS})", "pt-params"),
+                 dcc.Dropdown(id="pt-params", options=param_options(study), value=labs, multi=True,
+                              searchable=True, maxHeight=360)], md=4),
+        dbc.Col([_label("Group panel", "pt-group"),
+                 dcc.Dropdown(id="pt-group", options=group_options(study), value=default_group(study, labs),
+                              clearable=False, searchable=False)], md=2),
+    ], className="g-2 align-items-end"), className="py-2"), className="page-controls mb-2")
+    return html.Div([
+        html.H2(["Patient profile ", html.Small("one subject over time · simulated data", className="text-muted",
+                                                style={"fontSize": "1rem"})], className="page-title"),
+        controls,
+        html.Div(id="pt-message"),
+        dbc.Card(dbc.CardBody(html.Div(id="pt-header")), className="mb-2"),
+        dbc.Card(dbc.CardBody([
+            dcc.Graph(id="pt-figure", config=graph_config(f"{study.study_id}-patient-profile")),
+            html.Div(id="pt-caption", className="caption"),
+        ], className="p-2"), className="mb-3"),
+    ])
+
+
+# -- header -----------------------------------------------------------------------------------
+def _fact(label, value):
+    return html.Span([html.Span(f"{label}:", className="pt-fact-label"), value], className="pt-fact")
+
+
+def _num(x: float) -> str:
+    return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"
+
+
+def header(study, usubjid: str, order: list[str]):
+    row = A.subject_row(study.adsl, usubjid)
+    arm_label = str(row["ARM_LABEL"])
+    arm = study.arm_by_label.get(arm_label)
+    pos = (f"patient {order.index(usubjid) + 1} of {len(order)} in the filter" if usubjid in order
+           else "not in the current filter")
+    baseline = []
+    for code in ACTIVITY:
+        if code in study.params:
+            b = A.baseline_value(study.measurements, usubjid, code)
+            baseline.append(_fact(f"Baseline {study.params[code].name}", "–" if b is None else _num(b)))
+    return html.Div([
+        html.Div([html.Span(usubjid, className="pt-id", id="pt-id"),
+                  html.Span(arm_label, className="pt-arm", style={"background": arm.colour if arm else "#52606d"}),
+                  html.Span(pos, className="pt-pos")], className="pt-head"),
+        html.Div([_fact(k, v) for k, v in A.demographics(row)], className="pt-facts", id="pt-demographics"),
+        html.Div(baseline, className="pt-facts", id="pt-baseline") if baseline else None,
+        html.Div([_fact(k, v) for k, v in A.disposition(row)], className="pt-facts", id="pt-disposition"),
+    ])
+
+
+# -- the figure -------------------------------------------------------------------------------
+def _short(study, code: str) -> str:
+    p = study.params[code]
+    name = p.name
+    if p.unit and name.rstrip().endswith(f"({p.unit})"):
+        name = name.rstrip()[: -len(p.unit) - 2].rstrip()
+    return name.split(", ")[0]
+
+
+def _decimals(values) -> int:
+    v = np.abs(np.asarray(values, float))
+    v = v[np.isfinite(v) & (v > 0)]
+    m = float(np.median(v)) if len(v) else 1.0
+    return 0 if m >= 100 else 1 if m >= 5 else 2 if m >= 0.1 else 3
+
+
+def _axis_names(fig, row: int) -> tuple[str, str]:
+    """Layout keys of a row's axes ("xaxis2", "yaxis2")."""
+    sub = fig.get_subplot(row, 1)
+    return sub.xaxis.plotly_name, sub.yaxis.plotly_name
+
+
+def _empty_note(fig, row: int, text: str):
+    xa, ya = _axis_names(fig, row)
+    fig.add_annotation(text=text, xref=f"{xa.replace('axis', '')} domain", yref=f"{ya.replace('axis', '')} domain",
+                       x=0.5, y=0.5, showarrow=False, font=dict(size=13, color="#52606d"))
+
+
+def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state: F.FilterState
+                   ) -> tuple[go.Figure, list[str]]:
+    """The stacked panels for one subject, and notes on what the study or subject lacks."""
+    row = A.subject_row(study.adsl, usubjid)
+    arm_label = str(row["ARM_LABEL"])
+    arm = study.arm_by_label.get(arm_label)
+    colour = arm.colour if arm else "#1f4e79"
+    light = arm.light if arm else "#9ccbe8"
+    notes: list[str] = []
+    meas = study.measurements
+    groups = A.param_groups(study.params)
+
+    # Which panels, in the issue's order: dosing, labs, group, activity, AEs.
+    panels: list[tuple[str, object, float, str]] = []  # (kind, payload, height units, title)
+    if study.adex is None or study.adex.empty:
+        notes.append("No exposure dataset (ADEX) in this study: no dosing panel.")
+        dose = None
+    else:
+        dose = A.dosing(study.adex, usubjid)
+        if dose.empty:
+            notes.append("No dosing records (ADEX) for this subject.")
+        else:
+            n_trt = dose["EXTRT"].nunique()
+            panels.append(("dose", dose, 0.35 + 0.25 * n_trt, "Dosing (ADEX)"))
+    for code in lab_codes:
+        panels.append(("lab", code, 1.0, study.params[code].name))
+    if group != NO_GROUP and group in groups:
+        unit = study.params[groups[group][0]].unit
+        panels.append(("group", group, 1.5, f"{_cat_title(group)}" + (f" ({unit})" if unit else "")))
+    present = [c for c in ACTIVITY if c in study.params]
+    missing = [c for c in ACTIVITY if c not in study.params]
+    if missing:
+        notes.append(f"No {', '.join(missing)} parameter in this study: "
+                     f"{'no disease-activity panel' if not present else 'that panel is left out'}.")
+    for code in present:
+        if code not in lab_codes:
+            panels.append(("activity", code, 0.85, study.params[code].name))
+    if study.adae is None:
+        notes.append("No adverse-event dataset (ADAE) in this study: no AE panel.")
+        ae = None
+    else:
+        ae = A.events(study.adae, usubjid, arm_label)
+        terms = list(dict.fromkeys(ae["AEDECOD"]))
+        panels.append(("ae", ae, max(0.6, 0.26 * len(terms) + 0.2), "Adverse events (bars: onset to resolution; "
+                                                                       "colour: grade)"))
+    if not panels:
+        fig = go.Figure()
+        fig.add_annotation(text="Nothing to draw for this subject.", x=0.5, y=0.5, xref="paper", yref="paper",
+                           showarrow=False, font=dict(size=16))
+        fig.update_layout(**base_layout(height=300))
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return stamp(fig, study, usubjid, state=state), notes
+
+    units = [p[2] for p in panels]
+    plot_h = sum(units) * UNIT_PX + GAP_PX * (len(panels) - 1)
+    top, bottom = 72, 96
+    height = int(plot_h + top + bottom)
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, row_heights=units,
+                        vertical_spacing=GAP_PX / plot_h if len(panels) > 1 else 0,
+                        subplot_titles=[p[3] for p in panels])
+    for ann in fig.layout.annotations:  # panel titles, left-aligned above each panel
+        ann.update(x=0, xanchor="left", font=dict(size=14, color="#1f2933"))
+
+    last_week = max(study.visit_numbers or (48,))
+    extents = [last_week]
+    for r, (kind, payload, _, _) in enumerate(panels, start=1):
+        if kind == "dose":
+            extents.append(float(payload["end_week"].max()))
+            _dose_panel(fig, r, payload, colour, light)
+        elif kind in ("lab", "activity"):
+            line = colour if kind == "lab" else ACTIVITY_COLOURS.get(payload, colour)
+            _lab_panel(fig, study, r, usubjid, payload, line, band=kind == "lab", step=payload == "PREDDOSE")
+        elif kind == "group":
+            _group_panel(fig, study, r, usubjid, groups[payload])
+        elif kind == "ae":
+            if len(payload):
+                extents.append(float(payload["end"].max()))
+            _ae_panel(fig, r, payload)
+    xmax = math.ceil(max(extents)) + 1.5
+    lo, hi = state.weeks
+    if (lo, hi) != F.full_window(study):
+        fig.add_vrect(x0=lo, x1=hi, fillcolor="#12263a", opacity=0.06, line_width=0, row="all", col=1,
+                      exclude_empty_subplots=False)
+        fig.add_annotation(text=f"filter window: weeks {lo:g}–{hi:g}", x=(lo + hi) / 2, xref="x", y=1, yref="paper",
+                           yshift=58, showarrow=False, font=dict(size=12, color="#12263a"))
+    fig.update_xaxes(range=[-1.5, xmax], dtick=4, showgrid=True, gridcolor="#e4e9ef", zeroline=False)
+    fig.update_xaxes(title_text="Study week", row=len(panels), col=1)
+    fig.update_xaxes(showticklabels=True, side="top", row=1, col=1)  # the week axis on top too: a tall figure
+    if len(panels) > 1:
+        fig.layout.annotations[0].update(yshift=22)  # first title above the top week labels
+    fig.update_yaxes(automargin=True, tickfont=dict(size=13), title_font=dict(size=13))
+    fig.update_layout(**base_layout(height=height, margin=dict(l=80, r=205, t=top, b=bottom), hovermode="closest",
+                                    showlegend=True, barmode="overlay"))
+    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top", font=dict(size=13)))
+    stamp(fig, study, f"{usubjid} · {arm_label}; labs at nominal visit week, doses and AEs at study day",
+          state=state)
+    return fig, notes
+
+
+def _domain_top(fig, row: int) -> float:
+    _, ya = _axis_names(fig, row)
+    return fig.layout[ya].domain[1]
+
+
+def _dose_panel(fig, r, dose, colour, light):
+    rows = []
+    for (trt, route), d in dose.groupby(["EXTRT", "EXROUTE"], sort=False):
+        label = f"{trt} {_ROUTE.get(str(route).upper(), str(route).lower())}".strip()
+        rows.append(label)
+        for s in d.itertuples():
+            if s.frequency in DENSE:
+                dense = s.frequency != "weekly"
+                fig.add_trace(go.Bar(
+                    y=[label], x=[max(s.end_week - s.start_week, 0.3)], base=[s.start_week], orientation="h",
+                    width=0.55, marker=dict(color=colour if dense else light, line=dict(width=0)),
+                    text=[s.frequency], textposition="inside", insidetextanchor="middle",
+                    textfont=dict(size=12, color="#fff" if dense else "#1f2933"), showlegend=False,
+                    hovertemplate=(f"{label}, {s.frequency}<br>weeks {s.start_week:.1f}–{s.end_week:.1f} "
+                                   f"({s.doses} doses)<extra></extra>"),
+                ), row=r, col=1)
+            else:
+                wk = list(s.dose_weeks)
+                fig.add_trace(go.Scatter(
+                    x=wk, y=[label] * len(wk), mode="markers", showlegend=False,
+                    marker=dict(symbol="line-ns-open", size=20, color=colour, line=dict(width=3, color=colour)),
+                    customdata=[[w * 7 + 1] for w in wk],
+                    hovertemplate=f"{label} dose ({s.frequency})<br>week %{{x:.1f}} (day %{{customdata[0]:.0f}})"
+                                  f"<extra></extra>",
+                ), row=r, col=1)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(rows)), row=r, col=1,
+                     showgrid=False, fixedrange=True)
+
+
+def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
+    info = study.params[code]
+    d = A.subject_values(study.measurements, usubjid, [code])
+    unit = info.unit
+    if d.empty:
+        _empty_note(fig, r, f"No values of {_short(study, code)} for this subject")
+        return
+    dec = _decimals(d["AVAL"])
+    y = d["AVAL"].to_numpy(float)
+    lo, hi = info.lo, info.hi
+    has_band = band and (lo is not None or hi is not None)
+    if has_band:
+        y0 = lo if lo is not None else min(0.0, float(np.nanmin(y)))
+        y1 = hi if hi is not None else float(np.nanmax(y))
+        fig.add_hrect(y0=y0, y1=y1, fillcolor=BAND_COLOUR, opacity=0.13, line_width=0, layer="below", row=r, col=1,
+                      exclude_empty_subplots=False)
+    out = np.zeros(len(y), bool)
+    if has_band and lo is not None:
+        out |= y < lo
+    if has_band and hi is not None:
+        out |= y > hi
+    day = d["ADY"].to_numpy(float) if "ADY" in d.columns else np.full(len(d), np.nan)
+    visit = d["AVISIT"].astype(str).tolist() if "AVISIT" in d.columns else [f"week {w:g}" for w in d["AVISITN"]]
+    custom = [[v, f"{x:.0f}" if np.isfinite(x) else "–"] for v, x in zip(visit, day)]
+    rng = f"<br>normal range {lo:g}–{hi:g} {unit}" if has_band and lo is not None and hi is not None else ""
+    fig.add_trace(go.Scatter(
+        x=d["AVISITN"], y=y, mode="lines+markers", showlegend=False, name=_short(study, code),
+        line=dict(color=colour, width=2.4, shape="hv" if step else "linear"),
+        marker=dict(size=8, color=[OUT_OF_RANGE if o else colour for o in out],
+                    line=dict(width=1, color="#fff")),
+        customdata=custom,
+        hovertemplate=(f"<b>{info.name}</b><br>%{{customdata[0]}} (day %{{customdata[1]}})<br>"
+                       f"%{{y:.{dec}f}} {unit}{rng}<extra></extra>"),
+    ), row=r, col=1)
+    lo_y, hi_y = float(np.nanmin(y)), float(np.nanmax(y))
+    if has_band:  # the normal range stays in view, so a value's distance from it can be read
+        lo_y, hi_y = min(lo_y, y0), max(hi_y, y1)
+    pad = (hi_y - lo_y) * 0.08 or abs(hi_y) * 0.1 or 1.0
+    fig.update_yaxes(title_text=(unit if len(unit) <= 12 else ""), range=[lo_y - pad, hi_y + pad], row=r, col=1)
+
+
+def _group_panel(fig, study, r, usubjid, codes):
+    d = A.subject_values(study.measurements, usubjid, codes)
+    if d.empty:
+        _empty_note(fig, r, "No values of this group for this subject")
+        return
+    legend_y = _domain_top(fig, r)
+    fig.update_layout(legend2=dict(x=1.01, xanchor="left", y=legend_y, yanchor="top", font=dict(size=12),
+                                   title=dict(text="", font=dict(size=12)), tracegroupgap=2))
+    for i, code in enumerate(codes):
+        g = d[d["PARAMCD"] == code]
+        if g.empty:
+            continue
+        c = GROUP_PALETTE[i % len(GROUP_PALETTE)]
+        name = _short(study, code)
+        dec = _decimals(g["AVAL"])
+        fig.add_trace(go.Scatter(
+            x=g["AVISITN"], y=g["AVAL"], mode="lines+markers", name=name, legend="legend2",
+            line=dict(color=c, width=2.2), marker=dict(size=7, color=c),
+            hovertemplate=f"<b>{study.params[code].name}</b><br>week %{{x:g}}<br>%{{y:.{dec}f}}<extra></extra>",
+        ), row=r, col=1)
+    unit = study.params[codes[0]].unit
+    fig.update_yaxes(title_text=(unit if len(unit) <= 12 else ""), row=r, col=1)
+
+
+def _ae_hover(e) -> str:
+    end = "ongoing" if e.ongoing else f"{e.AENDY:.0f}"
+    return (f"<b>{e.AEDECOD}</b> ({e.AETERM})<br>days {e.ASTDY:.0f}–{end}<br>{e.severity}"
+            f"{' · SERIOUS' if e.serious else ''}")
+
+
+def _ae_panel(fig, r, ae):
+    if ae.empty:
+        _empty_note(fig, r, "No adverse event with a start day for this subject")
+        fig.update_yaxes(showticklabels=False, row=r, col=1)
+        return
+    terms = list(dict.fromkeys(ae["AEDECOD"]))
+    legend_y = _domain_top(fig, r)
+    fig.update_layout(legend3=dict(x=1.01, xanchor="left", y=legend_y, yanchor="top", font=dict(size=12)))
+    sev_order = [k for k in GRADE_COLOURS if k in set(ae["severity"])] + sorted(
+        set(ae["severity"]) - set(GRADE_COLOURS))
+    for sev in sev_order:
+        e = ae[ae["severity"] == sev]
+        fig.add_trace(go.Bar(
+            y=e["AEDECOD"], x=(e["end"] - e["start"]).clip(lower=0.15), base=e["start"], orientation="h", width=0.6,
+            name=sev, legend="legend3",
+            marker=dict(color=GRADE_COLOURS.get(sev, "#7b8794"),
+                        line=dict(color=["#000" if s else "rgba(0,0,0,0.35)" for s in e["serious"]],
+                                  width=[2.5 if s else 0.5 for s in e["serious"]])),
+            customdata=[_ae_hover(x) for x in e.itertuples(index=False)],
+            hovertemplate="%{customdata}<extra></extra>",
+        ), row=r, col=1)
+    ser = ae[ae["serious"]]
+    if len(ser):
+        fig.add_trace(go.Scatter(
+            x=ser["start"], y=ser["AEDECOD"], mode="markers", name="Serious (★ at onset)", legend="legend3",
+            marker=dict(symbol="star", size=15, color="#000", line=dict(width=1, color="#fff")),
+            customdata=[_ae_hover(x) for x in ser.itertuples(index=False)],
+            hovertemplate="%{customdata}<extra></extra>",
+        ), row=r, col=1)
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(terms)), row=r, col=1,
+                     showgrid=False, fixedrange=True)
+
+
+def message_figure(study, text: str, state=None) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=16))
+    fig.update_layout(**base_layout(height=260))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return stamp(fig, study, state=state)
+
+
+# -- validation -------------------------------------------------------------------------------
+def clean_panels(study, params, group) -> tuple[list[str], str]:
+    """The chosen lab codes and group; a forged or stale value raises PreventUpdate (HTTP 204)."""
+    if params is None:
+        params = []
+    if not isinstance(params, list) or len(params) > len(study.params) or \
+            not all(isinstance(p, str) and p in study.params for p in params):
+        raise PreventUpdate
+    if not isinstance(group, str) or (group != NO_GROUP and group not in A.param_groups(study.params)):
+        raise PreventUpdate
+    return list(dict.fromkeys(params)), group
+
+
+def _state(store, study) -> F.FilterState:
+    state = F.from_store(store, study)
+    if state is None:
+        raise PreventUpdate
+    return state
+
+
+# -- callbacks --------------------------------------------------------------------------------
+def register(app, study, cache):
+    subjects = set(study.subjects)
+
+    @app.callback(
+        Output("pt-patient", "options"),
+        Output("pt-patient", "value"),
+        Input(FILTER_STORE, "data"),
+        Input("pt-prev", "n_clicks"),
+        Input("pt-next", "n_clicks"),
+        Input("pt-patient", "value"),
+    )
+    def choose(store, _prev, _next, current):
+        """The subjects of the filter; keep the current one, else the first chosen patient, else the first."""
+        state = _state(store, study)
+        order = A.ordered_subjects(study.adsl, state.subjects(study))
+        cur = current if isinstance(current, str) and current in order else None
+        trigger = ctx.triggered_id
+        if cur is not None and trigger in ("pt-prev", "pt-next"):
+            prev, nxt = A.neighbours(order, cur)
+            cur = (prev if trigger == "pt-prev" else nxt) or cur
+        if cur is None:
+            cur = A.default_subject(order, state.patients)
+        return patient_options(study, order), cur
+
+    @app.callback(
+        Output("pt-header", "children"),
+        Output("pt-figure", "figure"),
+        Output("pt-figure", "style"),
+        Output("pt-message", "children"),
+        Output("pt-caption", "children"),
+        Output("pt-prev", "disabled"),
+        Output("pt-next", "disabled"),
+        Input(FILTER_STORE, "data"),
+        Input("pt-patient", "value"),
+        Input("pt-params", "value"),
+        Input("pt-group", "value"),
+    )
+    def render(store, usubjid, params, group):
+        state = _state(store, study)
+        codes, group = clean_panels(study, params, group)
+        order = A.ordered_subjects(study.adsl, state.subjects(study))
+        if usubjid is None:
+            text = "No subject in the current filter: widen the arm or patient filter."
+            return (html.Div(text, className="empty-note"), message_figure(study, text, state), {"height": "260px"},
+                    None, "", True, True)
+        if not isinstance(usubjid, str) or usubjid not in subjects:
+            text = f"Unknown patient: {str(usubjid)[:40]!r} is not a subject of {study.study_id}."
+            return (html.Div(text, className="empty-note", id="pt-unknown"), message_figure(study, text, state),
+                    {"height": "260px"}, dbc.Alert(text, color="warning", className="py-1 mb-2"), "", True, True)
+        messages = []
+        if len(codes) > MAX_PANELS:
+            messages.append(f"Showing the first {MAX_PANELS} of the {len(codes)} parameter panels chosen.")
+            codes = codes[:MAX_PANELS]
+        if usubjid not in order:
+            messages.append(f"{usubjid} is not in the current filter (arms or patients).")
+        fig, notes = cache.get_or_compute(
+            "patient-profile", (usubjid, tuple(codes), group, state.key()),
+            lambda: profile_figure(study, usubjid, codes, group, state))
+        caption = ("Simulated data. Laboratory values at their nominal visit week (hover: study day), normal range "
+                   "shaded green, values outside it in red; doses and adverse events at their study day "
+                   "(week = (day − 1) / 7). AE bars run from onset to resolution day; a black outline and ★ mark "
+                   "a serious AE. " + " ".join(notes))
+        msg = [dbc.Alert(m, color="warning", className="py-1 mb-2") for m in messages] or None
+        prev, nxt = A.neighbours(order, usubjid)  # here, not in the picker: this runs for every patient shown
+        return (header(study, usubjid, order), fig, {"height": f"{fig.layout.height or 400}px"}, msg, caption,
+                prev is None, nxt is None)

@@ -1,0 +1,323 @@
+"""Exports that carry their provenance, through Dash's real callback endpoint: the caption strip in
+every figure, the figure tool strips (PNG/SVG buttons, data CSV, Show code), forged inputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from components import cells, figure_tools, overview, safety, serology
+from components.theme import CAPTION_NAME, caption_lines
+from conftest import default_store
+from data import filters as F
+from test_serology import decode
+
+PAGES = {  # page module, graph id, tool prefix
+    "overview": (overview, "ov-design", "ov"),
+    "serology": (serology, "sero-graph", "sero"),
+    "cells": (cells, "cell-fig", "cell"),
+    "safety": (safety, "ae-timeline", "ae"),
+}
+TODAY = dt.date.today().isoformat()
+
+
+def filtered(study):
+    return F.from_values(["BEL", "BELIL2"], [0, 24], ["LSO-088-003"], study)[0].to_store()
+
+
+def sero_inputs(study, store=None, **kw):
+    v = {"filter-state.data": store or default_store(study), "sero-mode.value": "single", "sero-param.value": "IGG",
+         "sero-params.value": ["IGG", "C3"], "sero-scale.value": "raw", "sero-stat.value": "mean",
+         "sero-opts.value": [], "sero-patmode.value": "highlight", "sero-visit.value": "end",
+         "sero-ref.value": "BEL", "sero-adjust.value": "holm"}
+    v.update(kw)
+    return v
+
+
+def cell_inputs(study, store=None, **kw):
+    v = {"filter-state.data": store or default_store(study), "cell-view.value": "single",
+         "cell-param.value": "NAIVEB", "cell-visit-a.value": 0, "cell-visit-b.value": 24,
+         "cell-annot.value": "within", "cell-log.value": [], "cell-scale.value": "pchg", "cell-ref.value": "BEL"}
+    v.update(kw)
+    return v
+
+
+def figures(cb, study, store):
+    """Each page's figure for one filter state, through the endpoint."""
+    out = {
+        "overview": cb.outputs("ov-design", "figure", {"filter-state.data": store})["ov-design.figure"],
+        "serology": cb.outputs("sero-graph", "figure", {k: v for k, v in sero_inputs(study, store).items()
+                                                        if not k.startswith(("sero-visit", "sero-ref", "sero-adj"))})
+        ["sero-graph.figure"],
+        "cells": cb.outputs("cell-fig", "figure", cell_inputs(study, store))["cell-fig.figure"],
+        "safety": cb.outputs("ae-timeline", "figure", {"filter-state.data": store})["ae-timeline.figure"],
+    }
+    return {k: go.Figure(decode(v)) for k, v in out.items()}
+
+
+def caption_of(fig) -> str:
+    caps = [a for a in fig.layout.annotations if a.name == CAPTION_NAME]
+    assert len(caps) == 1
+    return caps[0].text
+
+
+# -- the caption strip -------------------------------------------------------------------------------
+def test_every_figure_carries_the_full_caption(cb, study):
+    figs = figures(cb, study, filtered(study))
+    for page, fig in figs.items():
+        text = caption_of(fig)
+        assert "SIMULATED DATA — not the trial's results" in text, page
+        assert f"dataset {study.lock.short}" in text and f"locked {study.lock.lock_date}" in text and "LSO-088" in text
+        assert f"made {TODAY}" in text
+        assert "Filters: Belimumab, Belimumab + Ld-IL2; weeks 0–24; LSO-088-003" in text, page
+        assert "Method: " in text, page
+        lines = text.split("<br>")
+        # the bottom margin holds the strip: 62 px below the plot plus 15 px per line
+        assert fig.layout.margin.b >= 62 + 15 * len(lines), page
+    assert "Method: value, mean ± 95% CI (t); n per arm and visit" in caption_of(figs["serology"])
+    assert "Wilcoxon signed-rank" in caption_of(figs["cells"])
+    assert "safety population (SAFFL = Y)" in caption_of(figs["safety"])
+    assert "ADEX" in caption_of(figs["overview"])
+
+
+def test_caption_lines_wrap_and_escape(study):
+    state = F.from_values([], None, list(study.subjects[:12]), study)[0]
+    lines = caption_lines(study, "a <b>method</b> " * 20, state)
+    assert all(len(line) <= 135 for line in lines)
+    assert lines[0].startswith("SIMULATED DATA") and lines[1].startswith("Filters: all arms; weeks 0–48; LSO-088-001")
+    fig = go.Figure()
+    from components.theme import stamp
+
+    stamp(fig, study, "x < y & z", state=state)
+    assert "x &lt; y &amp; z" in caption_of(fig)  # plotly renders the entities, no markup from data
+
+
+# -- the tool strips ------------------------------------------------------------------------------
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    if isinstance(children, (list, tuple)):
+        for c in children:
+            yield from _walk(c)
+    elif children is not None and hasattr(children, "to_plotly_json"):
+        yield from _walk(children)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_each_figure_has_png_svg_and_show_code(study, page):
+    module, graph_id, prefix = PAGES[page]
+    tree = list(_walk(module.layout(study)))
+    exports = [c for c in tree if "fig-export" in (getattr(c, "className", "") or "")]
+    fmts = sorted(c.to_plotly_json()["props"]["data-format"] for c in exports)
+    assert fmts == ["png", "svg"]
+    assert all(c.to_plotly_json()["props"]["data-graph"] == graph_id for c in exports)
+    ids = {getattr(c, "id", None) for c in tree}
+    assert graph_id in ids and f"{prefix}-code-btn" in ids and f"{prefix}-code-collapse" in ids
+
+
+def test_show_code_opens_and_returns_the_script(cb, study):
+    out = cb.outputs("sero-code-collapse", "is_open", {"sero-code-btn.n_clicks": 1},
+                     state={"sero-code-collapse.is_open": False})
+    assert out == {"sero-code-collapse.is_open": True, "sero-code-btn.children": "Hide code"}
+    inputs = sero_inputs(study)
+    closed = cb.post("sero-code", "children", {"sero-code-collapse.is_open": False, **inputs})
+    assert closed.status_code == 204  # nothing computed while the panel is closed
+    code = cb.outputs("sero-code", "children", {"sero-code-collapse.is_open": True, **inputs})["sero-code.children"]
+    assert code.startswith("# LSO-088 · Serology") and "PARAMS = ['IGG']" in code
+    compile(code, "script.py", "exec")
+    dl = cb.outputs("sero-code-download", "data", {"sero-code-dl-btn.n_clicks": 1}, state=inputs)
+    assert dl["sero-code-download.data"]["filename"] == "LSO-088-serology.py"
+    assert dl["sero-code-download.data"]["content"] == code
+
+
+@pytest.mark.parametrize("page,inputs", [
+    ("cell", lambda s: cell_inputs(s)),
+    ("ae", lambda s: {"filter-state.data": default_store(s)}),
+    ("ov", lambda s: {"filter-state.data": default_store(s)}),
+])
+def test_show_code_of_every_page(cb, study, page, inputs):
+    code = cb.outputs(f"{page}-code", "children", {f"{page}-code-collapse.is_open": True, **inputs(study)})
+    text = code[f"{page}-code.children"]
+    assert text.startswith("# LSO-088 · ") and "import pandas as pd" in text
+    compile(text, "script.py", "exec")
+
+
+def test_show_code_follows_a_cells_message(cb, study):
+    out = cb.outputs("cell-code", "children", {"cell-code-collapse.is_open": True,
+                                               **cell_inputs(study, **{"cell-visit-b.value": 0})})
+    assert out["cell-code.children"].startswith("# Both timepoints are")
+
+
+@pytest.mark.parametrize("bad", [
+    {"sero-param.value": "__import__('os')"},
+    {"sero-scale.value": ["raw"]},
+    {"sero-ref.value": "NOPE"},
+    {"sero-visit.value": 7},
+    {"filter-state.data": {"arms": ["XX"], "weeks": [0, 48], "patients": []}},
+    {"filter-state.data": "junk"},
+])
+def test_forged_show_code_inputs_give_no_update(cb, study, bad):
+    r = cb.post("sero-code", "children", {"sero-code-collapse.is_open": True, **sero_inputs(study, **bad)})
+    assert r.status_code == 204
+
+
+def test_forged_clicks_give_no_update(cb, study):
+    assert cb.post("sero-code-collapse", "is_open", {"sero-code-btn.n_clicks": "1"},
+                   state={"sero-code-collapse.is_open": False}).status_code == 204
+    assert cb.post("ov-data-download", "data", {"ov-data-btn.n_clicks": True},
+                   state={"filter-state.data": default_store(study)}).status_code == 204
+    assert cb.post("cell-code", "children", {"cell-code-collapse.is_open": True,
+                                             **cell_inputs(study, **{"cell-view.value": "all"})}).status_code == 204
+    assert cb.post("ae-code", "children", {"ae-code-collapse.is_open": True,
+                                           "filter-state.data": None}).status_code == 204
+
+
+# -- CSVs with the provenance header -------------------------------------------------------------------
+def _csv(data: dict) -> tuple[list[str], pd.DataFrame]:
+    text = data["content"]
+    head = [line for line in text.splitlines() if line.startswith("#")]
+    return head, pd.read_csv(io.StringIO(text), comment="#")
+
+
+def _provenance_ok(head, study, filters):
+    assert head[0] == "# SIMULATED DATA — not the trial's results"
+    assert f"# Study: {study.study_id}" in head
+    assert any(study.lock.short in line for line in head)
+    assert f"# Filters: {filters}" in head
+    assert any(line.startswith("# Method") for line in head)
+
+
+def test_overview_tables_csv(cb, study):
+    store = F.from_values(["IL2"], None, [], study)[0].to_store()
+    out = cb.outputs("ov-tables-download", "data", {"ov-tables-csv-btn.n_clicks": 1},
+                     state={"filter-state.data": store})["ov-tables-download.data"]
+    assert out["filename"] == "LSO-088-baseline-disposition.csv"
+    head, df = _csv(out)
+    _provenance_ok(head, study, "Ld-IL2; weeks 0–48; all patients")
+    assert list(df.columns) == ["Table", "Characteristic", "Statistic", "Ld-IL2 (N=10)", "Total (N=10)"]
+    assert set(df["Table"]) == {"Disposition", "Baseline characteristics"}
+    age = df[df["Characteristic"] == "Age (years)"].iloc[0]
+    adsl = pd.read_parquet(study.folder / "adsl.parquet")
+    ages = adsl.loc[adsl["TRT01A"] == "Ld-IL2", "AGE"]
+    assert age["Ld-IL2 (N=10)"] == f"{ages.mean():.1f} ({ages.std():.1f})"
+    assert df.loc[df["Characteristic"] == "Randomised", "Ld-IL2 (N=10)"].iloc[0] == "10"
+
+
+def test_overview_design_csv(cb, study):
+    out = cb.outputs("ov-data-download", "data", {"ov-data-btn.n_clicks": 1},
+                     state={"filter-state.data": default_store(study)})["ov-data-download.data"]
+    head, df = _csv(out)
+    _provenance_ok(head, study, "all arms; weeks 0–48; all patients")
+    bel = df[(df["ARM"] == "Belimumab") & (df["EXTRT"] == "BELIMUMAB")]
+    assert bel["doses"].sum() == len(bel["dose_weeks"].iloc[0].split())
+
+
+def test_safety_timeline_csv(cb, study):
+    store = F.from_values(["BEL"], [12, 24], [], study)[0].to_store()
+    out = cb.outputs("ae-data-download", "data", {"ae-data-btn.n_clicks": 1},
+                     state={"filter-state.data": store})["ae-data-download.data"]
+    head, df = _csv(out)
+    _provenance_ok(head, study, "Belimumab; weeks 12–24; all patients")
+    adae = pd.read_parquet(study.folder / "adae.parquet")
+    onset = (adae["ASTDY"] - 1) // 7
+    want = adae[(adae["TRT01A"] == "Belimumab") & onset.between(12, 24)]
+    assert len(df) == len(want) and set(df["USUBJID"]) == set(want["USUBJID"])
+
+
+def test_safe_filename():
+    assert figure_tools.safe_filename("LSO-088 cells/../x") == "LSO-088_cells_.._x"
+    assert figure_tools.safe_filename("") == "figure"
+
+
+# -- Export deck (python-pptx) --------------------------------------------------------------------------
+def _png(w=1920, h=1080, colour=(255, 255, 255)) -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), colour).save(buf, "PNG")
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_deck_request_sends_the_other_pages_figures(cb, study):
+    store = F.from_values(["BEL"], [0, 24], [], study)[0].to_store()
+    out = cb.outputs("ov-deck-request", "data", {"ov-deck-btn.n_clicks": 1}, state={"filter-state.data": store})
+    req = out["ov-deck-request.data"]
+    assert req["current"] == "overview" and req["graph"] == "ov-design" and req["token"] == 1
+    assert [f["page"] for f in req["figures"]] == ["serology", "cells", "safety"]
+    for f in req["figures"]:
+        fig = go.Figure(decode(f["figure"]))
+        assert "Filters: Belimumab; weeks 0–24; all patients" in caption_of(fig)
+    assert out["ov-deck-status.children"].startswith("Drawing 4 slides")
+    assert cb.post("ov-deck-request", "data", {"ov-deck-btn.n_clicks": "1"},
+                   state={"filter-state.data": store}).status_code == 204
+    assert cb.post("ov-deck-request", "data", {"ov-deck-btn.n_clicks": 1},
+                   state={"filter-state.data": {"arms": "x"}}).status_code == 204
+
+
+def test_deck_is_built_from_the_browser_images(cb, study):
+    from pptx import Presentation
+
+    store = F.from_values(["BEL", "IL2"], None, [], study)[0].to_store()
+    images = {"overview": _png(), "serology": _png(colour=(0, 0, 255)), "cells": _png(), "safety": _png()}
+    out = cb.outputs("sero-deck-download", "data", {"sero-deck-images.data": {"token": 1, "images": images}},
+                     state={"filter-state.data": store})
+    data = out["sero-deck-download.data"]
+    assert data["filename"] == "LSO-088-deck.pptx" and data["base64"] is True
+    assert out["sero-deck-status.children"] == "Deck ready: 4 slides."
+    import base64
+
+    prs = Presentation(io.BytesIO(base64.b64decode(data["content"])))
+    slides = list(prs.slides)
+    assert len(slides) == 5  # a title slide, then one figure per slide
+    texts = [[sh.text_frame.text for sh in s.shapes if sh.has_text_frame] for s in slides]
+    assert "SIMULATED DATA — not the trial's results" in texts[0]
+    titles = [t[0] for t in texts[1:]]
+    assert titles[0].startswith("Overview: ") and titles[1] == "Serology & activity" and titles[3].startswith("Safety")
+    for t in texts[1:]:
+        caption = t[1]
+        assert f"dataset {study.lock.short}" in caption and "Filters: Belimumab, Ld-IL2; weeks 0–48; all patients" \
+            in caption and "View: " in caption
+    assert "as shown on screen" in texts[2][1] and "default view" in texts[1][1]
+    pics = [sh for s in slides[1:] for sh in s.shapes if sh.shape_type == 13]
+    assert len(pics) == 4 and all(p.image.size == (1920, 1080) for p in pics)
+
+
+@pytest.mark.parametrize("images", [
+    {"overview": _png(800, 600)},                                  # not slide size
+    {"overview": "data:image/svg+xml;base64,PHN2Zz4="},            # not a PNG
+    {"overview": "data:image/png;base64,aGVsbG8="},                # PNG prefix, not PNG bytes
+    {"nowhere": _png()},                                           # unknown page
+    {"overview": "data:image/png;base64," + "A" * 900_000},        # too large
+    {"overview": ["x"]},
+    [],
+])
+def test_forged_deck_images_give_no_update(cb, study, images):
+    r = cb.post("sero-deck-download", "data", {"sero-deck-images.data": {"token": 1, "images": images}},
+                state={"filter-state.data": default_store(study)})
+    assert r.status_code == 204
+
+
+def test_safety_tables_csv(cb, study):
+    store = F.from_values(["BEL", "BELIL2"], None, [], study)[0].to_store()
+    out = cb.outputs("ae-summary-download", "data", {"ae-summary-csv-btn.n_clicks": 1},
+                     state={"filter-state.data": store})["ae-summary-download.data"]
+    head, df = _csv(out)
+    _provenance_ok(head, study, "Belimumab, Belimumab + Ld-IL2; weeks 0–48; all patients")
+    assert df.iloc[0, 0] == "Any TEAE" and "Total (N=20)" in df.columns
+    state = {"filter-state.data": store, "ae-threshold.value": 10, "ae-arm.value": "BELIL2", "ae-ref.value": "BEL"}
+    out = cb.outputs("ae-incidence-download", "data", {"ae-incidence-csv-btn.n_clicks": 1}, state=state)
+    head, df = _csv(out["ae-incidence-download.data"])
+    _provenance_ok(head, study, "Belimumab, Belimumab + Ld-IL2; weeks 0–48; all patients")
+    assert any("Newcombe" in line for line in head) and any("≥10%" in line for line in head)
+    assert {"level", "SOC", "PT", "Belimumab", "Belimumab + Ld-IL2", "RD Belimumab + Ld-IL2 − Belimumab"} <= set(df)
+    soc = df[df["level"] == "SOC"].iloc[0]
+    assert soc["Total"] == soc["Belimumab"] + soc["Belimumab + Ld-IL2"]
+    for bad in ({"ae-threshold.value": 7}, {"ae-arm.value": "XX"}, {"ae-ref.value": ["BEL"]}):
+        r = cb.post("ae-incidence-download", "data", {"ae-incidence-csv-btn.n_clicks": 1}, state={**state, **bad})
+        assert r.status_code == 204

@@ -704,7 +704,7 @@ def layout(study):
     ], className="py-2"), className="mb-2")
     return html.Div([
         html.H2(["Immune cell subsets ",
-                 html.Small("flow cytometry · simulated data", className="text-muted", style={"fontSize": "1rem"})],
+                 html.Small("flow cytometry" + (" · simulated data" if study.simulated else ""), className="text-muted", style={"fontSize": "1rem"})],
                 className="page-title"),
         controls,
         dbc.Alert(id="cell-message", color="warning", is_open=False, className="py-2"),
@@ -903,7 +903,7 @@ def register(app, study, cache):
             "median of the paired differences, 95% CI from the signed-rank distribution. Mann–Whitney U: exact "
             "when n ≤ 25 per arm and no ties, else asymptotic; HL shift = median of all between-arm differences. "
             "ANCOVA: value at timepoint 2 ~ value at timepoint 1 + arm (ordinary least squares), difference vs "
-            "the reference arm with t-based 95% CI. Simulated data.",
+            "the reference arm with t-based 95% CI." + (" Simulated data." if study.simulated else ""),
             className="caption"))
         caption = [_method_caption(study, results, annot) + "."]
         if log and any((r.values["AVAL"] <= 0).any() for r in results):

@@ -129,7 +129,7 @@ def layout(study):
                               clearable=False, searchable=False)], md=2),
     ], className="g-2 align-items-end"), className="py-2"), className="page-controls mb-2")
     return html.Div([
-        html.H2(["Patient profile ", html.Small("one subject over time · simulated data", className="text-muted",
+        html.H2(["Patient profile ", html.Small("one subject over time" + (" · simulated data" if study.simulated else ""), className="text-muted",
                                                 style={"fontSize": "1rem"})], className="page-title"),
         controls,
         html.Div(id="pt-message"),
@@ -525,7 +525,7 @@ def register(app, study, cache):
         fig, notes = cache.get_or_compute(
             "patient-profile", (usubjid, tuple(codes), group, state.key()),
             lambda: profile_figure(study, usubjid, codes, group, state))
-        caption = ("Simulated data. Laboratory values at their nominal visit week (hover: study day), normal range "
+        caption = (("Simulated data. " if study.simulated else "") + "Laboratory values at their nominal visit week (hover: study day), normal range "
                    "shaded green, values outside it in red; doses and adverse events at their study day "
                    "(week = (day − 1) / 7). AE bars run from onset to resolution day; a black outline and ★ mark "
                    "a serious AE. " + " ".join(notes))

@@ -30,9 +30,11 @@ TITLE = "Safety"
 # The view in the URL ("Copy link to this view"; components.viewstate).
 URL_STATE = {"threshold": ("ae-threshold", "value"), "rd": ("ae-arm", "value"), "vs": ("ae-ref", "value")}
 
+# A sequential red-purple scale: it shares no hue with the arm colours (blue, orange, green),
+# so a bar's colour is never read as an arm.
 GRADE_COLOURS = {
-    "Grade 1": "#f2b701", "Grade 2": "#e66101", "Grade 3": "#c51b1b", "Grade 4": "#6b0a0a", "Grade 5": "#111111",
-    "Mild": "#f2b701", "Moderate": "#e66101", "Severe": "#c51b1b", "Unknown": "#7b8794",
+    "Grade 1": "#fbb4b9", "Grade 2": "#f768a1", "Grade 3": "#ae017e", "Grade 4": "#5c0060", "Grade 5": "#111111",
+    "Mild": "#fbb4b9", "Moderate": "#f768a1", "Severe": "#ae017e", "Unknown": "#7b8794",
 }
 DOSING_GREY = "#52606d"
 MAX_QUICK = 80
@@ -200,7 +202,7 @@ def _caption(study, state, pop) -> list:
     popn = f"subjects with {flag} = Y" if flag else "all subjects (no safety flag in ADSL)"
     teae = ("treatment-emergent AEs (TRTEMFL = Y)" if "TRTEMFL" in study.adae.columns else "all AEs (no TRTEMFL)")
     return [
-        html.Strong("Simulated data. "),
+        html.Strong("Simulated data. ") if study.simulated else None,
         f"Safety population: {popn} within the filter, N = {len(pop)}. Tables count {teae} by subject: "
         f"a subject counts once per row however many events. Onset window: {_window_text(state, study)}; "
         f"{S.ONSET_RULE}.",

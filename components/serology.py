@@ -65,8 +65,12 @@ BAND_COLOUR = "#2f855a"
 
 # -- parameters offered ------------------------------------------------------------------------
 def page_params(study) -> list:
-    """Serology and clinical-activity parameters; for other studies every ADLB-like parameter
-    (else every parameter), in catalogue order within category."""
+    """study.toml [pages.serology] when set; else serology and clinical-activity parameters; for
+    other studies every ADLB-like parameter (else every parameter), in catalogue order within category."""
+    if ID in (getattr(study, "page_sources", None) or {}):
+        chosen = list(study.params_for(ID).values())
+        cats = list(dict.fromkeys(p.category for p in chosen))
+        return sorted(chosen, key=lambda p: cats.index(p.category))
     ps = list(study.params.values())
     prim = [p for p in ps if p.category.upper() in PRIMARY_CATEGORIES]
     if prim:

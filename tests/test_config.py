@@ -188,3 +188,11 @@ def test_names_are_checked_against_the_data(folder, text, line):
 def test_excluding_an_unknown_dataset_is_a_warning(folder):
     study = with_toml(folder, '[datasets]\nexclude = ["ADTTE"]\n')
     assert "WARNING study.toml [datasets] exclude: no dataset ADTTE in the folder" in study.notes
+
+
+def test_pages_offer_the_parameters_study_toml_gives_them(folder):
+    from components import cells, serology
+
+    study = with_toml(folder, '[pages.serology]\ndatasets = ["ADVS"]\n[pages.cells]\nparcat1 = ["CHEMISTRY"]\n')
+    assert serology.allowed_codes(study) == ["SYSBP", "DIABP"]
+    assert cells.subset_codes(study) == ["ALT", "CREAT"]

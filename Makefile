@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export SM_FORMULA_ENGINE := patsy
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-test browser redis serve-prod loadtest data clean
+.PHONY: run test install install-test browser redis serve-prod loadtest bench data clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,12 @@ $(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
 ## 20 simulated users for 60 s against gunicorn (2 workers) on loopback; prints the figures
 loadtest: $(VENV)/.installed-load
 	$(PY) loadtest/run.py --users 20 --seconds 60
+
+## Performance benchmark (not part of `make test`): LSO-088 and two generated studies (300 and 5,000
+## subjects) under gunicorn, every page's callbacks, memory, naive and floor times, a browser click;
+## prints the table and writes bench-results/bench-latest.json (about 12 minutes on 2 cores)
+bench: install-test browser
+	$(PY) -m bench.run
 
 ## Regenerate the simulated LSO-088 dataset and its lock (deterministic)
 data: install

@@ -342,3 +342,26 @@ def subject_dosing(adex: pd.DataFrame | None, pop: pd.DataFrame) -> pd.DataFrame
         return pd.DataFrame(columns=cols)
     out = pd.concat(frames, ignore_index=True)
     return out[[c for c in cols if c in out.columns]]
+
+
+# -- large studies ------------------------------------------------------------------------------
+TIMELINE_MAX_SUBJECTS = 100  # rows of the timeline; above this a sample is drawn (the figure says so)
+
+
+def timeline_sample(pop: pd.DataFrame, max_subjects: int | None = None) -> pd.DataFrame:
+    """At most ``max_subjects`` (default TIMELINE_MAX_SUBJECTS) rows of ``pop`` (USUBJID, ARM): all when no more.
+
+    Above that, a systematic sample per arm, proportional to the arm's size: evenly spaced subjects
+    in USUBJID order (the first and the last included), so every arm and the whole subject list are
+    represented and the same filter always draws the same subjects.
+    """
+    max_subjects = TIMELINE_MAX_SUBJECTS if max_subjects is None else max_subjects
+    if len(pop) <= max_subjects:
+        return pop
+    pop = pop.sort_values("USUBJID", kind="stable")
+    parts = []
+    for _arm, d in pop.groupby("ARM", observed=True, sort=False):
+        k = max(1, (max_subjects * len(d)) // len(pop))
+        idx = np.unique(np.linspace(0, len(d) - 1, min(k, len(d))).round().astype(int))
+        parts.append(d.iloc[idx])
+    return pd.concat(parts).reset_index(drop=True)

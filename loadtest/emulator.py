@@ -44,7 +44,7 @@ class Emulator:
         self.shell = walk(self.s.get(self.base + "/_dash-layout").json(), {})
         self.paths = [props["href"] for cid, props in self.shell.items() if cid.startswith("nav-")]
 
-    def _payload(self, cb, props: dict, overrides: dict) -> dict | None:
+    def _payload(self, cb, props: dict, overrides: dict, changed: list | None = None) -> dict | None:
         def value(item):
             k = f"{item['id']}.{item['property']}"
             if k in overrides:
@@ -60,7 +60,7 @@ class Emulator:
             "outputs": outputs if cb["output"].startswith("..") else outputs[0],
             "inputs": [{**i, "value": value(i)} for i in cb["inputs"]],
             "state": [{**s, "value": value(s)} for s in cb.get("state", [])],
-            "changedPropIds": [],
+            "changedPropIds": list(changed or []),
         }
 
     def post(self, payload: dict, name: str | None = None):
@@ -68,13 +68,23 @@ class Emulator:
         return self.s.post(self.base + "/_dash-update-component", data=json.dumps(payload),
                            headers={"Content-Type": "application/json"}, **kw)
 
-    def page_callbacks(self, path: str, filter_state: dict | None = None) -> list[dict]:
-        """Payloads a browser sends after navigating to ``path`` (router, then the page's callbacks)."""
+    def page_props(self, path: str) -> tuple[dict, dict]:
+        """(the page's own components, shell + page components): {id: props} after the router answers."""
         route = next(c for c in self.deps if c["output"] == "page-content.children")
         r = self.post(self._payload(route, {"url": {"pathname": path}}, {}), name="router")
         page = walk(r.json()["response"]["page-content"]["children"], {})
-        props = {**self.shell, **page}
-        overrides = {"filter-state.data": filter_state or FILTER_STATES[0]}
+        return page, {**self.shell, **page}
+
+    def page_callbacks(self, path: str, filter_state: dict | None = None, controls: dict | None = None,
+                       changed: list[str] | None = None) -> list[dict]:
+        """Payloads a browser sends after navigating to ``path`` (router, then the page's callbacks).
+
+        ``controls`` ({"id.prop": value}) overrides what the page's components hold. With
+        ``changed`` (["id.prop", ...]) only the callbacks a change of those properties fires are
+        returned, with ``changedPropIds`` set as dash-renderer sets it.
+        """
+        page, props = self.page_props(path)
+        overrides = {"filter-state.data": filter_state or FILTER_STATES[0], **(controls or {})}
         payloads = []
         for cb in self.deps:
             if cb.get("clientside_function") or cb["output"] == "page-content.children":
@@ -87,7 +97,9 @@ class Emulator:
                 continue
             if not any(o.rsplit(".", 1)[0] in page for o in outs):
                 continue
-            p = self._payload(cb, props, overrides)
+            if changed and not any(f"{i['id']}.{i['property']}" in changed for i in cb["inputs"]):
+                continue
+            p = self._payload(cb, props, overrides, changed)
             if p is not None:
                 payloads.append(p)
         return payloads

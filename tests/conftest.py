@@ -168,3 +168,15 @@ def browser():
     driver.set_window_size(1280, 720)
     yield driver
     driver.quit()
+
+
+# -- figures the suite reports (fuzz, offline) -----------------------------------------------
+REPORT: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the reliability figures at the end of every run, even when output is captured."""
+    if REPORT:
+        terminalreporter.section("reliability figures")
+        for line in REPORT:
+            terminalreporter.write_line(line)

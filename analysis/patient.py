@@ -43,6 +43,24 @@ def _text(v) -> str | None:
     return s or None
 
 
+def subject_positions(df: pd.DataFrame | None) -> dict[str, np.ndarray]:
+    """{USUBJID: row positions in ``df``}, built once per study so that a request takes one
+    subject's rows by position instead of comparing every row of the frame (4.6 million at the
+    benchmark's largest scale). Empty for a missing frame or one without USUBJID."""
+    if df is None or df.empty or "USUBJID" not in df.columns:
+        return {}
+    groups = df.groupby(df["USUBJID"].astype(str), sort=False).indices
+    return {str(k): np.asarray(v) for k, v in groups.items()}
+
+
+def subject_frame(df: pd.DataFrame | None, positions: dict, usubjid: str) -> pd.DataFrame | None:
+    """The rows of ``df`` of one subject (in frame order), from ``subject_positions(df)``."""
+    if df is None:
+        return None
+    pos = positions.get(usubjid)
+    return df.iloc[0:0] if pos is None else df.take(pos)
+
+
 def subject_row(adsl: pd.DataFrame, usubjid: str) -> pd.Series | None:
     rows = adsl[adsl["USUBJID"].astype(str) == usubjid]
     return None if rows.empty else rows.iloc[0]

@@ -130,3 +130,22 @@ def effective_visit(chosen: float | None, param_visits, weeks: tuple[float, floa
         return inside[-1]
     before = [v for v in inside if v <= chosen]
     return before[-1] if before else inside[-1]
+
+
+# -- large studies ------------------------------------------------------------------------------
+INDIV_MAX_PER_ARM = 150  # patient lines drawn per arm; above this a systematic sample (the figure says so)
+
+
+def sample_subjects(subjects, max_n: int = INDIV_MAX_PER_ARM) -> list[str]:
+    """At most ``max_n`` of ``subjects``: all (sorted) when no more, else a systematic sample.
+
+    Evenly spaced subjects in USUBJID order, the first and the last included, so the same
+    population always draws the same lines (deterministic, no random state).
+    """
+    ids = sorted(set(map(str, subjects)))
+    if len(ids) <= max_n:
+        return ids
+    if max_n <= 0:
+        return []
+    pos = np.unique(np.linspace(0, len(ids) - 1, max_n).round().astype(int))
+    return [ids[i] for i in pos]

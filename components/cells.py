@@ -30,7 +30,7 @@ from analysis.descriptive import QUANTILE_METHOD, median_iqr, param_slices
 from analysis.paired import PairedResult, format_p, wilcoxon_signed_rank
 from components import deck, figure_tools
 from components.export import csv_with_provenance
-from components.shell import FILTER_STORE, clicked_subject
+from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
@@ -954,11 +954,5 @@ def register(app, study, cache):
         tag = "grid" if view == "grid" else code
         return dict(content=csv, filename=f"{study.study_id}-cells-{tag}-wk{va:g}-wk{vb:g}.csv")
 
-    @app.callback(Output("f-patient", "value", allow_duplicate=True), Input("cell-fig", "clickData"),
-                  prevent_initial_call=True)
-    def click_patient(click):
-        """A click on a patient's point chooses that patient in the global filter (and the patient profile)."""
-        subject = clicked_subject(click, study)
-        if subject is None:
-            raise PreventUpdate
-        return [subject]
+    # A click on a patient's point chooses that patient in the global filter (and the patient profile).
+    register_patient_click(app, study, "cell-fig")

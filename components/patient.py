@@ -15,6 +15,7 @@ ADAE, no SLEDAI) are left out with a note.
 from __future__ import annotations
 
 import math
+import weakref
 
 import dash_bootstrap_components as dbc
 import numpy as np
@@ -55,6 +56,21 @@ OUT_OF_RANGE = "#c51b1b"
 GROUP_PALETTE = ("#1f4e79", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b")
 DENSE = ("daily", "every other day", "weekly")
 _ROUTE = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC", "ORAL": "PO", "INTRAMUSCULAR": "IM"}
+
+
+# -- one subject's rows, by position --------------------------------------------------------
+_POSITIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # study -> {frame: {USUBJID: rows}}
+FRAMES = ("measurements", "adex", "adae")
+
+
+def subject_data(study, usubjid: str, frame: str):
+    """One subject's rows of ``study.<frame>`` (measurements, adex or adae; None when the study lacks
+    it), through an index of row positions per subject built once per study: a request no longer
+    compares the whole frames' USUBJID."""
+    index = _POSITIONS.get(study)
+    if index is None:
+        index = _POSITIONS[study] = {f: A.subject_positions(getattr(study, f, None)) for f in FRAMES}
+    return A.subject_frame(getattr(study, frame, None), index[frame], usubjid)
 
 
 # -- what the study offers ------------------------------------------------------------------
@@ -159,7 +175,7 @@ def header(study, usubjid: str, order: list[str]):
     baseline = []
     for code in ACTIVITY:
         if code in study.params:
-            b = A.baseline_value(study.measurements, usubjid, code)
+            b = A.baseline_value(subject_data(study, usubjid, "measurements"), usubjid, code)
             baseline.append(_fact(f"Baseline {study.params[code].name}", "–" if b is None else _num(b)))
     return html.Div([
         html.Div([html.Span(usubjid, className="pt-id", id="pt-id"),
@@ -208,7 +224,6 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     colour = arm.colour if arm else "#1f4e79"
     light = arm.light if arm else "#9ccbe8"
     notes: list[str] = []
-    meas = study.measurements
     groups = A.param_groups(study.params)
 
     # Which panels, in the issue's order: dosing, labs, group, activity, AEs.
@@ -217,7 +232,7 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
         notes.append("No exposure dataset (ADEX) in this study: no dosing panel.")
         dose = None
     else:
-        dose = A.dosing(study.adex, usubjid)
+        dose = A.dosing(subject_data(study, usubjid, "adex"), usubjid)
         if dose.empty:
             notes.append("No dosing records (ADEX) for this subject.")
         else:
@@ -240,7 +255,7 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
         notes.append("No adverse-event dataset (ADAE) in this study: no AE panel.")
         ae = None
     else:
-        ae = A.events(study.adae, usubjid, arm_label)
+        ae = A.events(subject_data(study, usubjid, "adae"), usubjid, arm_label)
         terms = list(dict.fromkeys(ae["AEDECOD"]))
         panels.append(("ae", ae, max(0.6, 0.26 * len(terms) + 0.2), "Adverse events (bars: onset to resolution; "
                                                                        "colour: grade)"))
@@ -335,7 +350,7 @@ def _dose_panel(fig, r, dose, colour, light):
 
 def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
     info = study.params[code]
-    d = A.subject_values(study.measurements, usubjid, [code])
+    d = A.subject_values(subject_data(study, usubjid, "measurements"), usubjid, [code])
     unit = info.unit
     if d.empty:
         _empty_note(fig, r, f"No values of {_short(study, code)} for this subject")
@@ -375,7 +390,7 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
 
 
 def _group_panel(fig, study, r, usubjid, codes):
-    d = A.subject_values(study.measurements, usubjid, codes)
+    d = A.subject_values(subject_data(study, usubjid, "measurements"), usubjid, codes)
     if d.empty:
         _empty_note(fig, r, "No values of this group for this subject")
         return

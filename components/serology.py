@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 
 import dash_bootstrap_components as dbc
 import numpy as np
@@ -28,13 +29,13 @@ from plotly.subplots import make_subplots
 from analysis import codegen
 from analysis import mmrm as MM
 from analysis import trajectory as T
-from analysis.descriptive import QUANTILE_METHOD
+from analysis.descriptive import QUANTILE_METHOD, param_slices
 from analysis.multiplicity import METHODS as ADJUST_METHODS
 from analysis.multiplicity import adjust
 from analysis.paired import format_p, pair_values, paired_t, wilcoxon_signed_rank
 from components import deck, figure_tools
 from components.export import csv_with_provenance
-from components.shell import FILTER_STORE, clicked_subject
+from components.shell import FILTER_STORE, register_patient_click
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
 
@@ -109,6 +110,19 @@ def default_multi(study) -> list[str]:
     codes = allowed_codes(study)
     chosen = [c for c in DEFAULT_MULTI if c in codes]
     return chosen or codes[:4]
+
+
+_SLICES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # study -> {PARAMCD: its rows}
+
+
+def param_rows(study, code: str) -> pd.DataFrame:
+    """The rows of one parameter: a slice of ``study.measurements`` built once per study
+    (``param_slices``), so a request touches only its parameter's rows, not the whole frame."""
+    slices = _SLICES.get(study)
+    if slices is None:
+        slices = _SLICES[study] = param_slices(study.measurements)
+    rows = slices.get(code)
+    return study.measurements.iloc[0:0] if rows is None else rows
 
 
 def post_baseline_visits(study) -> list[float]:
@@ -331,7 +345,6 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
     labels, subjects, highlighted, _ = _population(study, state, ctl["patmode"])
     codes = ctl["codes"]
     scale, stat, single = ctl["scale"], ctl["stat"], ctl["mode"] == "single"
-    meas = study.measurements
     lo_w, hi_w = state.weeks
     n_arms = len(labels)
     if single:
@@ -345,10 +358,13 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
                             vertical_spacing=0.17 if rows > 1 else 0.1)
     summaries = {}
     week_ticks = set()
+    sampled_arms = {}  # arm -> patients in it, when its patient lines are a sample
+    arm_of_pt = dict(zip(study.adsl["USUBJID"].astype(str), study.adsl["ARM_LABEL"].astype(str))) \
+        if ctl["indiv"] and highlighted else {}
     for i, code in enumerate(codes):
         info = study.params[code]
         r, c = (1, 1) if single else (i // cols + 1, i % cols + 1)
-        df = T.select(meas, code, labels, subjects, state.weeks)
+        df = T.select(param_rows(study, code), code, labels, subjects, state.weeks)
         summ = T.summarise(df, scale, labels)
         summaries[code] = summ
         week_ticks |= set(float(v) for v in info.visits if lo_w <= v <= hi_w)
@@ -364,6 +380,10 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
                 pts = lines[(lines["ARM"] == arm) & ~lines["USUBJID"].isin(highlighted)]
                 if pts.empty:
                     continue
+                ids_arm = pts["USUBJID"].unique()
+                if len(ids_arm) > T.INDIV_MAX_PER_ARM:  # a systematic sample; the chosen patients are drawn on top
+                    sampled_arms[arm] = len(ids_arm) + sum(arm_of_pt.get(p) == arm for p in highlighted)
+                    pts = pts[pts["USUBJID"].isin(T.sample_subjects(ids_arm))]
                 xs, ys, ids = [], [], []
                 span += list(pts["y"])
                 for sid, g in pts.groupby("USUBJID", sort=True):
@@ -472,8 +492,33 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
     what = ("geometric mean ± 95% CI (t on logs)" if ctl["log"] else "mean ± 95% CI (t)") if stat == "mean" \
         else "median, IQR"
     pop = "; summaries of the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else ""
+    if sampled_arms:
+        pop += "; " + indiv_sample_text(sampled_arms)
     stamp(fig, study, f"{SCALE_LABELS[scale].lower()}, {what}; n per arm and visit{pop}", state=state)
     return fig, summaries
+
+
+def indiv_sample_text(sampled_arms: dict) -> str:
+    """What the patient lines are when some arm has more than ``T.INDIV_MAX_PER_ARM`` patients."""
+    arms = ", ".join(sampled_arms)
+    return (f"patient lines: a systematic sample of {T.INDIV_MAX_PER_ARM} per arm in USUBJID order ({arms}), "
+            f"chosen patients always drawn")
+
+
+def indiv_sample_note(study, state, ctl) -> str | None:
+    """The page's note when the "Individual patients" lines are sampled (counts from ADSL, cheap)."""
+    if not ctl["indiv"]:
+        return None
+    labels, subjects, _, _ = _population(study, state, ctl["patmode"])
+    adsl = study.adsl
+    counts = adsl.loc[adsl["USUBJID"].isin(list(subjects)), "ARM_LABEL"].astype(str).value_counts()
+    big = {a: int(counts[a]) for a in labels if counts.get(a, 0) > T.INDIV_MAX_PER_ARM}
+    if not big:
+        return None
+    return (f"Individual patients: above {T.INDIV_MAX_PER_ARM} patients per arm the figure draws a systematic "
+            f"sample of {T.INDIV_MAX_PER_ARM} patient lines per arm (evenly spaced in USUBJID order: "
+            + ", ".join(f"{a} has {n}" for a, n in big.items())
+            + "); the patients chosen in the filter are always drawn. Summaries and statistics use every patient.")
 
 
 def log_ticks(values) -> list[float]:
@@ -549,7 +594,7 @@ def tables_block(study, state, ctl, summaries):
     blocks = []
     for i, code in enumerate(ctl["codes"]):
         info = study.params[code]
-        d = decimals_for(T.select(study.measurements, code, labels, subjects)["AVAL"], ctl["scale"])
+        d = decimals_for(T.select(param_rows(study, code), code, labels, subjects)["AVAL"], ctl["scale"])
         tbl = summary_table(study, summaries[code], labels, d, f"sero-table-{code}")
         title = f"{info.name} — {SCALE_LABELS[ctl['scale']].lower()}"
         if len(ctl["codes"]) == 1:
@@ -579,7 +624,7 @@ def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, out
     out = {"code": code, "visit": v, "within": [], "mmrm": None}
     if v is None:
         return out
-    df = T.select(study.measurements, code, labels, subjects)
+    df = T.select(param_rows(study, code), code, labels, subjects)
     b0 = _baseline_visit(df)
     positive = bool((df["AVAL"].dropna() > 0).all())
     for arm in labels:
@@ -658,7 +703,7 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                                    f"no comparison", len(head)))
             continue
         rows.append(_group_row(f"{info.name} · baseline vs week {r['visit']:g}", len(head)))
-        d = decimals_for(T.select(study.measurements, r["code"], labels, subjects)["AVAL"], "raw")
+        d = decimals_for(T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"], "raw")
         unit = f" {param_unit(info)}" if param_unit(info) else ""
         for x in r["within"]:
             w, t = x["w"], x["t"]
@@ -692,7 +737,7 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
             continue
         mrows.append(_group_row(f"{info.name} · week {r['visit']:g}", len(mhead)))
         d = 1 if ctl["scale"] == "pchg" else decimals_for(
-            T.select(study.measurements, r["code"], labels, subjects)["AVAL"], "raw")
+            T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"], "raw")
         unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
         if not m.ok:
             mrows.append(html.Tr([html.Td(f"vs {ref_label}"),
@@ -833,6 +878,9 @@ def register(app, study, cache):
         notes = ctl["notes"] + notes
         if ctl["log_asked"] and not ctl["log"]:
             notes.append("Log axis applies to raw values only: shown on a linear axis.")
+        sample_note = indiv_sample_note(study, state, ctl)
+        if sample_note:
+            notes.append(sample_note)
         fig, summ = _figure_and_tables(state, ctl)
         height = fig.layout.height or 470
         msg = [dbc.Alert(n, color="warning", className="py-1 mb-1") for n in notes] or None
@@ -912,11 +960,5 @@ def register(app, study, cache):
                     filename=f"{study.study_id}-serology-{'-'.join(ctl['codes'])}-{ctl['scale']}.csv",
                     type="text/csv")
 
-    @app.callback(Output("f-patient", "value", allow_duplicate=True), Input("sero-graph", "clickData"),
-                  prevent_initial_call=True)
-    def click_patient(click):
-        """A click on a patient's line (individual patients shown) chooses that patient in the global filter."""
-        subject = clicked_subject(click, study)
-        if subject is None:
-            raise PreventUpdate
-        return [subject]
+    # A click on a patient's line (individual patients shown) chooses that patient in the global filter.
+    register_patient_click(app, study, "sero-graph")

@@ -496,3 +496,19 @@ def clicked_subject(click, study) -> str | None:
     if not isinstance(subject, str) or subject not in set(study.subjects):
         return None
     return subject
+
+
+def register_patient_click(app, study, graph_id: str) -> None:
+    """A click on a patient's trace of ``graph_id`` chooses that patient in the global filter.
+
+    One callback per graph (output ``f-patient.value`` with ``allow_duplicate``); a click on
+    anything that is not a subject of the study (a summary line, a forged payload) makes no update.
+    """
+
+    @app.callback(Output("f-patient", "value", allow_duplicate=True), Input(graph_id, "clickData"),
+                  prevent_initial_call=True)
+    def click_patient(click):
+        subject = clicked_subject(click, study)
+        if subject is None:
+            raise PreventUpdate
+        return [subject]

@@ -773,18 +773,29 @@ def _reference(study, state, ref_code) -> tuple[str, str]:
     return labels[0], f"Reference arm {ref} is not in the arm filter: ANCOVA uses {labels[0]}."
 
 
-def code_script(study, store, view, code, va, vb, annot, log, scale, ref) -> str:
-    """The Show-code script of the current view, validated exactly as the figure callback does."""
+def _request(study, store, view, code, va, vb, annot, log, scale, ref):
+    """Validate one request of the page, for the figure and the code panel alike.
+
+    Returns (state, shown codes, visit a, visit b, log, message); visits are in time order
+    unless ``message`` says why they cannot be used. Forged values end in PreventUpdate.
+    """
     try:
-        state, codes, _ = _checked(study, store, view, code, annot, log, scale, ref)
+        state, codes, log = _checked(study, store, view, code, annot, log, scale, ref)
         va, vb = _visit(va), _visit(vb)
     except Forged:
         raise PreventUpdate from None
     shown = codes if view == "grid" else [code]
     msg = _visits_message(study, state, shown, va, vb)
+    if not msg:
+        va, vb = sorted((va, vb))
+    return state, shown, va, vb, log, msg
+
+
+def code_script(study, store, view, code, va, vb, annot, log, scale, ref) -> str:
+    """The Show-code script of the current view, validated exactly as the figure callback does."""
+    state, shown, va, vb, _, msg = _request(study, store, view, code, va, vb, annot, log, scale, ref)
     if msg:
         return f"# {codegen.comment(msg)}"
-    va, vb = sorted((va, vb))
     reference, _ = _reference(study, state, ref)
     return codegen.cells_script(study, state, shown, va, vb, scale, reference, state.arm_labels(study))
 
@@ -858,16 +869,9 @@ def register(app, study, cache):
         Input("cell-log", "value"), Input("cell-scale", "value"), Input("cell-ref", "value"),
     )
     def update(store, view, code, va, vb, annot, log, scale, ref):
-        try:
-            state, codes, log = _checked(study, store, view, code, annot, log, scale, ref)
-            va, vb = _visit(va), _visit(vb)
-        except Forged:
-            raise PreventUpdate from None
-        shown = codes if view == "grid" else [code]
-        msg = _visits_message(study, state, shown, va, vb)
+        state, shown, va, vb, log, msg = _request(study, store, view, code, va, vb, annot, log, scale, ref)
         if msg:
             return message_figure(study, msg, state), "", None, msg, True
-        va, vb = sorted((va, vb))
         reference, ref_note = _reference(study, state, ref)
         key = (state.key(), view, shown, va, vb, annot, log, scale, reference, ref_note)
         return cache.get_or_compute("cells-view", key, lambda: render(state, view, shown, va, vb, annot, log, scale,

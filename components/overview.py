@@ -39,6 +39,11 @@ BASELINE_PARAMS = (
 _ROUTE = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC", "ORAL": "PO", "INTRAMUSCULAR": "IM"}
 
 
+def _readable(category: str) -> str:
+    """'CYTOKINE-PRODUCING T CELLS' -> 'cytokine-producing T cells': lower case, single letters kept."""
+    return " ".join(w if len(w) == 1 else w.lower() for w in category.split())
+
+
 def layout(study):
     arm_cards = [
         dbc.Col(
@@ -117,7 +122,7 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
         sched = meas.groupby(cat_col, observed=True)["AVISITN"].unique()
         groups: dict[tuple, list[str]] = {}
         for cat, weeks in sched.items():
-            groups.setdefault(tuple(sorted(float(w) for w in weeks if w == w)), []).append(str(cat).lower())
+            groups.setdefault(tuple(sorted(float(w) for w in weeks if w == w)), []).append(_readable(str(cat)))
         for weeks, cats in sorted(groups.items(), key=lambda kv: len(kv[0]), reverse=True):
             gaps = sorted({b - a for a, b in zip(weeks, weeks[1:])})
             row = f"Visits every {gaps[0]:g} weeks" if len(gaps) == 1 else f"Visits ({len(weeks)})"

@@ -282,6 +282,12 @@ def register(app, study, pages):
         pairs, present, view_notices = view_query(search, pathname)
         if from_url:
             notices = notices + view_notices
+        outside = [p for p in state.patients if state.arms
+                   and study.arm_by_label[str(study.adsl.set_index("USUBJID").at[p, "ARM_LABEL"])].code not in state.arms]
+        if outside:  # say so once, here, rather than let each page show an unexplained N = 0
+            notices = notices + [f"Chosen patient(s) outside the arm filter: {', '.join(outside[:5])}. Pages that "
+                                 "count chosen patients only (Overview, Safety) show none of them; trajectory "
+                                 "and box pages show the selected arms without them."]
         query = V.compose(state.to_query(study), pairs, present)
         new_store = state.to_store()
         # (the first call of a page load is never quiet: it fills the subject counts)

@@ -118,3 +118,12 @@ def test_nav_links_keep_the_filter(cb):
 def test_router_unknown_path_gives_not_found_page(cb):
     out = cb.outputs("page-content", "children", {"url.pathname": "/nope"})
     assert "Page not found" in str(out["page-content.children"])
+
+
+def test_chosen_patient_outside_arm_filter_is_explained(cb, study):
+    other = study.adsl.loc[study.adsl["ARMCODE"] == "BELIL2", "USUBJID"].iloc[0]
+    out = cb.outputs("filter-state", "data", {"url.search": f"?arm=BEL&patient={other}", "f-arm.value": [],
+                                               "f-weeks.value": [0, 48], "f-patient.value": []},
+                     changed=["url.search"])
+    assert out["filter-notice.is_open"] is True
+    assert f"Chosen patient(s) outside the arm filter: {other}" in str(out["filter-notice.children"])

@@ -32,7 +32,7 @@ from components import deck, figure_tools
 from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
-from components.theme import base_layout, graph_config, stamp
+from components.theme import base_layout, graph_config, message_figure, stamp
 from data import filters as F
 
 ID = "cells"
@@ -640,16 +640,6 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
                                     showlegend=bool(highlight)))
     fig.update_layout(legend=dict(orientation="h", yref="container", y=1 - 40 / (rows * GRID_ROW_HEIGHT + 120), yanchor="middle", x=1, xanchor="right"))
     stamp(fig, study, _method_caption(study, results, annot), state=state)
-    return fig
-
-
-def message_figure(study, text: str, state=None) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=17))
-    fig.update_layout(**base_layout(height=300))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    stamp(fig, study, state=state)
     return fig
 
 

@@ -27,7 +27,7 @@ from plotly.subplots import make_subplots
 from analysis import patient as A
 from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
-from components.theme import base_layout, graph_config, stamp
+from components.theme import base_layout, graph_config, message_figure, stamp
 from data import filters as F
 
 ID = "patient"
@@ -452,15 +452,6 @@ def _ae_panel(fig, r, ae):
                      showgrid=False, fixedrange=True)
 
 
-def message_figure(study, text: str, state=None) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=16))
-    fig.update_layout(**base_layout(height=260))
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return stamp(fig, study, state=state)
-
-
 # -- validation -------------------------------------------------------------------------------
 def clean_panels(study, params, group) -> tuple[list[str], str]:
     """The chosen lab codes and group; a forged or stale value raises PreventUpdate (HTTP 204)."""
@@ -525,11 +516,11 @@ def register(app, study, cache):
         order = A.ordered_subjects(study.adsl, state.subjects(study))
         if usubjid is None:
             text = "No subject in the current filter: widen the arm or patient filter."
-            return (html.Div(text, className="empty-note"), message_figure(study, text, state), {"height": "260px"},
+            return (html.Div(text, className="empty-note"), message_figure(study, text, state, height=260, font_size=16), {"height": "260px"},
                     None, "", True, True)
         if not isinstance(usubjid, str) or usubjid not in subjects:
             text = f"Unknown patient: {str(usubjid)[:40]!r} is not a subject of {study.study_id}."
-            return (html.Div(text, className="empty-note", id="pt-unknown"), message_figure(study, text, state),
+            return (html.Div(text, className="empty-note", id="pt-unknown"), message_figure(study, text, state, height=260, font_size=16),
                     {"height": "260px"}, dbc.Alert(text, color="warning", className="py-1 mb-2"), "", True, True)
         messages = []
         if len(codes) > MAX_PANELS:

@@ -89,3 +89,14 @@ def graph_config(filename: str) -> dict:
         "toImageButtonOptions": {"format": "png", "filename": filename, "width": 1920, "height": 1080, "scale": 2},
         "modeBarButtonsToRemove": ["lasso2d", "select2d"],
     }
+
+
+def message_figure(study, text: str, state=None, *, height: int = 300, font_size: int = 17) -> go.Figure:
+    """An empty figure that says why there is nothing to draw, with the provenance stamp."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=font_size))
+    fig.update_layout(**base_layout(height=height))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return stamp(fig, study, state=state)

@@ -19,12 +19,12 @@ import dash_bootstrap_components as dbc
 from dash import Dash
 
 import security
-from components import cells, overview, patient, safety, serology, shell
+from components import comparison, overview, patient, safety, shell, trajectories
 from data.cache import ResultCache
 from data.lock import LockError
 from data.study import DEFAULT_DATA, DataError, load_study
 
-PAGES = (overview, serology, cells, safety, patient)
+PAGES = (overview, trajectories, comparison, safety, patient)
 ENV_DATA = "TRIAL_DATA"
 HERE = Path(__file__).parent
 

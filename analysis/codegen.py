@@ -208,10 +208,10 @@ def _main(lines: list[str], body: list[str]) -> list[str]:
 
 
 # -- Serology & activity -------------------------------------------------------------------------
-def serology_script(study, state, ctl: dict, sctl: dict, labels, subjects, restricted: bool = False) -> str:
+def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, restricted: bool = False) -> str:
     """The trajectory figure's summaries and the within-arm / MMRM statistics.
 
-    ``ctl``/``sctl``: the validated controls of ``components.serology``; ``labels``: arm labels
+    ``ctl``/``sctl``: the validated controls of ``components.trajectories``; ``labels``: arm labels
     shown; ``subjects``: the subjects summarised; ``restricted``: summaries restricted to the
     chosen patients (then ``subjects`` are those patients).
     """
@@ -394,7 +394,7 @@ def serology_script(study, state, ctl: dict, sctl: dict, labels, subjects, restr
 
 
 # -- Cell subsets --------------------------------------------------------------------------------
-def cells_script(study, state, codes, va: float, vb: float, scale: str, reference: str, labels) -> str:
+def comparison_script(study, state, codes, va: float, vb: float, scale: str, reference: str, labels) -> str:
     """Boxes at two timepoints per arm, within-arm Wilcoxon, Kruskal–Wallis, Mann–Whitney (Holm), ANCOVA."""
     datasets = list(dict.fromkeys(study.params[c].dataset for c in codes))
     names = [study.params[c].name for c in codes]

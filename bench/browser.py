@@ -20,7 +20,7 @@ import shutil
 import statistics
 import time
 
-GRAPHS = (("/", "ov-design"), ("/serology", "sero-graph"), ("/cells", "cell-fig"), ("/safety", "ae-timeline"))
+GRAPHS = (("/", "ov-design"), ("/trajectories", "traj-graph"), ("/comparison", "cmp-fig"), ("/safety", "ae-timeline"))
 CHROME_ARGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                "--disable-dev-shm-usage", "--disable-component-update", "--disable-sync", "--no-first-run",
                "--window-size=1280,720", "--hide-scrollbars")

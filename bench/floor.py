@@ -43,22 +43,22 @@ def _overview(study, state, ctl):
 
 def _serology_figure(study, state, ctl):
     labels = state.arm_labels(study)
-    d = _rows(study, ctl["sero-param.value"], labels, None, state.weeks)
+    d = _rows(study, ctl["traj-param.value"], labels, None, state.weeks)
     summ = d.groupby(["ARM", "AVISITN"], observed=True)["AVAL"].agg(["count", "mean", "std", "median"])
     return summ, d[d["USUBJID"].isin(list(state.patients))]
 
 
 def _serology_stats(study, state, ctl):
     labels = state.arm_labels(study)
-    d = _rows(study, ctl["sero-param.value"], labels, None, state.weeks)
+    d = _rows(study, ctl["traj-param.value"], labels, None, state.weeks)
     end = d["AVISITN"].max()
     return d[d["AVISITN"] == end].groupby("ARM", observed=True)["CHG"].agg(["count", "mean", "median"])
 
 
 def _cells(study, state, ctl):
     labels = state.arm_labels(study)
-    va, vb = ctl["cell-visit-a.value"], ctl["cell-visit-b.value"]
-    d = _rows(study, ctl["cell-param.value"], labels)
+    va, vb = ctl["cmp-visit-a.value"], ctl["cmp-visit-b.value"]
+    d = _rows(study, ctl["cmp-param.value"], labels)
     d = d[d["AVISITN"].isin([va, vb])]
     wide = d.pivot_table(index="USUBJID", columns="AVISITN", values="AVAL", observed=True)
     q = d.groupby(["ARM", "AVISITN"], observed=True)["AVAL"].quantile([0.25, 0.5, 0.75])
@@ -103,9 +103,9 @@ def _patient(study, state, ctl):
 AGGREGATE = {
     "pt-figure.figure": _patient,
     "ov-design.figure": _overview,
-    "sero-graph.figure": _serology_figure,
-    "sero-stats.children": _serology_stats,
-    "cell-fig.figure": _cells,
+    "traj-graph.figure": _serology_figure,
+    "traj-stats.children": _serology_stats,
+    "cmp-fig.figure": _cells,
     "ae-summary.children": _ae_summary,
     "ae-incidence-grid.rowData": _ae_incidence,
     "ae-listing.rowData": _ae_listing,

@@ -23,14 +23,14 @@ SCENARIOS = ("default", "filter", "param", "patient")
 # page path -> outputs of its main callbacks (what a user waits for)
 MAIN = {
     "/": ("ov-design.figure",),
-    "/serology": ("sero-graph.figure", "sero-stats.children"),
-    "/cells": ("cell-fig.figure",),
+    "/trajectories": ("traj-graph.figure", "traj-stats.children"),
+    "/comparison": ("cmp-fig.figure",),
     "/safety": ("ae-summary.children", "ae-incidence-grid.rowData", "ae-listing.rowData", "ae-timeline.figure"),
     "/patient": ("pt-figure.figure",),
 }
-PAGE_NAMES = {"/": "overview", "/serology": "serology", "/cells": "cells", "/safety": "safety", "/patient": "patient"}
+PAGE_NAMES = {"/": "overview", "/trajectories": "trajectories", "/comparison": "comparison", "/safety": "safety", "/patient": "patient"}
 # page path -> the control changed in the "param" interaction
-PARAM_CONTROL = {"/serology": "sero-param.value", "/cells": "cell-param.value", "/safety": "ae-threshold.value",
+PARAM_CONTROL = {"/trajectories": "traj-param.value", "/comparison": "cmp-param.value", "/safety": "ae-threshold.value",
                  "/patient": "pt-patient.value"}
 
 

@@ -32,7 +32,7 @@ from components.export import filter_text
 from components.shell import FILTER_STORE
 from data import filters as F
 
-DECK_PAGES = ("overview", "serology", "cells", "safety", "patient")  # page modules that may offer a slide
+DECK_PAGES = ("overview", "trajectories", "comparison", "safety", "patient")  # page modules that may offer a slide
 WIDTH, HEIGHT = 1920, 1080
 MAX_IMAGE = 600_000  # bytes of one PNG; a 1920×1080 figure is ~100–300 kB
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

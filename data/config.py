@@ -18,7 +18,7 @@ from pathlib import Path
 
 CONFIG_FILE = "study.toml"
 # Pages whose parameters can be chosen with [pages.<id>]: the trajectory page and the boxplot page.
-PARAMETER_PAGES = ("serology", "cells")
+PARAMETER_PAGES = ("trajectories", "comparison")
 ENCODINGS = ("utf-8", "cp1252", "latin-1")
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")

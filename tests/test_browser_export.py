@@ -42,35 +42,35 @@ def click(browser, element_id):
 
 def test_png_and_svg_exports_carry_the_caption(live_server, browser, tmp_path):
     browser.set_script_timeout(60)
-    browser.get(live_server + "/serology?arm=BEL,BELIL2&weeks=0-24")
-    wait_for(browser, "#sero-graph .main-svg")
-    WebDriverWait(browser, 20).until(lambda b: FILTERS in b.find_element(By.ID, "sero-graph").text)
+    browser.get(live_server + "/trajectories?arm=BEL,BELIL2&weeks=0-24")
+    wait_for(browser, "#traj-graph .main-svg")
+    WebDriverWait(browser, 20).until(lambda b: FILTERS in b.find_element(By.ID, "traj-graph").text)
     time.sleep(0.5)
-    png = image(browser, "sero-graph", "png")
+    png = image(browser, "traj-graph", "png")
     assert png_size(png) == (3840, 2160)  # 1920 x 1080 at 2x
-    (tmp_path / "serology.png").write_bytes(png)
-    svg = image(browser, "sero-graph", "svg")
+    (tmp_path / "trajectories.png").write_bytes(png)
+    svg = image(browser, "traj-graph", "svg")
     assert 'width="1920" height="1080"' in svg
     today = dt.date.today().isoformat()
     for text in ("SIMULATED DATA — not the trial's results", "dataset ebf0fe7f2ece", f"exported {today}", FILTERS,
                  "Method: value, mean ± 95% CI (t)"):
         assert text in svg, text
     # the live figure keeps its own caption: the export works on a copy
-    assert f"exported {today}" not in browser.find_element(By.ID, "sero-graph").text
+    assert f"exported {today}" not in browser.find_element(By.ID, "traj-graph").text
 
     # a real download from the SVG button
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
-    button = browser.find_element(By.CSS_SELECTOR, ".fig-export[data-graph='sero-graph'][data-format='svg']")
+    button = browser.find_element(By.CSS_SELECTOR, ".fig-export[data-graph='traj-graph'][data-format='svg']")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", button)
     button.click()
-    target = tmp_path / "LSO-088-serology.svg"
+    target = tmp_path / "LSO-088-trajectories.svg"
     WebDriverWait(browser, 20).until(lambda _b: target.exists() and target.stat().st_size > 1000)
     assert FILTERS in target.read_text()
     assert severe_logs(browser) == []
 
 
 @pytest.mark.parametrize("path,graph,prefix", [
-    ("/", "ov-design", "ov"), ("/cells", "cell-fig", "cell"), ("/safety", "ae-timeline", "ae")])
+    ("/", "ov-design", "ov"), ("/comparison", "cmp-fig", "cmp"), ("/safety", "ae-timeline", "ae")])
 def test_every_figure_exports_and_shows_its_code(live_server, browser, path, graph, prefix):
     browser.set_script_timeout(60)
     browser.get(live_server + path)
@@ -89,14 +89,14 @@ def test_export_deck_downloads_a_pptx(live_server, browser, tmp_path):
     from pptx import Presentation
 
     browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
-    browser.get(live_server + "/cells?arm=BEL,BELIL2")
-    wait_for(browser, "#cell-fig .main-svg")
+    browser.get(live_server + "/comparison?arm=BEL,BELIL2")
+    wait_for(browser, "#cmp-fig .main-svg")
     WebDriverWait(browser, 20).until(lambda b: "Filters: Belimumab, Belimumab + Ld-IL2" in
-                                     b.find_element(By.ID, "cell-fig").text)
-    click(browser, "cell-deck-btn")
+                                     b.find_element(By.ID, "cmp-fig").text)
+    click(browser, "cmp-deck-btn")
     target = tmp_path / "LSO-088-deck.pptx"
     WebDriverWait(browser, 60).until(lambda _b: target.exists() and target.stat().st_size > 10_000)
-    wait_for(browser, "#cell-deck-status", "Deck ready: 4 slides.")
+    wait_for(browser, "#cmp-deck-status", "Deck ready: 4 slides.")
     prs = Presentation(str(target))
     slides = list(prs.slides)
     assert len(slides) == 5

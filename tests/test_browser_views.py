@@ -76,51 +76,51 @@ def copy_link(browser):
 
 def test_copy_link_reproduces_serology_and_cells_views(live_server, browser):
     # -- serology: a parameter, a scale, a summary and individual patients, within an arm filter
-    browser.get(live_server + "/serology?arm=BEL,BELIL2")
-    wait_for(browser, "#sero-graph .main-svg")
-    pick(browser, "sero-param", "Complement C3 (g/L)")
+    browser.get(live_server + "/trajectories?arm=BEL,BELIL2")
+    wait_for(browser, "#traj-graph .main-svg")
+    pick(browser, "traj-param", "Complement C3 (g/L)")
     WebDriverWait(browser, 20).until(lambda b: "param=C3" in b.current_url)
     click_label(browser, "% change from baseline")
     click_label(browser, "Median with IQR")
     click_label(browser, "Individual patients")
     WebDriverWait(browser, 20).until(lambda b: "opts=indiv" in b.current_url and "stat=median" in b.current_url)
-    before = settled(browser, "sero-graph")
-    state = (checked(browser, "sero-scale"), checked(browser, "sero-stat"), checked(browser, "sero-opts"))
+    before = settled(browser, "traj-graph")
+    state = (checked(browser, "traj-scale"), checked(browser, "traj-stat"), checked(browser, "traj-opts"))
     url = copy_link(browser)
     assert url == browser.current_url and "arm=BEL,BELIL2" in url and "scale=pchg" in url
 
     browser.get("about:blank")
     browser.get(url)  # a fresh page load
-    wait_for(browser, "#sero-graph .main-svg")
-    after = settled(browser, "sero-graph")
-    assert (checked(browser, "sero-scale"), checked(browser, "sero-stat"), checked(browser, "sero-opts")) == state
+    wait_for(browser, "#traj-graph .main-svg")
+    after = settled(browser, "traj-graph")
+    assert (checked(browser, "traj-scale"), checked(browser, "traj-stat"), checked(browser, "traj-opts")) == state
     assert state == (["pchg"], ["median"], ["indiv"])
-    assert "Complement C3" in browser.find_element(By.ID, "sero-param").text
+    assert "Complement C3" in browser.find_element(By.ID, "traj-param").text
     assert after == before
-    ytitle = browser.find_element(By.CSS_SELECTOR, "#sero-graph .ytitle").text
+    ytitle = browser.find_element(By.CSS_SELECTOR, "#traj-graph .ytitle").text
     assert ytitle == "% change in Complement C3"
     assert browser.current_url == url
 
     # -- cells: another subset, other timepoints, between-arm brackets, log axis
-    browser.get(live_server + "/cells?weeks=0-24")
-    wait_for(browser, "#cell-fig .main-svg")
-    pick(browser, "cell-param", "Regulatory T cells")
+    browser.get(live_server + "/comparison?weeks=0-24")
+    wait_for(browser, "#cmp-fig .main-svg")
+    pick(browser, "cmp-param", "Regulatory T cells")
     WebDriverWait(browser, 20).until(lambda b: "param=TREG" in b.current_url)
-    pick(browser, "cell-visit-a", "Week 8")
+    pick(browser, "cmp-visit-a", "Week 8")
     click_label(browser, "Between arms")
-    browser.execute_script("arguments[0].click()", browser.find_element(By.CSS_SELECTOR, "#cell-log input"))
+    browser.execute_script("arguments[0].click()", browser.find_element(By.CSS_SELECTOR, "#cmp-log input"))
     WebDriverWait(browser, 20).until(lambda b: all(k in b.current_url for k in ("v1=8", "annot=between", "log=log")))
-    before = settled(browser, "cell-fig")
+    before = settled(browser, "cmp-fig")
     url = copy_link(browser)
 
     browser.get("about:blank")
     browser.get(url)
-    wait_for(browser, "#cell-fig .main-svg")
-    after = settled(browser, "cell-fig")
-    assert "Week 8" in browser.find_element(By.ID, "cell-visit-a").text
-    assert "Week 24" in browser.find_element(By.ID, "cell-visit-b").text
-    assert "Regulatory T cells" in browser.find_element(By.ID, "cell-param").text
-    assert checked(browser, "cell-annot") == ["between"]
+    wait_for(browser, "#cmp-fig .main-svg")
+    after = settled(browser, "cmp-fig")
+    assert "Week 8" in browser.find_element(By.ID, "cmp-visit-a").text
+    assert "Week 24" in browser.find_element(By.ID, "cmp-visit-b").text
+    assert "Regulatory T cells" in browser.find_element(By.ID, "cmp-param").text
+    assert checked(browser, "cmp-annot") == ["between"]
     assert after == before
     assert browser.current_url == url
     assert severe_logs(browser) == []
@@ -139,45 +139,45 @@ def tick_sizes(browser, gid, axes="xy"):
 
 
 def test_presentation_mode(live_server, browser):
-    browser.get(live_server + "/serology")
-    wait_for(browser, "#sero-graph .main-svg")
-    settled(browser, "sero-graph")
-    assert max(tick_sizes(browser, "sero-graph")) < 18
+    browser.get(live_server + "/trajectories")
+    wait_for(browser, "#traj-graph .main-svg")
+    settled(browser, "traj-graph")
+    assert max(tick_sizes(browser, "traj-graph")) < 18
     browser.find_element(By.ID, "present-toggle").click()
     WebDriverWait(browser, 10).until(lambda b: "present=1" in b.current_url)
     WebDriverWait(browser, 10).until(lambda b: "presenting" in b.find_element(By.ID, "app-root").get_attribute("class"))
     assert not browser.find_element(By.CSS_SELECTOR, ".filter-bar").is_displayed()
-    assert not browser.find_element(By.CSS_SELECTOR, ".sero-controls").is_displayed()
+    assert not browser.find_element(By.CSS_SELECTOR, ".traj-controls").is_displayed()
     # axis labels readable from the back of the room; the figure fits the window
-    WebDriverWait(browser, 10).until(lambda b: min(tick_sizes(b, "sero-graph") or {0}) >= 15
-                                     and max(tick_sizes(b, "sero-graph")) >= 18)
-    assert min(tick_sizes(browser, "sero-graph", "x")) >= 18  # (the n-per-visit strip is a table: ≥ 15 px)
-    title = browser.find_element(By.CSS_SELECTOR, "#sero-graph .ytitle")
+    WebDriverWait(browser, 10).until(lambda b: min(tick_sizes(b, "traj-graph") or {0}) >= 15
+                                     and max(tick_sizes(b, "traj-graph")) >= 18)
+    assert min(tick_sizes(browser, "traj-graph", "x")) >= 18  # (the n-per-visit strip is a table: ≥ 15 px)
+    title = browser.find_element(By.CSS_SELECTOR, "#traj-graph .ytitle")
     assert float(title.value_of_css_property("font-size").rstrip("px")) >= 18
-    rect = browser.execute_script("return document.querySelector('#sero-graph .js-plotly-plot')"
+    rect = browser.execute_script("return document.querySelector('#traj-graph .js-plotly-plot')"
                                   ".getBoundingClientRect().bottom - window.scrollY")
     assert rect <= browser.execute_script("return window.innerHeight") + 2
     # → steps to the next parameter (and the URL follows)
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
     WebDriverWait(browser, 20).until(lambda b: "param=DSDNA" in b.current_url)
-    wait_for(browser, "#sero-graph .ytitle", "Anti-dsDNA")
+    wait_for(browser, "#traj-graph .ytitle", "Anti-dsDNA")
     # the mode survives a reload from the link, and leaving it restores the page
     browser.get(browser.current_url)
     WebDriverWait(browser, 10).until(lambda b: "presenting" in b.find_element(By.ID, "app-root").get_attribute("class"))
-    wait_for(browser, "#sero-graph .ytitle", "Anti-dsDNA")
+    wait_for(browser, "#traj-graph .ytitle", "Anti-dsDNA")
     browser.find_element(By.ID, "present-toggle").click()
     WebDriverWait(browser, 10).until(lambda b: "present=1" not in b.current_url)
     WebDriverWait(browser, 10).until(lambda b: b.find_element(By.CSS_SELECTOR, ".filter-bar").is_displayed())
-    WebDriverWait(browser, 10).until(lambda b: max(tick_sizes(b, "sero-graph")) < 18)
+    WebDriverWait(browser, 10).until(lambda b: max(tick_sizes(b, "traj-graph")) < 18)
     assert "param=DSDNA" in browser.current_url
     assert severe_logs(browser) == []
 
 
 def test_presentation_mode_on_cells_steps_subsets(live_server, browser):
-    browser.get(live_server + "/cells?present=1")
-    wait_for(browser, "#cell-fig .main-svg")
+    browser.get(live_server + "/comparison?present=1")
+    wait_for(browser, "#cmp-fig .main-svg")
     WebDriverWait(browser, 10).until(lambda b: "presenting" in b.find_element(By.ID, "app-root").get_attribute("class"))
-    WebDriverWait(browser, 20).until(lambda b: min(tick_sizes(b, "cell-fig") or {0}) >= 18)
+    WebDriverWait(browser, 20).until(lambda b: min(tick_sizes(b, "cmp-fig") or {0}) >= 18)
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
     WebDriverWait(browser, 20).until(lambda b: "param=PLASMA" in b.current_url)
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)

@@ -20,10 +20,10 @@ from analysis.descriptive import baseline_table, disposition_table
 from analysis.exposure import dosing_segments
 from analysis.multiplicity import adjust
 from analysis.paired import format_p
-from components import cells, overview, safety, serology
+from components import comparison, overview, safety, trajectories
 from conftest import default_store
 from data import filters as F
-from test_serology import decode, text_of
+from test_trajectories_page import decode, text_of
 
 ARMS = ["Belimumab", "Ld-IL2", "Belimumab + Ld-IL2"]
 
@@ -48,11 +48,11 @@ sys.stdout.buffer.write(pickle.dumps(out))
 SERO_DEFAULT = dict(mode="single", param="IGG", params=["IGG", "C3", "DSDNA", "ANUA"], scale="raw", stat="mean",
                     opts=[], patmode="highlight", visit="end", ref="BEL", adjust="holm")
 SERO_CASES = {
-    "sero-default": (dict(), SERO_DEFAULT),
-    "sero-multi": (dict(arms=["BEL", "BELIL2"], weeks=[0, 24]),
+    "traj-default": (dict(), SERO_DEFAULT),
+    "traj-multi": (dict(arms=["BEL", "BELIL2"], weeks=[0, 24]),
                    {**SERO_DEFAULT, "mode": "multi", "params": ["IGG", "C3", "DSDNA"], "scale": "pchg",
                     "visit": 12, "ref": "BELIL2", "adjust": "fdr_bh"}),
-    "sero-log-restrict": (dict(patients=[f"LSO-088-{i:03d}" for i in range(1, 16)]),
+    "traj-log-restrict": (dict(patients=[f"LSO-088-{i:03d}" for i in range(1, 16)]),
                           {**SERO_DEFAULT, "param": "DSDNA", "opts": ["log"], "patmode": "restrict"}),
 }
 CELL_DEFAULT = dict(view="single", param="NAIVEB", va=0.0, vb=48.0, annot="within", log=[], scale="pchg", ref="BEL")
@@ -85,9 +85,9 @@ def cell_values(study, filt, ctl):
 def scripts(study):
     out = {}
     for name, (filt, ctl) in SERO_CASES.items():
-        out[name] = serology.code_script(study, *sero_values(study, filt, ctl))
+        out[name] = trajectories.code_script(study, *sero_values(study, filt, ctl))
     for name, (filt, ctl) in CELL_CASES.items():
-        out[name] = cells.code_script(study, *cell_values(study, filt, ctl))
+        out[name] = comparison.code_script(study, *cell_values(study, filt, ctl))
     for name, filt in SAFETY_CASES.items():
         out[name] = safety.code_script(study, store(study, **filt))
     for name, filt in OVERVIEW_CASES.items():
@@ -126,7 +126,7 @@ def test_scripts_are_plain_python_without_app_imports(scripts):
 
 
 def test_header_records_filters_and_lock(study, scripts):
-    text = scripts["sero-multi"]
+    text = scripts["traj-multi"]
     assert f"fingerprint {study.lock.short}" in text
     assert "# Filters: Belimumab, Belimumab + Ld-IL2; weeks 0–24; all patients." in text
     assert "REFERENCE = 'Belimumab + Ld-IL2'" in text and "'fdr_bh'" in text
@@ -149,10 +149,10 @@ def test_strings_reach_the_script_only_as_literals(study):
 # -- Serology --------------------------------------------------------------------------------------
 def _csv_frame(cb, study, filt, ctl):
     s = sero_values(study, filt, ctl)
-    keys = ["filter-state.data", "sero-mode.value", "sero-param.value", "sero-params.value", "sero-scale.value",
-            "sero-stat.value", "sero-opts.value", "sero-patmode.value"]
-    out = cb.outputs("sero-download", "data", {"sero-csv-btn.n_clicks": 1}, state=dict(zip(keys, s[:8])))
-    text = out["sero-download.data"]["content"]
+    keys = ["filter-state.data", "traj-mode.value", "traj-param.value", "traj-params.value", "traj-scale.value",
+            "traj-stat.value", "traj-opts.value", "traj-patmode.value"]
+    out = cb.outputs("traj-download", "data", {"traj-csv-btn.n_clicks": 1}, state=dict(zip(keys, s[:8])))
+    text = out["traj-download.data"]["content"]
     return pd.read_csv(io.StringIO(text), comment="#")
 
 
@@ -177,13 +177,13 @@ def test_serology_script_reproduces_summaries(cb, study, results, case):
 
 
 def test_serology_script_reproduces_the_figure_lines(cb, study, results):
-    filt, ctl = SERO_CASES["sero-default"]
+    filt, ctl = SERO_CASES["traj-default"]
     s = sero_values(study, filt, ctl)
-    keys = ["filter-state.data", "sero-mode.value", "sero-param.value", "sero-params.value", "sero-scale.value",
-            "sero-stat.value", "sero-opts.value", "sero-patmode.value"]
-    out = cb.outputs("sero-graph", "figure", dict(zip(keys, s[:8])))
-    fig = go.Figure(decode(out["sero-graph.figure"]))
-    summ = results["sero-default"]["summaries"]["IGG"]
+    keys = ["filter-state.data", "traj-mode.value", "traj-param.value", "traj-params.value", "traj-scale.value",
+            "traj-stat.value", "traj-opts.value", "traj-patmode.value"]
+    out = cb.outputs("traj-graph", "figure", dict(zip(keys, s[:8])))
+    fig = go.Figure(decode(out["traj-graph.figure"]))
+    summ = results["traj-default"]["summaries"]["IGG"]
     for t in (t for t in fig.data if t.name in ARMS):
         np.testing.assert_allclose(np.asarray(t.y, float), summ.loc[summ["ARM"] == t.name, "mean"].to_numpy(float),
                                    rtol=1e-12)
@@ -192,13 +192,13 @@ def test_serology_script_reproduces_the_figure_lines(cb, study, results):
 def _app_stats(study, filt, ctl):
     """What the stats callback computes, with the multiplicity it applies across parameters."""
     state = F.from_store(store(study, **filt), study)
-    c = serology.clean_controls(study, ctl["mode"], ctl["param"], ctl["params"], ctl["scale"], "mean", ctl["opts"],
+    c = trajectories.clean_controls(study, ctl["mode"], ctl["param"], ctl["params"], ctl["scale"], "mean", ctl["opts"],
                                 ctl["patmode"])
-    sc = serology.clean_stats_controls(study, ctl["ref"], ctl["visit"], ctl["adjust"])
-    labels, subjects, _, _ = serology._population(study, state, c["patmode"])
+    sc = trajectories.clean_stats_controls(study, ctl["ref"], ctl["visit"], ctl["adjust"])
+    labels, subjects, _, _ = trajectories._population(study, state, c["patmode"])
     ref = study.arm_by_code[sc["ref"]].label
     outcome = "PCHG" if c["scale"] == "pchg" else "CHG"
-    return [serology.param_stats(study, code, labels, subjects, state.weeks, sc["visit"], ref, c["log"], outcome)
+    return [trajectories.param_stats(study, code, labels, subjects, state.weeks, sc["visit"], ref, c["log"], outcome)
             for code in c["codes"]], c, sc
 
 
@@ -238,11 +238,11 @@ def test_serology_script_reproduces_the_statistics(cb, study, results, case):
             mine = [within.loc[(r["code"], arm)].get("p_wilcoxon_adj") for r in app]
             np.testing.assert_allclose(np.asarray(mine, float), np.asarray(adj, float), rtol=1e-9)
     # and those are the p-values the page shows
-    keys = ["filter-state.data", "sero-mode.value", "sero-param.value", "sero-params.value", "sero-scale.value",
-            "sero-opts.value", "sero-patmode.value", "sero-visit.value", "sero-ref.value", "sero-adjust.value"]
+    keys = ["filter-state.data", "traj-mode.value", "traj-param.value", "traj-params.value", "traj-scale.value",
+            "traj-opts.value", "traj-patmode.value", "traj-visit.value", "traj-ref.value", "traj-adjust.value"]
     v = sero_values(study, filt, ctl)
-    out = cb.outputs("sero-stats", "children", dict(zip(keys, [v[0], *v[1:5], *v[6:]])))
-    page = text_of(out["sero-stats.children"])
+    out = cb.outputs("traj-stats", "children", dict(zip(keys, [v[0], *v[1:5], *v[6:]])))
+    page = text_of(out["traj-stats.children"])
     assert all(p in page for p in shown)
 
 
@@ -251,17 +251,17 @@ def test_serology_script_reproduces_the_statistics(cb, study, results, case):
 def test_cells_script_reproduces_boxes_and_statistics(study, results, case):
     filt, ctl = CELL_CASES[case]
     state = F.from_store(store(study, **filt), study)
-    codes = cells.subset_codes(study) if ctl["view"] == "grid" else [ctl["param"]]
-    ref, _ = cells._reference(study, state, ctl["ref"])
+    codes = comparison.subset_codes(study) if ctl["view"] == "grid" else [ctl["param"]]
+    ref, _ = comparison._reference(study, state, ctl["ref"])
     got = results[case]
     boxes = got["boxes"].set_index(["PARAMCD", "ARM", "AVISITN"])
     within = got["within"].set_index(["PARAMCD", "ARM"])
     between = got["between"].set_index(["PARAMCD", "ARM", "vs"])
     ancova = got["ancova"].set_index(["PARAMCD", "ARM"])
     for code in codes:
-        res = cells.analyse(study, code, ctl["va"], ctl["vb"], state.arm_labels(study), cells.population(study, state),
+        res = comparison.analyse(study, code, ctl["va"], ctl["vb"], state.arm_labels(study), comparison.population(study, state),
                             ref, ctl["scale"])
-        summ = cells.summary_numbers(res).set_index("ARM")
+        summ = comparison.summary_numbers(res).set_index("ARM")
         for arm, w in zip(res.arms, res.within):
             for tag, v in (("1", ctl["va"]), ("2", ctl["vb"])):
                 b = boxes.loc[(code, arm, v)]

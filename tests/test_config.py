@@ -29,7 +29,7 @@ def test_readme_example_is_valid_and_shows_every_key():
         assert f"[pages.{page}]" in text
     assert cfg.arm_variable == "TRT01P" and cfg.arm_order[0] == "Placebo" and cfg.reference_arm == "Placebo"
     assert cfg.efficacy_flag == "FASFL" and cfg.encoding == "cp1252" and cfg.visit_weeks == {"End of Treatment": 26.0}
-    assert cfg.pages["serology"] == C.PageSource(("ADLB", "ADVS"), ("CHEMISTRY", "VITAL SIGNS"))
+    assert cfg.pages["trajectories"] == C.PageSource(("ADLB", "ADVS"), ("CHEMISTRY", "VITAL SIGNS"))
 
 
 def test_no_file_means_defaults(tmp_path):
@@ -42,9 +42,9 @@ def test_no_file_means_defaults(tmp_path):
     ('[arm]\nvariable = "TRT01A"\n',
      "ERROR study.toml: unknown section(s) [arm]; known: [study], [arms], [populations], [datasets], [visits], [pages]"),
     ('[pages.safety]\ndatasets = ["ADAE"]\n',
-     "ERROR study.toml: unknown page [pages.safety]; known: [pages.serology], [pages.cells]"),
-    ('[pages.cells]\ndataset = ["ADCELL"]\n',
-     "ERROR study.toml [pages.cells]: unknown key(s) dataset; known: datasets, parcat1"),
+     "ERROR study.toml: unknown page [pages.safety]; known: [pages.trajectories], [pages.comparison]"),
+    ('[pages.comparison]\ndataset = ["ADCELL"]\n',
+     "ERROR study.toml [pages.comparison]: unknown key(s) dataset; known: datasets, parcat1"),
     ('[study]\nsimulated = "yes"\n', "ERROR study.toml [study] simulated: must be true or false, not 'yes'"),
     ('[study]\nencoding = "ebcdic"\n',
      "ERROR study.toml [study] encoding: must be one of utf-8, cp1252, latin-1, not 'ebcdic'"),
@@ -110,9 +110,9 @@ exclude = ["ADVS"]
 end = "Week 2"
 include = ["End of Treatment", "Unscheduled 1"]
 weeks = { "Unscheduled 1" = 3 }
-[pages.serology]
+[pages.trajectories]
 parcat1 = ["CHEMISTRY"]
-[pages.cells]
+[pages.comparison]
 datasets = ["ADLB"]
 ''')
     assert (study.study_id, study.title, study.simulated) == ("XYZ-101-ext", "Drug X in the XYZ-101 extension", True)
@@ -129,15 +129,15 @@ datasets = ["ADLB"]
     assert study.visits == ((0.0, "Baseline"), (2.0, "Week 2"), (3.0, "Unscheduled 1"), (4.0, "Week 4"),
                             (99.0, "End of Treatment"))
     assert study.end_visit == 2.0 and study.off_axis.empty
-    assert list(study.params_for("serology")) == ["ALT", "CREAT"] and list(study.params_for("cells")) == ["ALT", "CREAT"]
+    assert list(study.params_for("trajectories")) == ["ALT", "CREAT"] and list(study.params_for("comparison")) == ["ALT", "CREAT"]
     m = study.measurements
     assert len(m[m["AVISITN"] == 3.0]) == 1 and m.loc[m["AVISITN"] == 3.0, "AVAL"].iloc[0] == 88.0
 
 
 def test_page_sources_split_parameters(folder):
-    study = with_toml(folder, '[pages.serology]\ndatasets = ["ADVS"]\n[pages.cells]\nparcat1 = ["CHEMISTRY"]\n')
-    assert list(study.params_for("serology")) == ["SYSBP", "DIABP"]
-    assert list(study.params_for("cells")) == ["ALT", "CREAT"]
+    study = with_toml(folder, '[pages.trajectories]\ndatasets = ["ADVS"]\n[pages.comparison]\nparcat1 = ["CHEMISTRY"]\n')
+    assert list(study.params_for("trajectories")) == ["SYSBP", "DIABP"]
+    assert list(study.params_for("comparison")) == ["ALT", "CREAT"]
     assert list(study.params_for("safety")) == list(study.params)  # not configurable: everything
 
 
@@ -168,10 +168,10 @@ def test_renamed_adverse_event_dataset(folder):
     ('[datasets]\nexposure = "ADEXSUM"\n',
      "ERROR study.toml [datasets] exposure: no dataset ADEXSUM in the folder "
      "(datasets: ADAE, ADCM, ADLB, ADSL, ADVS)"),
-    ('[pages.cells]\ndatasets = ["ADCELL"]\n',
-     "ERROR study.toml [pages.cells] datasets: no parameter dataset ADCELL (parameter datasets: ADLB, ADVS)"),
-    ('[pages.serology]\nparcat1 = ["SEROLOGY"]\n',
-     "ERROR study.toml [pages.serology] parcat1: no PARCAT1 value 'SEROLOGY' in the data (values: 'CHEMISTRY')"),
+    ('[pages.comparison]\ndatasets = ["ADCELL"]\n',
+     "ERROR study.toml [pages.comparison] datasets: no parameter dataset ADCELL (parameter datasets: ADLB, ADVS)"),
+    ('[pages.trajectories]\nparcat1 = ["SEROLOGY"]\n',
+     "ERROR study.toml [pages.trajectories] parcat1: no PARCAT1 value 'SEROLOGY' in the data (values: 'CHEMISTRY')"),
     ('[visits]\nend = "Week 48"\n',
      "ERROR study.toml [visits] end: 'Week 48' is not a visit on the time axis "
      "(visits: 'Baseline' (0), 'Week 2' (2), 'Week 4' (4))"),
@@ -191,8 +191,8 @@ def test_excluding_an_unknown_dataset_is_a_warning(folder):
 
 
 def test_pages_offer_the_parameters_study_toml_gives_them(folder):
-    from components import cells, serology
+    from components import comparison, trajectories
 
-    study = with_toml(folder, '[pages.serology]\ndatasets = ["ADVS"]\n[pages.cells]\nparcat1 = ["CHEMISTRY"]\n')
-    assert serology.allowed_codes(study) == ["SYSBP", "DIABP"]
-    assert cells.subset_codes(study) == ["ALT", "CREAT"]
+    study = with_toml(folder, '[pages.trajectories]\ndatasets = ["ADVS"]\n[pages.comparison]\nparcat1 = ["CHEMISTRY"]\n')
+    assert trajectories.allowed_codes(study) == ["SYSBP", "DIABP"]
+    assert comparison.subset_codes(study) == ["ALT", "CREAT"]

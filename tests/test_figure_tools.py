@@ -10,16 +10,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from components import cells, figure_tools, overview, safety, serology
+from components import comparison, figure_tools, overview, safety, trajectories
 from components.theme import CAPTION_NAME, caption_lines
 from conftest import default_store
 from data import filters as F
-from test_serology import decode
+from test_trajectories_page import decode
 
 PAGES = {  # page module, graph id, tool prefix
     "overview": (overview, "ov-design", "ov"),
-    "serology": (serology, "sero-graph", "sero"),
-    "cells": (cells, "cell-fig", "cell"),
+    "trajectories": (trajectories, "traj-graph", "traj"),
+    "comparison": (comparison, "cmp-fig", "cmp"),
     "safety": (safety, "ae-timeline", "ae"),
 }
 TODAY = dt.date.today().isoformat()
@@ -30,18 +30,18 @@ def filtered(study):
 
 
 def sero_inputs(study, store=None, **kw):
-    v = {"filter-state.data": store or default_store(study), "sero-mode.value": "single", "sero-param.value": "IGG",
-         "sero-params.value": ["IGG", "C3"], "sero-scale.value": "raw", "sero-stat.value": "mean",
-         "sero-opts.value": [], "sero-patmode.value": "highlight", "sero-visit.value": "end",
-         "sero-ref.value": "BEL", "sero-adjust.value": "holm"}
+    v = {"filter-state.data": store or default_store(study), "traj-mode.value": "single", "traj-param.value": "IGG",
+         "traj-params.value": ["IGG", "C3"], "traj-scale.value": "raw", "traj-stat.value": "mean",
+         "traj-opts.value": [], "traj-patmode.value": "highlight", "traj-visit.value": "end",
+         "traj-ref.value": "BEL", "traj-adjust.value": "holm"}
     v.update(kw)
     return v
 
 
 def cell_inputs(study, store=None, **kw):
-    v = {"filter-state.data": store or default_store(study), "cell-view.value": "single",
-         "cell-param.value": "NAIVEB", "cell-visit-a.value": 0, "cell-visit-b.value": 24,
-         "cell-annot.value": "within", "cell-log.value": [], "cell-scale.value": "pchg", "cell-ref.value": "BEL"}
+    v = {"filter-state.data": store or default_store(study), "cmp-view.value": "single",
+         "cmp-param.value": "NAIVEB", "cmp-visit-a.value": 0, "cmp-visit-b.value": 24,
+         "cmp-annot.value": "within", "cmp-log.value": [], "cmp-scale.value": "pchg", "cmp-ref.value": "BEL"}
     v.update(kw)
     return v
 
@@ -50,10 +50,10 @@ def figures(cb, study, store):
     """Each page's figure for one filter state, through the endpoint."""
     out = {
         "overview": cb.outputs("ov-design", "figure", {"filter-state.data": store})["ov-design.figure"],
-        "serology": cb.outputs("sero-graph", "figure", {k: v for k, v in sero_inputs(study, store).items()
-                                                        if not k.startswith(("sero-visit", "sero-ref", "sero-adj"))})
-        ["sero-graph.figure"],
-        "cells": cb.outputs("cell-fig", "figure", cell_inputs(study, store))["cell-fig.figure"],
+        "trajectories": cb.outputs("traj-graph", "figure", {k: v for k, v in sero_inputs(study, store).items()
+                                                        if not k.startswith(("traj-visit", "traj-ref", "traj-adj"))})
+        ["traj-graph.figure"],
+        "comparison": cb.outputs("cmp-fig", "figure", cell_inputs(study, store))["cmp-fig.figure"],
         "safety": cb.outputs("ae-timeline", "figure", {"filter-state.data": store})["ae-timeline.figure"],
     }
     return {k: go.Figure(decode(v)) for k, v in out.items()}
@@ -78,8 +78,8 @@ def test_every_figure_carries_the_full_caption(cb, study):
         lines = text.split("<br>")
         # the bottom margin holds the strip: 62 px below the plot plus 15 px per line
         assert fig.layout.margin.b >= 62 + 15 * len(lines), page
-    assert "Method: value, mean ± 95% CI (t); n per arm and visit" in caption_of(figs["serology"])
-    assert "Wilcoxon signed-rank" in caption_of(figs["cells"])
+    assert "Method: value, mean ± 95% CI (t); n per arm and visit" in caption_of(figs["trajectories"])
+    assert "Wilcoxon signed-rank" in caption_of(figs["comparison"])
     assert "safety population (SAFFL = Y)" in caption_of(figs["safety"])
     assert "ADEX" in caption_of(figs["overview"])
 
@@ -120,22 +120,22 @@ def test_each_figure_has_png_svg_and_show_code(study, page):
 
 
 def test_show_code_opens_and_returns_the_script(cb, study):
-    out = cb.outputs("sero-code-collapse", "is_open", {"sero-code-btn.n_clicks": 1},
-                     state={"sero-code-collapse.is_open": False})
-    assert out == {"sero-code-collapse.is_open": True, "sero-code-btn.children": "Hide code"}
+    out = cb.outputs("traj-code-collapse", "is_open", {"traj-code-btn.n_clicks": 1},
+                     state={"traj-code-collapse.is_open": False})
+    assert out == {"traj-code-collapse.is_open": True, "traj-code-btn.children": "Hide code"}
     inputs = sero_inputs(study)
-    closed = cb.post("sero-code", "children", {"sero-code-collapse.is_open": False, **inputs})
+    closed = cb.post("traj-code", "children", {"traj-code-collapse.is_open": False, **inputs})
     assert closed.status_code == 204  # nothing computed while the panel is closed
-    code = cb.outputs("sero-code", "children", {"sero-code-collapse.is_open": True, **inputs})["sero-code.children"]
+    code = cb.outputs("traj-code", "children", {"traj-code-collapse.is_open": True, **inputs})["traj-code.children"]
     assert code.startswith("# LSO-088 · Serology") and "PARAMS = ['IGG']" in code
     compile(code, "script.py", "exec")
-    dl = cb.outputs("sero-code-download", "data", {"sero-code-dl-btn.n_clicks": 1}, state=inputs)
-    assert dl["sero-code-download.data"]["filename"] == "LSO-088-serology.py"
-    assert dl["sero-code-download.data"]["content"] == code
+    dl = cb.outputs("traj-code-download", "data", {"traj-code-dl-btn.n_clicks": 1}, state=inputs)
+    assert dl["traj-code-download.data"]["filename"] == "LSO-088-trajectories.py"
+    assert dl["traj-code-download.data"]["content"] == code
 
 
 @pytest.mark.parametrize("page,inputs", [
-    ("cell", lambda s: cell_inputs(s)),
+    ("cmp", lambda s: cell_inputs(s)),
     ("ae", lambda s: {"filter-state.data": default_store(s)}),
     ("ov", lambda s: {"filter-state.data": default_store(s)}),
 ])
@@ -147,31 +147,31 @@ def test_show_code_of_every_page(cb, study, page, inputs):
 
 
 def test_show_code_follows_a_cells_message(cb, study):
-    out = cb.outputs("cell-code", "children", {"cell-code-collapse.is_open": True,
-                                               **cell_inputs(study, **{"cell-visit-b.value": 0})})
-    assert out["cell-code.children"].startswith("# Both timepoints are")
+    out = cb.outputs("cmp-code", "children", {"cmp-code-collapse.is_open": True,
+                                               **cell_inputs(study, **{"cmp-visit-b.value": 0})})
+    assert out["cmp-code.children"].startswith("# Both timepoints are")
 
 
 @pytest.mark.parametrize("bad", [
-    {"sero-param.value": "__import__('os')"},
-    {"sero-scale.value": ["raw"]},
-    {"sero-ref.value": "NOPE"},
-    {"sero-visit.value": 7},
+    {"traj-param.value": "__import__('os')"},
+    {"traj-scale.value": ["raw"]},
+    {"traj-ref.value": "NOPE"},
+    {"traj-visit.value": 7},
     {"filter-state.data": {"arms": ["XX"], "weeks": [0, 48], "patients": []}},
     {"filter-state.data": "junk"},
 ])
 def test_forged_show_code_inputs_give_no_update(cb, study, bad):
-    r = cb.post("sero-code", "children", {"sero-code-collapse.is_open": True, **sero_inputs(study, **bad)})
+    r = cb.post("traj-code", "children", {"traj-code-collapse.is_open": True, **sero_inputs(study, **bad)})
     assert r.status_code == 204
 
 
 def test_forged_clicks_give_no_update(cb, study):
-    assert cb.post("sero-code-collapse", "is_open", {"sero-code-btn.n_clicks": "1"},
-                   state={"sero-code-collapse.is_open": False}).status_code == 204
+    assert cb.post("traj-code-collapse", "is_open", {"traj-code-btn.n_clicks": "1"},
+                   state={"traj-code-collapse.is_open": False}).status_code == 204
     assert cb.post("ov-data-download", "data", {"ov-data-btn.n_clicks": True},
                    state={"filter-state.data": default_store(study)}).status_code == 204
-    assert cb.post("cell-code", "children", {"cell-code-collapse.is_open": True,
-                                             **cell_inputs(study, **{"cell-view.value": "all"})}).status_code == 204
+    assert cb.post("cmp-code", "children", {"cmp-code-collapse.is_open": True,
+                                             **cell_inputs(study, **{"cmp-view.value": "all"})}).status_code == 204
     assert cb.post("ae-code", "children", {"ae-code-collapse.is_open": True,
                                            "filter-state.data": None}).status_code == 204
 
@@ -249,7 +249,7 @@ def test_deck_request_sends_the_other_pages_figures(cb, study):
     out = cb.outputs("ov-deck-request", "data", {"ov-deck-btn.n_clicks": 1}, state={"filter-state.data": store})
     req = out["ov-deck-request.data"]
     assert req["current"] == "overview" and req["graph"] == "ov-design" and req["token"] == 1
-    assert [f["page"] for f in req["figures"]] == ["serology", "cells", "safety"]
+    assert [f["page"] for f in req["figures"]] == ["trajectories", "comparison", "safety"]
     for f in req["figures"]:
         fig = go.Figure(decode(f["figure"]))
         assert "Filters: Belimumab; weeks 0–24; all patients" in caption_of(fig)
@@ -264,12 +264,12 @@ def test_deck_is_built_from_the_browser_images(cb, study):
     from pptx import Presentation
 
     store = F.from_values(["BEL", "IL2"], None, [], study)[0].to_store()
-    images = {"overview": _png(), "serology": _png(colour=(0, 0, 255)), "cells": _png(), "safety": _png()}
-    out = cb.outputs("sero-deck-download", "data", {"sero-deck-images.data": {"token": 1, "images": images}},
+    images = {"overview": _png(), "trajectories": _png(colour=(0, 0, 255)), "comparison": _png(), "safety": _png()}
+    out = cb.outputs("traj-deck-download", "data", {"traj-deck-images.data": {"token": 1, "images": images}},
                      state={"filter-state.data": store})
-    data = out["sero-deck-download.data"]
+    data = out["traj-deck-download.data"]
     assert data["filename"] == "LSO-088-deck.pptx" and data["base64"] is True
-    assert out["sero-deck-status.children"] == "Deck ready: 4 slides."
+    assert out["traj-deck-status.children"] == "Deck ready: 4 slides."
     import base64
 
     prs = Presentation(io.BytesIO(base64.b64decode(data["content"])))
@@ -298,7 +298,7 @@ def test_deck_is_built_from_the_browser_images(cb, study):
     [],
 ])
 def test_forged_deck_images_give_no_update(cb, study, images):
-    r = cb.post("sero-deck-download", "data", {"sero-deck-images.data": {"token": 1, "images": images}},
+    r = cb.post("traj-deck-download", "data", {"traj-deck-images.data": {"token": 1, "images": images}},
                 state={"filter-state.data": default_store(study)})
     assert r.status_code == 204
 

@@ -21,7 +21,7 @@ STATS = {"sent": 0, "5xx": 0, "trace": 0, "by_status": {}}
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=60),
                     st.sampled_from(["BEL", "IL2", "BELIL2", "IGG", "NAIVEB", "LSO-088-001", "0-48", "48-0",
-                                     "?arm=BEL", "/", "/serology", "/cells", "/safety", "<script>", "__proto__"]))
+                                     "?arm=BEL", "/", "/trajectories", "/comparison", "/safety", "<script>", "__proto__"]))
 values = st.recursive(scalars, lambda c: st.lists(c, max_size=6) | st.dictionaries(st.text(max_size=8), c, max_size=4),
                       max_leaves=12)
 

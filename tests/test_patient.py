@@ -298,8 +298,8 @@ def _post_click(cb, graph, click):
 
 
 @pytest.mark.parametrize("graph, good", [
-    ("sero-graph", {"points": [{"x": 12, "y": 14.2, "customdata": "LSO-088-021"}]}),  # a patient line
-    ("cell-fig", {"points": [{"x": 0.2, "y": 55, "customdata": ["LSO-088-021", "Week 48", "Ld-IL2"]}]}),
+    ("traj-graph", {"points": [{"x": 12, "y": 14.2, "customdata": "LSO-088-021"}]}),  # a patient line
+    ("cmp-fig", {"points": [{"x": 0.2, "y": 55, "customdata": ["LSO-088-021", "Week 48", "Ld-IL2"]}]}),
 ])
 def test_clicking_a_patient_sets_the_patient_filter(cb, graph, good):
     r = _post_click(cb, graph, good)
@@ -312,11 +312,11 @@ def test_clicking_a_patient_sets_the_patient_filter(cb, graph, good):
 
 
 def test_serology_patient_lines_carry_the_usubjid(cb, study):
-    out = cb.outputs("sero-graph", "figure", {
-        "filter-state.data": default_store(study), "sero-mode.value": "single", "sero-param.value": "IGG",
-        "sero-params.value": [], "sero-scale.value": "raw", "sero-stat.value": "mean", "sero-opts.value": ["indiv"],
-        "sero-patmode.value": "highlight"})
-    fig = figure(out, "sero-graph.figure")
+    out = cb.outputs("traj-graph", "figure", {
+        "filter-state.data": default_store(study), "traj-mode.value": "single", "traj-param.value": "IGG",
+        "traj-params.value": [], "traj-scale.value": "raw", "traj-stat.value": "mean", "traj-opts.value": ["indiv"],
+        "traj-patmode.value": "highlight"})
+    fig = figure(out, "traj-graph.figure")
     ids = {c for t in fig.data if (t.name or "").endswith(": patients") for c in t.customdata if c}
     assert ids and ids <= set(study.subjects)
 

@@ -70,7 +70,7 @@ def fresh_cb():
 
 
 def test_box_summary_quartiles_type7_and_tukey_whiskers():
-    from components.cells import box_summary
+    from components.comparison import box_summary
 
     v = np.array([1.0, 2, 3, 4, 5, 6, 7, 8, 100])
     b = box_summary(v, 0.8)
@@ -80,20 +80,20 @@ def test_box_summary_quartiles_type7_and_tukey_whiskers():
 
 
 def test_cells_draw_aggregated_boxes_above_the_limit(fresh_cb, study, monkeypatch):
-    from components import cells
+    from components import comparison
 
-    inputs = {"filter-state.data": default_store(study), "cell-view.value": "single", "cell-param.value": "NAIVEB",
-              "cell-visit-a.value": 0.0, "cell-visit-b.value": 48.0, "cell-annot.value": "within",
-              "cell-log.value": [], "cell-scale.value": "pchg", "cell-ref.value": "BEL"}
-    normal = go.Figure(fresh_cb.outputs("cell-fig", "figure", inputs)["cell-fig.figure"])
-    monkeypatch.setattr(cells, "MAX_POINTS", 5)
-    out = fresh_cb.outputs("cell-fig", "figure", {**inputs, "cell-visit-a.value": 4.0})
-    fig = go.Figure(out["cell-fig.figure"])
+    inputs = {"filter-state.data": default_store(study), "cmp-view.value": "single", "cmp-param.value": "NAIVEB",
+              "cmp-visit-a.value": 0.0, "cmp-visit-b.value": 48.0, "cmp-annot.value": "within",
+              "cmp-log.value": [], "cmp-scale.value": "pchg", "cmp-ref.value": "BEL"}
+    normal = go.Figure(fresh_cb.outputs("cmp-fig", "figure", inputs)["cmp-fig.figure"])
+    monkeypatch.setattr(comparison, "MAX_POINTS", 5)
+    out = fresh_cb.outputs("cmp-fig", "figure", {**inputs, "cmp-visit-a.value": 4.0})
+    fig = go.Figure(out["cmp-fig.figure"])
     roles = {t.meta.get("role") for t in fig.data if t.meta}
     assert "points" not in roles and "pairs" not in roles
     boxes = [t for t in fig.data if t.meta and t.meta.get("role") == "box"]
     assert len(boxes) == 6 and all(b.q1 is not None and b.y is None for b in boxes)
-    assert "boxes are drawn from their quartiles" in "".join(out["cell-caption.children"])
+    assert "boxes are drawn from their quartiles" in "".join(out["cmp-caption.children"])
     assert {t.meta.get("role") for t in normal.data if t.meta} >= {"points", "pairs"}
 
 
@@ -157,7 +157,7 @@ def test_benchmark_payloads_reach_every_page(dash_app):
 
     em = Emulator(FlaskSession(dash_app.server.test_client()), "")
     plan = Plan(em)
-    for path in ("/", "/serology", "/cells", "/safety"):
+    for path in ("/", "/trajectories", "/comparison", "/safety"):
         seen = set()
         for scenario in SCENARIOS:
             for name, payload in plan.payloads(path, scenario):

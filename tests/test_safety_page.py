@@ -80,7 +80,7 @@ def test_page_is_registered_after_overview(dash_app):
     from components import safety
 
     ids = [p.ID for p in app_module.PAGES]
-    assert ids[0] == "overview" and ids.index("safety") > ids.index("cells")  # pages added later follow it
+    assert ids[0] == "overview" and ids.index("safety") > ids.index("comparison")  # pages added later follow it
     assert (safety.ID, safety.PATH, safety.TITLE) == ("safety", "/safety", "Safety")
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import app as app_module
-from components import cells, patient, serology, shell
+from components import comparison, patient, trajectories, shell
 from components import viewstate as V
 from conftest import default_store
 
@@ -64,25 +64,25 @@ def controls(study):
 
 
 def test_page_keys_come_from_the_page_modules(controls):
-    assert [c.key for c in controls["serology"]] == list(serology.URL_STATE)
-    assert [c.key for c in controls["cells"]] == list(cells.URL_STATE)
+    assert [c.key for c in controls["trajectories"]] == list(trajectories.URL_STATE)
+    assert [c.key for c in controls["comparison"]] == list(comparison.URL_STATE)
     assert controls["overview"] == []
     assert [c.key for c in controls["patient"]] == list(patient.URL_STATE)
 
 
 def test_allowed_values_are_the_pages_own_options(controls, study):
-    param = next(c for c in controls["serology"] if c.key == "param")
+    param = next(c for c in controls["trajectories"] if c.key == "param")
     assert "IGG" in param.allowed and not any(t.startswith("__group__") for t in param.allowed)  # headers excluded
-    v1 = next(c for c in controls["cells"] if c.key == "v1")
-    assert v1.after == "cell-visit-a.options" and v1.allowed["8"] == 8.0 and v1.default == 0.0
-    opts = next(c for c in controls["serology"] if c.key == "opts")
+    v1 = next(c for c in controls["comparison"] if c.key == "v1")
+    assert v1.after == "cmp-visit-a.options" and v1.allowed["8"] == 8.0 and v1.default == 0.0
+    opts = next(c for c in controls["trajectories"] if c.key == "opts")
     assert opts.multi and opts.default == []
     subject = next(c for c in controls["patient"] if c.key == "subject")
     assert set(subject.allowed) == set(study.subjects)
 
 
 def test_parse_keeps_valid_values_and_names_the_rest(controls):
-    ctl = controls["serology"]
+    ctl = controls["trajectories"]
     values, notices = V.parse_page("?param=C3&scale=pchg&opts=indiv,log&visit=24&ref=IL2", ctl)
     assert values == {"param": "C3", "scale": "pchg", "opts": ["indiv", "log"], "visit": 24.0, "ref": "IL2"}
     assert notices == []
@@ -96,7 +96,7 @@ def test_parse_keeps_valid_values_and_names_the_rest(controls):
 
 
 def test_only_non_default_values_are_written(controls):
-    ctl = controls["serology"]
+    ctl = controls["trajectories"]
     pairs = V.page_pairs(ctl, {"view": "single", "param": "IGG", "scale": "chg", "opts": ["indiv"], "visit": "end",
                                "params": ["IGG", "C3", "DSDNA", "ANUA"]})
     assert pairs == [("scale", "chg"), ("opts", "indiv")]
@@ -127,7 +127,7 @@ def test_reserved_keys_are_refused(study):
 
 # -- the shell's URL callback ------------------------------------------------------------------------
 def test_link_is_validated_and_canonical(cb, study):
-    out = sync(cb, study, "?present=1&scale=chg&bogus=1&param=NOPE&arm=IL2", "/serology", store=None)
+    out = sync(cb, study, "?present=1&scale=chg&bogus=1&param=NOPE&arm=IL2", "/trajectories", store=None)
     assert out["url.search"] == "?arm=IL2&scale=chg&present=1"
     notice = json.dumps(out["filter-notice.children"])
     assert "Unknown param ignored: NOPE" in notice and "Link parameter ignored: bogus" in notice
@@ -136,14 +136,14 @@ def test_link_is_validated_and_canonical(cb, study):
 
 
 def test_filter_change_keeps_page_keys_and_presentation(cb, study):
-    out = sync(cb, study, "?scale=chg&present=1", "/serology", trigger="f-arm.value", arms=["BEL"],
+    out = sync(cb, study, "?scale=chg&present=1", "/trajectories", trigger="f-arm.value", arms=["BEL"],
                store=default_store(study), presenting=True)
     assert out["url.search"] == "?arm=BEL&scale=chg&present=1"
     assert "presentation.data" not in out  # unchanged
 
 
 def test_page_key_written_to_url_does_not_recompute_pages(cb, study):
-    out = sync(cb, study, "?scale=chg", "/serology", store=default_store(study))
+    out = sync(cb, study, "?scale=chg", "/trajectories", store=default_store(study))
     assert out is None or set(out) <= {"url.search", "presentation.data"}  # the store is not re-sent
 
 
@@ -153,14 +153,14 @@ def test_patient_link_appears_with_chosen_patients(cb, study):
 
 
 def test_nav_links_keep_presentation_mode(cb):
-    out = cb.outputs("nav-cells", "href", {"url.search": "?arm=BEL&scale=chg&present=1"},
-                     state={"url.pathname": "/serology"})
-    assert out["nav-cells.href"] == "/cells?arm=BEL&present=1"  # page keys stay with their page
+    out = cb.outputs("nav-comparison", "href", {"url.search": "?arm=BEL&scale=chg&present=1"},
+                     state={"url.pathname": "/trajectories"})
+    assert out["nav-comparison.href"] == "/comparison?arm=BEL&present=1"  # page keys stay with their page
 
 
 def test_present_toggle_flips_the_flag_in_the_url(cb):
     key = key_of(cb, lambda k, s: k.startswith("url.search@") and s["inputs"][0]["id"] == "present-toggle")
-    vals = {"present-toggle.n_clicks": 1, "url.search": "?arm=BEL&scale=chg", "url.pathname": "/serology"}
+    vals = {"present-toggle.n_clicks": 1, "url.search": "?arm=BEL&scale=chg", "url.pathname": "/trajectories"}
     assert post(cb, key, vals, ["present-toggle.n_clicks"])["url.search"] == "?arm=BEL&scale=chg&present=1"
     vals["url.search"] = "?arm=BEL&scale=chg&present=1"
     assert post(cb, key, vals, ["present-toggle.n_clicks"])["url.search"] == "?arm=BEL&scale=chg"
@@ -170,53 +170,53 @@ def test_present_toggle_flips_the_flag_in_the_url(cb):
 
 # -- link -> controls, controls -> link ------------------------------------------------------------
 def test_link_sets_the_page_controls_once(cb, study):
-    key = apply_key(cb, "serology")
-    vals = {"urlstate-serology.data": None, "filter-state.data": default_store(study),
-            "url.search": "?param=C3&scale=pchg&opts=indiv&ref=bogus", "sero-param.value": "IGG",
-            "sero-scale.value": "raw", "sero-opts.value": [], "sero-ref.value": "BEL", "sero-mode.value": "single"}
-    out = post(cb, key, vals, ["urlstate-serology.data"])
-    assert out["sero-param.value"] == "C3" and out["sero-scale.value"] == "pchg"
-    assert out["sero-opts.value"] == ["indiv"]
-    assert "sero-ref.value" not in out and "sero-mode.value" not in out  # invalid / unchanged: no update
-    assert out["urlstate-serology.data"] == {"applied": True, "late": {}}
+    key = apply_key(cb, "trajectories")
+    vals = {"urlstate-trajectories.data": None, "filter-state.data": default_store(study),
+            "url.search": "?param=C3&scale=pchg&opts=indiv&ref=bogus", "traj-param.value": "IGG",
+            "traj-scale.value": "raw", "traj-opts.value": [], "traj-ref.value": "BEL", "traj-mode.value": "single"}
+    out = post(cb, key, vals, ["urlstate-trajectories.data"])
+    assert out["traj-param.value"] == "C3" and out["traj-scale.value"] == "pchg"
+    assert out["traj-opts.value"] == ["indiv"]
+    assert "traj-ref.value" not in out and "traj-mode.value" not in out  # invalid / unchanged: no update
+    assert out["urlstate-trajectories.data"] == {"applied": True, "late": {}}
     # once applied, later filter changes do not re-apply the link
-    assert post(cb, key, {**vals, "urlstate-serology.data": {"applied": True}}, ["filter-state.data"]) is None
+    assert post(cb, key, {**vals, "urlstate-trajectories.data": {"applied": True}}, ["filter-state.data"]) is None
 
 
 def test_late_controls_wait_for_their_options(cb, study):
-    out = post(cb, apply_key(cb, "cells"), {"urlstate-cells.data": None, "url.search": "?param=TREG&v1=8&v2=24",
-                                            "cell-param.value": "NAIVEB"}, ["urlstate-cells.data"])
-    assert out["cell-param.value"] == "TREG"
-    assert out["urlstate-cells.data"] == {"applied": True, "late": {"v1": "8", "v2": "24"}}
-    key = late_key(cb, "cells")
+    out = post(cb, apply_key(cb, "comparison"), {"urlstate-comparison.data": None, "url.search": "?param=TREG&v1=8&v2=24",
+                                            "cmp-param.value": "NAIVEB"}, ["urlstate-comparison.data"])
+    assert out["cmp-param.value"] == "TREG"
+    assert out["urlstate-comparison.data"] == {"applied": True, "late": {"v1": "8", "v2": "24"}}
+    key = late_key(cb, "comparison")
     opts = [{"label": f"Week {w}", "value": float(w)} for w in (0, 4, 8, 12, 16, 20, 24)]
-    out = post(cb, key, {"cell-visit-a.options": opts, "cell-visit-b.options": opts,
-                         "urlstate-cells.data": {"applied": True, "late": {"v1": "8", "v2": "24"}}},
-               ["cell-visit-a.options"])
-    assert out["cell-visit-a.value"] == 8.0 and out["cell-visit-b.value"] == 24.0
-    assert out["urlstate-cells.data"] == {"applied": True, "late": {}}
+    out = post(cb, key, {"cmp-visit-a.options": opts, "cmp-visit-b.options": opts,
+                         "urlstate-comparison.data": {"applied": True, "late": {"v1": "8", "v2": "24"}}},
+               ["cmp-visit-a.options"])
+    assert out["cmp-visit-a.value"] == 8.0 and out["cmp-visit-b.value"] == 24.0
+    assert out["urlstate-comparison.data"] == {"applied": True, "late": {}}
     # a visit the current options do not offer (outside the window) is not applied
-    out = post(cb, key, {"cell-visit-a.options": opts[:2], "cell-visit-b.options": opts[:2],
-                         "urlstate-cells.data": {"applied": True, "late": {"v1": "8", "v2": "4"}}},
-               ["cell-visit-a.options"])
-    assert "cell-visit-a.value" not in out and out["cell-visit-b.value"] == 4.0
+    out = post(cb, key, {"cmp-visit-a.options": opts[:2], "cmp-visit-b.options": opts[:2],
+                         "urlstate-comparison.data": {"applied": True, "late": {"v1": "8", "v2": "4"}}},
+               ["cmp-visit-a.options"])
+    assert "cmp-visit-a.value" not in out and out["cmp-visit-b.value"] == 4.0
     # nothing pending, or forged markers: no update
     for mark in ({"applied": True, "late": {}}, None, "x", {"applied": True, "late": {"v1": {"$ne": 1}}}):
-        r = post(cb, key, {"cell-visit-a.options": opts, "cell-visit-b.options": opts, "urlstate-cells.data": mark},
-                 ["cell-visit-a.options"])
-        assert r is None or "cell-visit-a.value" not in r
+        r = post(cb, key, {"cmp-visit-a.options": opts, "cmp-visit-b.options": opts, "urlstate-comparison.data": mark},
+                 ["cmp-visit-a.options"])
+        assert r is None or "cmp-visit-a.value" not in r
 
 
 def test_controls_are_written_to_the_link(cb, study):
-    key = write_key(cb, "serology")
-    vals = {f"{c.cid}.{c.prop}": c.default for c in V.url_controls(serology, study)}
-    vals.update({"sero-scale.value": "chg", "sero-param.value": "C3", "urlstate-serology.data": {"applied": True},
+    key = write_key(cb, "trajectories")
+    vals = {f"{c.cid}.{c.prop}": c.default for c in V.url_controls(trajectories, study)}
+    vals.update({"traj-scale.value": "chg", "traj-param.value": "C3", "urlstate-trajectories.data": {"applied": True},
                  "url.search": "?arm=BEL&present=1&scale=pchg"})
-    out = post(cb, key, vals, ["sero-scale.value"])
+    out = post(cb, key, vals, ["traj-scale.value"])
     assert out["url.search"] == "?arm=BEL&param=C3&scale=chg&present=1"
     # not before the link is applied, and a forged control value is not written
-    assert post(cb, key, {**vals, "urlstate-serology.data": None}, ["sero-scale.value"]) is None
-    out = post(cb, key, {**vals, "sero-param.value": "<b>x</b>"}, ["sero-param.value"])
+    assert post(cb, key, {**vals, "urlstate-trajectories.data": None}, ["traj-scale.value"]) is None
+    out = post(cb, key, {**vals, "traj-param.value": "<b>x</b>"}, ["traj-param.value"])
     assert out["url.search"] == "?arm=BEL&scale=chg&present=1"
 
 
@@ -234,18 +234,18 @@ def step(cb, page, direction, value, options=None, guard=None):
 
 
 def test_arrow_keys_step_the_parameter(cb, study):
-    opts = serology.param_options(study)
-    assert step(cb, "serology", "next", "IGG", opts, "single")["sero-param.value"] == "DSDNA"
-    assert step(cb, "serology", "prev", "DSDNA", opts, "single")["sero-param.value"] == "IGG"
-    assert step(cb, "serology", "prev", "IGG", opts, "single") is None  # first: stays
-    assert step(cb, "serology", "next", "IGG", opts, "multi") is None  # small multiples: no single parameter
+    opts = trajectories.param_options(study)
+    assert step(cb, "trajectories", "next", "IGG", opts, "single")["traj-param.value"] == "DSDNA"
+    assert step(cb, "trajectories", "prev", "DSDNA", opts, "single")["traj-param.value"] == "IGG"
+    assert step(cb, "trajectories", "prev", "IGG", opts, "single") is None  # first: stays
+    assert step(cb, "trajectories", "next", "IGG", opts, "multi") is None  # small multiples: no single parameter
     # forged options cannot add a value the page does not offer
     forged = [{"label": "x", "value": "EVIL"}, {"label": "y", "value": "C3"}]
-    assert step(cb, "serology", "next", "EVIL", forged, "single")["sero-param.value"] == "C3"
+    assert step(cb, "trajectories", "next", "EVIL", forged, "single")["traj-param.value"] == "C3"
     cell_opts = [{"label": str(o["value"]), "value": o["value"], "disabled": o.get("disabled", False)}
-                 for o in cells.subset_options(study)]  # (the page's labels are components)
-    assert step(cb, "cells", "next", "NAIVEB", cell_opts, "single")["cell-param.value"] == "PLASMA"
-    assert step(cb, "cells", "next", "NAIVEB", cell_opts, "grid") is None
+                 for o in comparison.subset_options(study)]  # (the page's labels are components)
+    assert step(cb, "comparison", "next", "NAIVEB", cell_opts, "single")["cmp-param.value"] == "PLASMA"
+    assert step(cb, "comparison", "next", "NAIVEB", cell_opts, "grid") is None
 
 
 def test_arrow_keys_step_patients_within_the_filter(cb, study):
@@ -257,4 +257,4 @@ def test_every_figure_gets_the_presentation_callback(dash_app):
     keys = [k for k, s in dash_app.callback_map.items()
             if ".figure@" in k and any(i["id"] == shell.PRESENT_STORE for i in s["inputs"])]
     graphs = {k.split(".figure@")[0] for k in keys}
-    assert {"ov-design", "sero-graph", "cell-fig", "ae-timeline", "pt-figure"} <= graphs
+    assert {"ov-design", "traj-graph", "cmp-fig", "ae-timeline", "pt-figure"} <= graphs

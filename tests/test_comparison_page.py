@@ -13,7 +13,7 @@ from analysis.paired import format_p
 from conftest import default_store
 
 ARMS = ["Belimumab", "Ld-IL2", "Belimumab + Ld-IL2"]
-FIG = ("cell-fig", "figure")
+FIG = ("cmp-fig", "figure")
 
 
 @pytest.fixture(scope="module")
@@ -22,9 +22,9 @@ def adcell(study):
 
 
 def inputs(study, **over):
-    base = {"filter-state.data": default_store(study), "cell-view.value": "single", "cell-param.value": "NAIVEB",
-            "cell-visit-a.value": 0, "cell-visit-b.value": 48, "cell-annot.value": "within", "cell-log.value": [],
-            "cell-scale.value": "pchg", "cell-ref.value": "BEL"}
+    base = {"filter-state.data": default_store(study), "cmp-view.value": "single", "cmp-param.value": "NAIVEB",
+            "cmp-visit-a.value": 0, "cmp-visit-b.value": 48, "cmp-annot.value": "within", "cmp-log.value": [],
+            "cmp-scale.value": "pchg", "cmp-ref.value": "BEL"}
     base.update(over)
     return base
 
@@ -32,7 +32,7 @@ def inputs(study, **over):
 def render(cb, study, **over):
     out = cb.outputs(*FIG, inputs(study, **over))
     assert out is not None
-    return out, go.Figure(out["cell-fig.figure"])
+    return out, go.Figure(out["cmp-fig.figure"])
 
 
 def role(fig, name):
@@ -114,7 +114,7 @@ def test_chosen_patients_are_highlighted_and_labelled(cb, study, adcell):
     # The boxes still hold every patient of the arms: the patient filter highlights, it does not subset.
     assert sum(len(b.y) for b in role(fig, "box")) == int(adcell[(adcell["PARAMCD"] == "NAIVEB")
                                                                  & adcell["AVISITN"].isin([0, 48])].shape[0])
-    assert "Highlighted (patient filter): LSO-088-003, LSO-088-025" in "".join(out["cell-caption.children"])
+    assert "Highlighted (patient filter): LSO-088-003, LSO-088-025" in "".join(out["cmp-caption.children"])
 
 
 def test_arm_filter_drops_the_arm(cb, study):
@@ -124,7 +124,7 @@ def test_arm_filter_drops_the_arm(cb, study):
 
 
 def test_log_scale(cb, study):
-    _, fig = render(cb, study, **{"cell-log.value": ["log"]})
+    _, fig = render(cb, study, **{"cmp-log.value": ["log"]})
     assert fig.layout.yaxis.type == "log"
 
 
@@ -140,11 +140,11 @@ def test_within_arm_brackets_are_exact_wilcoxon(cb, study, adcell):
         p = stats.wilcoxon(b[common], a[common], method="exact").pvalue
         assert lab.meta["p"] == pytest.approx(p)
         assert lab.text[0] == format_p(p)
-    assert "Wilcoxon signed-rank test (exact)" in out["cell-caption.children"][0]
+    assert "Wilcoxon signed-rank test (exact)" in out["cmp-caption.children"][0]
 
 
 def test_between_arm_brackets_are_holm_adjusted_mann_whitney(cb, study, adcell):
-    out, fig = render(cb, study, **{"cell-annot.value": "between"})
+    out, fig = render(cb, study, **{"cmp-annot.value": "between"})
     labels = role(fig, "bracket-label")
     pairs = [("Belimumab", "Ld-IL2"), ("Belimumab", "Belimumab + Ld-IL2"), ("Ld-IL2", "Belimumab + Ld-IL2")]
     wk = adcell[(adcell["PARAMCD"] == "NAIVEB") & (adcell["AVISITN"] == 48)]
@@ -154,20 +154,20 @@ def test_between_arm_brackets_are_holm_adjusted_mann_whitney(cb, study, adcell):
     assert {(lab.meta["a"], lab.meta["b"]) for lab in labels} == set(pairs)
     for lab in labels:
         assert lab.meta["p"] == pytest.approx(adj[(lab.meta["a"], lab.meta["b"])], rel=1e-6)
-    caption = out["cell-caption.children"][0]
+    caption = out["cmp-caption.children"][0]
     assert "Mann–Whitney U" in caption and "Holm" in caption and "% change" in caption
     kw = stats.kruskal(*pchg.values()).pvalue
     assert f"Kruskal–Wallis {format_p(kw)}" in caption
 
 
 def test_no_annotations(cb, study):
-    _, fig = render(cb, study, **{"cell-annot.value": "none"})
+    _, fig = render(cb, study, **{"cmp-annot.value": "none"})
     assert role(fig, "bracket") == []
 
 
 def test_summary_table_medians_and_changes(cb, study, adcell):
     out, _ = render(cb, study)
-    header, rows = table_rows(out["cell-tables.children"][0])
+    header, rows = table_rows(out["cmp-tables.children"][0])
     assert header[:3] == ["Arm", "n Baseline", "Baseline: median [Q1, Q3]"]
     for row in rows:
         arm = row[0]
@@ -182,8 +182,8 @@ def test_summary_table_medians_and_changes(cb, study, adcell):
 
 
 def test_stats_table_names_every_method(cb, study, adcell):
-    out, _ = render(cb, study, **{"cell-param.value": "TREG"})
-    header, rows = table_rows(out["cell-tables.children"][1])
+    out, _ = render(cb, study, **{"cmp-param.value": "TREG"})
+    header, rows = table_rows(out["cmp-tables.children"][1])
     assert header == ["Method", "Comparison", "n", "Estimate [95% CI]", "p", "p (Holm)"]
     methods = [r[0] for r in rows]
     assert sum(m.startswith("Wilcoxon signed-rank") for m in methods) == 3
@@ -201,8 +201,8 @@ def test_stats_table_names_every_method(cb, study, adcell):
 
 def test_abstract_figure2_pattern_on_lso088(cb, study):
     """Done-when: the pattern of Figure 2, read off the grid table (p-values computed by the app)."""
-    out, fig = render(cb, study, **{"cell-view.value": "grid", "cell-annot.value": "between"})
-    header, rows = table_rows(out["cell-tables.children"][0])
+    out, fig = render(cb, study, **{"cmp-view.value": "grid", "cmp-annot.value": "between"})
+    header, rows = table_rows(out["cmp-tables.children"][0])
     t = {r[0]: dict(zip(header, r)) for r in rows}
 
     def p(text):
@@ -226,7 +226,7 @@ def test_abstract_figure2_pattern_on_lso088(cb, study):
 
 
 def test_grid_has_eight_panels_in_figure2_order(cb, study):
-    _, fig = render(cb, study, **{"cell-view.value": "grid"})
+    _, fig = render(cb, study, **{"cmp-view.value": "grid"})
     assert len(role(fig, "box")) == 8 * 6
     titles = [a.text for a in fig.layout.annotations if a.text and a.text.startswith("<b>")]
     assert [t.split("</b>")[0][3:] for t in titles] == list("ABCDEFGH")
@@ -236,18 +236,18 @@ def test_grid_has_eight_panels_in_figure2_order(cb, study):
 # -- timepoint pickers ------------------------------------------------------------------------
 def test_visit_pickers_follow_the_global_window(cb, study):
     store = {"arms": [], "weeks": [12, 36], "patients": []}
-    out = cb.outputs("cell-visit-a", "options", inputs(study, **{"filter-state.data": store}),
-                     state={"cell-visit-a.value": 0, "cell-visit-b.value": 48}, changed=["filter-state.data"])
-    assert [o["value"] for o in out["cell-visit-a.options"]] == [12, 16, 20, 24, 28, 32, 36]
-    assert (out["cell-visit-a.value"], out["cell-visit-b.value"]) == (12, 36)
+    out = cb.outputs("cmp-visit-a", "options", inputs(study, **{"filter-state.data": store}),
+                     state={"cmp-visit-a.value": 0, "cmp-visit-b.value": 48}, changed=["filter-state.data"])
+    assert [o["value"] for o in out["cmp-visit-a.options"]] == [12, 16, 20, 24, 28, 32, 36]
+    assert (out["cmp-visit-a.value"], out["cmp-visit-b.value"]) == (12, 36)
     # Changing the subset keeps a still-offered choice.
-    out = cb.outputs("cell-visit-a", "options", inputs(study, **{"filter-state.data": store, "cell-param.value": "TFH"}),
-                     state={"cell-visit-a.value": 16, "cell-visit-b.value": 24}, changed=["cell-param.value"])
-    assert (out["cell-visit-a.value"], out["cell-visit-b.value"]) == (16, 24)
+    out = cb.outputs("cmp-visit-a", "options", inputs(study, **{"filter-state.data": store, "cmp-param.value": "TFH"}),
+                     state={"cmp-visit-a.value": 16, "cmp-visit-b.value": 24}, changed=["cmp-param.value"])
+    assert (out["cmp-visit-a.value"], out["cmp-visit-b.value"]) == (16, 24)
 
 
 def test_other_timepoints_and_reversed_order(cb, study, adcell):
-    _, fig = render(cb, study, **{"cell-visit-a.value": 24, "cell-visit-b.value": 12})
+    _, fig = render(cb, study, **{"cmp-visit-a.value": 24, "cmp-visit-b.value": 12})
     box = next(b for b in role(fig, "box") if b.meta["arm"] == "Belimumab" and b.meta["visit"] == 12)
     assert sorted(box.y) == pytest.approx(sorted(values(adcell, "NAIVEB", "Belimumab", 12)))
     assert list(fig.layout.xaxis.ticktext[:2]) == ["Week 12", "Week 24"]
@@ -255,13 +255,13 @@ def test_other_timepoints_and_reversed_order(cb, study, adcell):
 
 # -- CSV --------------------------------------------------------------------------------------
 def test_csv_has_provenance_and_numbers(cb, study, adcell):
-    out = cb.outputs("cell-csv", "data", {"cell-csv-btn.n_clicks": 1},
-                     state={k: v for k, v in inputs(study).items() if k not in ("cell-annot.value", "cell-log.value")})
-    data = out["cell-csv.data"]
+    out = cb.outputs("cmp-csv", "data", {"cmp-csv-btn.n_clicks": 1},
+                     state={k: v for k, v in inputs(study).items() if k not in ("cmp-annot.value", "cmp-log.value")})
+    data = out["cmp-csv.data"]
     text = data["content"]
     assert text.startswith("# SIMULATED DATA — not the trial's results")
     assert "# Study: LSO-088" in text and "fingerprint" in text and "Wilcoxon signed-rank" in text
-    assert data["filename"] == "LSO-088-cells-NAIVEB-wk0-wk48.csv"
+    assert data["filename"] == "LSO-088-comparison-NAIVEB-wk0-wk48.csv"
     from io import StringIO
     df = pd.read_csv(StringIO(text), comment="#")
     summ = df[df["ROW"] == "summary + within-arm"].set_index("ARM")
@@ -273,18 +273,18 @@ def test_csv_has_provenance_and_numbers(cb, study, adcell):
 
 # -- forged and invalid inputs ----------------------------------------------------------------
 @pytest.mark.parametrize("over", [
-    {"cell-param.value": "NOPE"},
-    {"cell-param.value": "group:B CELLS"},
-    {"cell-param.value": ["NAIVEB"]},
-    {"cell-view.value": "evil"},
-    {"cell-annot.value": "<script>"},
-    {"cell-log.value": "log"},
-    {"cell-log.value": ["log", "log"]},
-    {"cell-scale.value": "AVAL"},
-    {"cell-ref.value": "PLACEBO"},
-    {"cell-visit-a.value": "0"},
-    {"cell-visit-b.value": [48]},
-    {"cell-visit-b.value": True},
+    {"cmp-param.value": "NOPE"},
+    {"cmp-param.value": "group:B CELLS"},
+    {"cmp-param.value": ["NAIVEB"]},
+    {"cmp-view.value": "evil"},
+    {"cmp-annot.value": "<script>"},
+    {"cmp-log.value": "log"},
+    {"cmp-log.value": ["log", "log"]},
+    {"cmp-scale.value": "AVAL"},
+    {"cmp-ref.value": "PLACEBO"},
+    {"cmp-visit-a.value": "0"},
+    {"cmp-visit-b.value": [48]},
+    {"cmp-visit-b.value": True},
     {"filter-state.data": {"arms": ["NOPE"]}},
     {"filter-state.data": [1, 2]},
 ])
@@ -294,22 +294,22 @@ def test_forged_inputs_give_no_update(cb, study, over):
 
 
 @pytest.mark.parametrize("over, text", [
-    ({"cell-visit-a.value": 5}, "no measurement"),
-    ({"cell-visit-a.value": 48}, "two different visits"),
-    ({"cell-visit-a.value": None}, "Choose two timepoints"),
+    ({"cmp-visit-a.value": 5}, "no measurement"),
+    ({"cmp-visit-a.value": 48}, "two different visits"),
+    ({"cmp-visit-a.value": None}, "Choose two timepoints"),
     ({"filter-state.data": {"arms": [], "weeks": [12, 36], "patients": []}}, "outside the timepoint window"),
 ])
 def test_bad_timepoints_give_a_message_not_a_figure(cb, study, over, text):
     out = cb.outputs(*FIG, inputs(study, **over))
-    assert out["cell-message.is_open"] is True and text in out["cell-message.children"]
-    assert out["cell-tables.children"] is None
-    assert not role(go.Figure(out["cell-fig.figure"]), "box")
+    assert out["cmp-message.is_open"] is True and text in out["cmp-message.children"]
+    assert out["cmp-tables.children"] is None
+    assert not role(go.Figure(out["cmp-fig.figure"]), "box")
 
 
 def test_forged_inputs_to_the_other_callbacks(cb, study):
-    assert cb.post("cell-visit-a", "options", inputs(study, **{"cell-param.value": "DROP"})).status_code == 204
-    assert cb.post("cell-param", "disabled", {"cell-view.value": {"x": 1}}).status_code == 204
-    assert cb.post("cell-csv", "data", {"cell-csv-btn.n_clicks": 1},
-                   state={"filter-state.data": default_store(study), "cell-view.value": "single",
-                          "cell-param.value": "NAIVEB", "cell-visit-a.value": 48, "cell-visit-b.value": 48,
-                          "cell-scale.value": "pchg", "cell-ref.value": "BEL"}).status_code == 204
+    assert cb.post("cmp-visit-a", "options", inputs(study, **{"cmp-param.value": "DROP"})).status_code == 204
+    assert cb.post("cmp-param", "disabled", {"cmp-view.value": {"x": 1}}).status_code == 204
+    assert cb.post("cmp-csv", "data", {"cmp-csv-btn.n_clicks": 1},
+                   state={"filter-state.data": default_store(study), "cmp-view.value": "single",
+                          "cmp-param.value": "NAIVEB", "cmp-visit-a.value": 48, "cmp-visit-b.value": 48,
+                          "cmp-scale.value": "pchg", "cmp-ref.value": "BEL"}).status_code == 204

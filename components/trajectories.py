@@ -39,15 +39,15 @@ from components.shell import FILTER_STORE, register_patient_click
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
 
-ID = "serology"
-PATH = "/serology"
+ID = "trajectories"
+PATH = "/trajectories"
 TITLE = "Serology & activity"
 # The view in the URL ("Copy link to this view"; components.viewstate) and the presentation-mode arrow keys.
-URL_STATE = {"view": ("sero-mode", "value"), "param": ("sero-param", "value"), "params": ("sero-params", "value"),
-             "scale": ("sero-scale", "value"), "stat": ("sero-stat", "value"), "opts": ("sero-opts", "value"),
-             "patients": ("sero-patmode", "value"), "visit": ("sero-visit", "value"), "ref": ("sero-ref", "value"),
-             "adjust": ("sero-adjust", "value")}
-PRESENT_STEP = {"control": "sero-param", "when": ("sero-mode", "value", "single")}
+URL_STATE = {"view": ("traj-mode", "value"), "param": ("traj-param", "value"), "params": ("traj-params", "value"),
+             "scale": ("traj-scale", "value"), "stat": ("traj-stat", "value"), "opts": ("traj-opts", "value"),
+             "patients": ("traj-patmode", "value"), "visit": ("traj-visit", "value"), "ref": ("traj-ref", "value"),
+             "adjust": ("traj-adjust", "value")}
+PRESENT_STEP = {"control": "traj-param", "when": ("traj-mode", "value", "single")}
 
 PRIMARY_CATEGORIES = ("SEROLOGY", "CLINICAL ACTIVITY")
 DEFAULT_PARAM = "IGG"
@@ -66,7 +66,7 @@ BAND_COLOUR = "#2f855a"
 
 # -- parameters offered ------------------------------------------------------------------------
 def page_params(study) -> list:
-    """study.toml [pages.serology] when set; else serology and clinical-activity parameters; for
+    """study.toml [pages.trajectories] when set; else serology and clinical-activity parameters; for
     other studies every ADLB-like parameter (else every parameter), in catalogue order within category."""
     if ID in (getattr(study, "page_sources", None) or {}):
         chosen = list(study.params_for(ID).values())
@@ -143,43 +143,43 @@ def controls(study):
         dbc.CardBody(
             [
                 _label("View"),
-                dcc.RadioItems(id="sero-mode", options=[{"label": v, "value": k} for k, v in MODES.items()],
-                               value="single", inline=True, className="sero-radio",
+                dcc.RadioItems(id="traj-mode", options=[{"label": v, "value": k} for k, v in MODES.items()],
+                               value="single", inline=True, className="traj-radio",
                                inputClassName="me-1", labelClassName="me-3"),
-                html.Div([_label("Parameter", "sero-param"),
-                          dcc.Dropdown(id="sero-param", options=param_options(study), value=default_single(study),
+                html.Div([_label("Parameter", "traj-param"),
+                          dcc.Dropdown(id="traj-param", options=param_options(study), value=default_single(study),
                                        clearable=False, searchable=True, maxHeight=320)],
-                         id="sero-param-wrap"),
-                html.Div([_label(f"Parameters (up to {MAX_MULTI})", "sero-params"),
-                          dcc.Dropdown(id="sero-params", options=param_options(study), value=default_multi(study),
+                         id="traj-param-wrap"),
+                html.Div([_label(f"Parameters (up to {MAX_MULTI})", "traj-params"),
+                          dcc.Dropdown(id="traj-params", options=param_options(study), value=default_multi(study),
                                        multi=True, clearable=True, searchable=True, maxHeight=320)],
-                         id="sero-params-wrap", style={"display": "none"}),
+                         id="traj-params-wrap", style={"display": "none"}),
                 _label("Scale"),
-                dcc.RadioItems(id="sero-scale", options=[{"label": v, "value": k} for k, v in SCALE_LABELS.items()],
-                               value="raw", className="sero-radio", inputClassName="me-1"),
+                dcc.RadioItems(id="traj-scale", options=[{"label": v, "value": k} for k, v in SCALE_LABELS.items()],
+                               value="raw", className="traj-radio", inputClassName="me-1"),
                 _label("Summary"),
-                dcc.RadioItems(id="sero-stat", options=[{"label": v, "value": k} for k, v in STATS.items()],
-                               value="mean", className="sero-radio", inputClassName="me-1"),
-                dcc.Checklist(id="sero-opts", options=[{"label": v, "value": k} for k, v in OPTS.items()], value=[],
-                              className="sero-radio mt-2", inputClassName="me-1", labelClassName="me-3", inline=True),
+                dcc.RadioItems(id="traj-stat", options=[{"label": v, "value": k} for k, v in STATS.items()],
+                               value="mean", className="traj-radio", inputClassName="me-1"),
+                dcc.Checklist(id="traj-opts", options=[{"label": v, "value": k} for k, v in OPTS.items()], value=[],
+                              className="traj-radio mt-2", inputClassName="me-1", labelClassName="me-3", inline=True),
                 _label("Patients chosen in the filter"),
-                dcc.RadioItems(id="sero-patmode", options=[{"label": v, "value": k} for k, v in PATMODES.items()],
-                               value="highlight", className="sero-radio", inputClassName="me-1"),
+                dcc.RadioItems(id="traj-patmode", options=[{"label": v, "value": k} for k, v in PATMODES.items()],
+                               value="highlight", className="traj-radio", inputClassName="me-1"),
                 html.Hr(className="my-2"),
-                _label("Comparison visit (vs baseline)", "sero-visit"),
-                dcc.Dropdown(id="sero-visit", options=visits, value=END, clearable=False, searchable=False),
-                _label("Reference arm (MMRM)", "sero-ref"),
-                dcc.Dropdown(id="sero-ref", options=arms, value=study.arms[0].code if study.arms else None,
+                _label("Comparison visit (vs baseline)", "traj-visit"),
+                dcc.Dropdown(id="traj-visit", options=visits, value=END, clearable=False, searchable=False),
+                _label("Reference arm (MMRM)", "traj-ref"),
+                dcc.Dropdown(id="traj-ref", options=arms, value=study.arms[0].code if study.arms else None,
                              clearable=False, searchable=False),
                 html.Div([_label("Multiplicity across parameters"),
-                          dcc.RadioItems(id="sero-adjust",
+                          dcc.RadioItems(id="traj-adjust",
                                          options=[{"label": v, "value": k} for k, v in ADJUST_LABELS.items()],
-                                         value="holm", className="sero-radio", inputClassName="me-1")],
-                         id="sero-adjust-wrap", style={"display": "none"}),
+                                         value="holm", className="traj-radio", inputClassName="me-1")],
+                         id="traj-adjust-wrap", style={"display": "none"}),
             ],
             className="py-2",
         ),
-        className="sero-controls",
+        className="traj-controls",
     )
 
 
@@ -192,10 +192,10 @@ def layout(study):
                     dbc.Col(controls(study), lg=3, md=4),
                     dbc.Col(
                         [
-                            html.Div(id="sero-message", className="sero-message"),
-                            dcc.Loading(dcc.Graph(id="sero-graph", config=graph_config(f"{study.study_id}-serology"),
+                            html.Div(id="traj-message", className="traj-message"),
+                            dcc.Loading(dcc.Graph(id="traj-graph", config=graph_config(f"{study.study_id}-trajectories"),
                                                   style={"height": "470px"}), type="default", delay_show=400),
-                            figure_tools.toolbar("sero", "sero-graph", f"{study.study_id}-serology", data=False,
+                            figure_tools.toolbar("traj", "traj-graph", f"{study.study_id}-trajectories", data=False,
                                                  deck=True),
                         ],
                         lg=9, md=8,
@@ -203,19 +203,19 @@ def layout(study):
                 ],
                 className="g-2 mb-2",
             ),
-            dbc.Card([dbc.CardHeader("Statistics"), dbc.CardBody(html.Div(id="sero-stats"))], className="mb-3"),
+            dbc.Card([dbc.CardHeader("Statistics"), dbc.CardBody(html.Div(id="traj-stats"))], className="mb-3"),
             dbc.Card(
                 [
                     dbc.CardHeader(
                         html.Div(
                             [html.Span("Summary by arm and visit", className="me-auto"),
-                             dbc.Button("Download CSV", id="sero-csv-btn", size="sm", color="secondary",
+                             dbc.Button("Download CSV", id="traj-csv-btn", size="sm", color="secondary",
                                         outline=True)],
                             className="d-flex align-items-center",
                         )
                     ),
-                    dbc.CardBody(html.Div(id="sero-table")),
-                    dcc.Download(id="sero-download"),
+                    dbc.CardBody(html.Div(id="traj-table")),
+                    dcc.Download(id="traj-download"),
                 ],
                 className="mb-3",
             ),
@@ -595,12 +595,12 @@ def tables_block(study, state, ctl, summaries):
     for i, code in enumerate(ctl["codes"]):
         info = study.params[code]
         d = decimals_for(T.select(param_rows(study, code), code, labels, subjects)["AVAL"], ctl["scale"])
-        tbl = summary_table(study, summaries[code], labels, d, f"sero-table-{code}")
+        tbl = summary_table(study, summaries[code], labels, d, f"traj-table-{code}")
         title = f"{info.name} — {SCALE_LABELS[ctl['scale']].lower()}"
         if len(ctl["codes"]) == 1:
-            blocks += [html.Div(title, className="fw-semibold mt-2 mb-1 sero-table-title"), tbl]
+            blocks += [html.Div(title, className="fw-semibold mt-2 mb-1 traj-table-title"), tbl]
         else:
-            blocks.append(html.Details([html.Summary(title, className="fw-semibold mt-2 mb-1 sero-table-title"), tbl], open=(i == 0)))
+            blocks.append(html.Details([html.Summary(title, className="fw-semibold mt-2 mb-1 traj-table-title"), tbl], open=(i == 0)))
     blocks.append(html.Div(
         f"n: subjects with a value at the visit. mean (SD): sample SD. median [Q1, Q3]: quantiles by "
         f"{QUANTILE_METHOD}. The figure's 95% CI is {T.CI_METHOD}. "
@@ -721,7 +721,7 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                 else:
                     cells += [html.Td(t.note or "not computable", colSpan=2, className="text-muted", style=WRAP)]
             rows.append(html.Tr(cells))
-    within = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)], id="sero-within",
+    within = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(rows)], id="traj-within",
                        size="sm", striped=False, responsive=True, className="summary-table stats-table")
 
     # -- between arms (MMRM)
@@ -754,7 +754,7 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
         extra = f"; {'; '.join(m.remarks)}" if m.remarks else ""
         mnotes.append(f"{info.name}: {m.method}; {m.n_subjects} subjects, {m.n_obs} post-baseline values at weeks "
                       f"{', '.join(f'{v:g}' for v in m.visits)}; covariance: {m.covariance}{extra}.")
-    between = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in mhead])), html.Tbody(mrows)], id="sero-mmrm",
+    between = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in mhead])), html.Tbody(mrows)], id="traj-mmrm",
                         size="sm", striped=True, responsive=True, className="summary-table stats-table")
 
     pop = "the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else \
@@ -799,7 +799,7 @@ def code_script(study, store, mode, param, params, scale, stat, opts, patmode, v
         return "# Choose at least one parameter: the script rebuilds the parameters shown."
     labels, subjects, _, _ = _population(study, state, ctl["patmode"])
     restricted = ctl["patmode"] == "restrict" and bool(state.patients)
-    return codegen.serology_script(study, state, ctl, sctl, labels, subjects, restricted)
+    return codegen.trajectories_script(study, state, ctl, sctl, labels, subjects, restricted)
 
 
 def deck_figure(study, state):
@@ -811,23 +811,23 @@ def deck_figure(study, state):
     return f"{study.params[code].name} by arm, mean ± 95% CI", trajectory_figure(study, state, ctl)[0]
 
 
-CODE_INPUTS = [(FILTER_STORE, "data"), ("sero-mode", "value"), ("sero-param", "value"), ("sero-params", "value"),
-               ("sero-scale", "value"), ("sero-stat", "value"), ("sero-opts", "value"), ("sero-patmode", "value"),
-               ("sero-visit", "value"), ("sero-ref", "value"), ("sero-adjust", "value")]
+CODE_INPUTS = [(FILTER_STORE, "data"), ("traj-mode", "value"), ("traj-param", "value"), ("traj-params", "value"),
+               ("traj-scale", "value"), ("traj-stat", "value"), ("traj-opts", "value"), ("traj-patmode", "value"),
+               ("traj-visit", "value"), ("traj-ref", "value"), ("traj-adjust", "value")]
 
 
 def register(app, study, cache):
-    deck.register(app, study, "sero", ID, "sero-graph")
-    figure_tools.register(app, "sero", CODE_INPUTS, code=lambda *v: code_script(study, *v),
-                          code_filename=lambda *v: f"{study.study_id}-serology")
+    deck.register(app, study, "traj", ID, "traj-graph")
+    figure_tools.register(app, "traj", CODE_INPUTS, code=lambda *v: code_script(study, *v),
+                          code_filename=lambda *v: f"{study.study_id}-trajectories")
 
     @app.callback(
-        Output("sero-param-wrap", "style"),
-        Output("sero-params-wrap", "style"),
-        Output("sero-adjust-wrap", "style"),
-        Output("sero-opts", "options"),
-        Input("sero-mode", "value"),
-        Input("sero-scale", "value"),
+        Output("traj-param-wrap", "style"),
+        Output("traj-params-wrap", "style"),
+        Output("traj-adjust-wrap", "style"),
+        Output("traj-opts", "options"),
+        Input("traj-mode", "value"),
+        Input("traj-scale", "value"),
     )
     def show_controls(mode, scale):
         if not (_choice(mode, MODES) and _choice(scale, SCALE_LABELS)):
@@ -850,18 +850,18 @@ def register(app, study, cache):
         return cache.get_or_compute("serology-figure", key, compute)
 
     @app.callback(
-        Output("sero-graph", "figure"),
-        Output("sero-graph", "style"),
-        Output("sero-table", "children"),
-        Output("sero-message", "children"),
+        Output("traj-graph", "figure"),
+        Output("traj-graph", "style"),
+        Output("traj-table", "children"),
+        Output("traj-message", "children"),
         Input(FILTER_STORE, "data"),
-        Input("sero-mode", "value"),
-        Input("sero-param", "value"),
-        Input("sero-params", "value"),
-        Input("sero-scale", "value"),
-        Input("sero-stat", "value"),
-        Input("sero-opts", "value"),
-        Input("sero-patmode", "value"),
+        Input("traj-mode", "value"),
+        Input("traj-param", "value"),
+        Input("traj-params", "value"),
+        Input("traj-scale", "value"),
+        Input("traj-stat", "value"),
+        Input("traj-opts", "value"),
+        Input("traj-patmode", "value"),
     )
     def update_figure(store, mode, param, params, scale, stat, opts, patmode):
         state = F.from_store(store, study)
@@ -887,17 +887,17 @@ def register(app, study, cache):
         return fig, {"height": f"{height}px"}, tables_block(study, state, ctl, summ), msg
 
     @app.callback(
-        Output("sero-stats", "children"),
+        Output("traj-stats", "children"),
         Input(FILTER_STORE, "data"),
-        Input("sero-mode", "value"),
-        Input("sero-param", "value"),
-        Input("sero-params", "value"),
-        Input("sero-scale", "value"),
-        Input("sero-opts", "value"),
-        Input("sero-patmode", "value"),
-        Input("sero-visit", "value"),
-        Input("sero-ref", "value"),
-        Input("sero-adjust", "value"),
+        Input("traj-mode", "value"),
+        Input("traj-param", "value"),
+        Input("traj-params", "value"),
+        Input("traj-scale", "value"),
+        Input("traj-opts", "value"),
+        Input("traj-patmode", "value"),
+        Input("traj-visit", "value"),
+        Input("traj-ref", "value"),
+        Input("traj-adjust", "value"),
     )
     def update_stats(store, mode, param, params, scale, opts, patmode, visit, ref, adjust_method):
         state = F.from_store(store, study)
@@ -928,16 +928,16 @@ def register(app, study, cache):
         return stats_panel(study, state, ctl, sctl, results, notes)
 
     @app.callback(
-        Output("sero-download", "data"),
-        Input("sero-csv-btn", "n_clicks"),
+        Output("traj-download", "data"),
+        Input("traj-csv-btn", "n_clicks"),
         State(FILTER_STORE, "data"),
-        State("sero-mode", "value"),
-        State("sero-param", "value"),
-        State("sero-params", "value"),
-        State("sero-scale", "value"),
-        State("sero-stat", "value"),
-        State("sero-opts", "value"),
-        State("sero-patmode", "value"),
+        State("traj-mode", "value"),
+        State("traj-param", "value"),
+        State("traj-params", "value"),
+        State("traj-scale", "value"),
+        State("traj-stat", "value"),
+        State("traj-opts", "value"),
+        State("traj-patmode", "value"),
         prevent_initial_call=True,
     )
     def download(n_clicks, store, mode, param, params, scale, stat, opts, patmode):
@@ -957,8 +957,8 @@ def register(app, study, cache):
                 f"Method: n, mean, SD (ddof 1), {T.CI_METHOD}, median and quartiles ({QUANTILE_METHOD}), "
                 f"{T.GEO_METHOD} (positive values only)")
         return dict(content=csv_with_provenance(df, study, state, note),
-                    filename=f"{study.study_id}-serology-{'-'.join(ctl['codes'])}-{ctl['scale']}.csv",
+                    filename=f"{study.study_id}-trajectories-{'-'.join(ctl['codes'])}-{ctl['scale']}.csv",
                     type="text/csv")
 
     # A click on a patient's line (individual patients shown) chooses that patient in the global filter.
-    register_patient_click(app, study, "sero-graph")
+    register_patient_click(app, study, "traj-graph")

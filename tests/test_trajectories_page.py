@@ -23,11 +23,11 @@ def adlb(study):
 
 
 def controls(study, **kw):
-    c = {"filter-state.data": default_store(study), "sero-mode.value": "single", "sero-param.value": "IGG",
-         "sero-params.value": ["IGG", "C3", "DSDNA", "ANUA"], "sero-scale.value": "raw", "sero-stat.value": "mean",
-         "sero-opts.value": [], "sero-patmode.value": "highlight", "sero-visit.value": "end",
-         "sero-ref.value": "BEL", "sero-adjust.value": "holm"}
-    c.update({f"sero-{k}.value" if not k.startswith("filter") else "filter-state.data": v for k, v in kw.items()})
+    c = {"filter-state.data": default_store(study), "traj-mode.value": "single", "traj-param.value": "IGG",
+         "traj-params.value": ["IGG", "C3", "DSDNA", "ANUA"], "traj-scale.value": "raw", "traj-stat.value": "mean",
+         "traj-opts.value": [], "traj-patmode.value": "highlight", "traj-visit.value": "end",
+         "traj-ref.value": "BEL", "traj-adjust.value": "holm"}
+    c.update({f"traj-{k}.value" if not k.startswith("filter") else "filter-state.data": v for k, v in kw.items()})
     return c
 
 
@@ -46,8 +46,8 @@ def decode(obj):
 
 
 def figure(cb, inputs):
-    out = cb.outputs("sero-graph", "figure", inputs)
-    return None if out is None else (go.Figure(decode(out["sero-graph.figure"])), out)
+    out = cb.outputs("traj-graph", "figure", inputs)
+    return None if out is None else (go.Figure(decode(out["traj-graph.figure"])), out)
 
 
 def summary_traces(fig):
@@ -191,7 +191,7 @@ def test_filters_apply(cb, study):
 
 def test_summary_table(cb, study, adlb):
     _, out = figure(cb, controls(study))
-    table = find(out["sero-table.children"], "sero-table-IGG")
+    table = find(out["traj-table.children"], "traj-table-IGG")
     rows = rows_of(table)
     assert len(rows) == 13 and rows[0][0] == "Baseline"
     v = values(adlb, "IGG", COMBO, 48)
@@ -202,29 +202,29 @@ def test_summary_table(cb, study, adlb):
 
 def test_messages_for_empty_and_outside_patients(cb, study):
     _, out = figure(cb, controls(study, mode="multi", params=[]))
-    assert "at least one parameter" in text_of(out["sero-message.children"])
+    assert "at least one parameter" in text_of(out["traj-message.children"])
     store = {"arms": ["BEL"], "weeks": [0, 48], "patients": ["LSO-088-021"]}
     _, out = figure(cb, controls(study, **{"filter-state.data": store}))
-    assert "outside the arm filter" in text_of(out["sero-message.children"])
+    assert "outside the arm filter" in text_of(out["traj-message.children"])
 
 
 def test_control_visibility_and_log_only_on_raw(cb):
-    out = cb.outputs("sero-opts", "options", {"sero-mode.value": "multi", "sero-scale.value": "chg"})
-    assert out["sero-param-wrap.style"] == {"display": "none"}
-    assert out["sero-adjust-wrap.style"] == {"display": "block"}
-    log = next(o for o in out["sero-opts.options"] if o["value"] == "log")
+    out = cb.outputs("traj-opts", "options", {"traj-mode.value": "multi", "traj-scale.value": "chg"})
+    assert out["traj-param-wrap.style"] == {"display": "none"}
+    assert out["traj-adjust-wrap.style"] == {"display": "block"}
+    log = next(o for o in out["traj-opts.options"] if o["value"] == "log")
     assert log["disabled"] is True
 
 
 # -- statistics --------------------------------------------------------------------------------
 def stats_out(cb, inputs):
-    out = cb.outputs("sero-stats", "children", inputs)
-    return None if out is None else out["sero-stats.children"]
+    out = cb.outputs("traj-stats", "children", inputs)
+    return None if out is None else out["traj-stats.children"]
 
 
 def test_within_arm_paired_tests_match_scipy(cb, study, adlb):
     panel = stats_out(cb, controls(study))
-    rows = rows_of(find(panel, "sero-within"))
+    rows = rows_of(find(panel, "traj-within"))
     assert rows[0][0].startswith("IgG (g/L) · baseline vs week 48")
     combo = next(r for r in rows if r[0] == COMBO)
     a = adlb[(adlb["PARAMCD"] == "IGG") & (adlb["TRT01A"] == COMBO)].pivot(index="USUBJID", columns="AVISITN",
@@ -242,7 +242,7 @@ def test_within_arm_paired_tests_match_scipy(cb, study, adlb):
 def test_done_when_combination_arm_findings_with_p_values(cb, study):
     """IgG, anti-dsDNA, AnuA fall and C3 rises by week 48 in the combination arm, each with p < 0.05."""
     panel = stats_out(cb, controls(study, mode="multi", adjust="none"))
-    rows = rows_of(find(panel, "sero-within"))
+    rows = rows_of(find(panel, "traj-within"))
     current, found = None, {}
     for r in rows:
         if len(r) == 1:
@@ -257,7 +257,7 @@ def test_done_when_combination_arm_findings_with_p_values(cb, study):
         p = r[3].split()
         assert np.sign(est) == sign, (name, r)
         assert p[1] == "<" or float(p[2]) < 0.05, (name, r)
-    mmrm = rows_of(find(panel, "sero-mmrm"))
+    mmrm = rows_of(find(panel, "traj-mmrm"))
     combo = [r for r in mmrm if r[0] == f"{COMBO} − Belimumab"]
     assert len(combo) == 4 and all("MMRM, Wald t-test, df = 26" in r[3] for r in combo)
     text = text_of(panel)
@@ -269,7 +269,7 @@ def test_mmrm_panel_matches_analysis_layer(cb, study):
     from analysis import trajectory as T
 
     panel = stats_out(cb, controls(study, ref="IL2"))
-    rows = rows_of(find(panel, "sero-mmrm"))
+    rows = rows_of(find(panel, "traj-mmrm"))
     assert rows[0][0] == "IgG (g/L) · week 48"
     res = MM.fit_mmrm(T.select(study.measurements, "IGG", ARMS), "Ld-IL2", 48.0, ARMS)
     for c in res.contrasts:
@@ -281,7 +281,7 @@ def test_mmrm_panel_matches_analysis_layer(cb, study):
 
 def test_holm_adjustment_across_parameters(cb, study, adlb):
     panel = stats_out(cb, controls(study, mode="multi", adjust="holm"))
-    rows = rows_of(find(panel, "sero-within"))
+    rows = rows_of(find(panel, "traj-within"))
     combo = [r for r in rows if r[0] == COMBO]
     raw = []
     for code in ("IGG", "C3", "DSDNA", "ANUA"):
@@ -299,9 +299,9 @@ def test_holm_adjustment_across_parameters(cb, study, adlb):
 def test_comparison_visit_follows_window_and_choice(cb, study):
     store = {"arms": [], "weeks": [0, 24], "patients": []}
     panel = stats_out(cb, controls(study, **{"filter-state.data": store}))
-    assert rows_of(find(panel, "sero-within"))[0][0].endswith("week 24")
+    assert rows_of(find(panel, "traj-within"))[0][0].endswith("week 24")
     panel = stats_out(cb, controls(study, param="SLEDAI", visit=44))
-    assert rows_of(find(panel, "sero-within"))[0][0].endswith("week 36")
+    assert rows_of(find(panel, "traj-within"))[0][0].endswith("week 36")
     assert "compared at week 36" in text_of(panel)
 
 
@@ -321,9 +321,9 @@ def test_reference_arm_outside_filter(cb, study):
 # -- CSV -----------------------------------------------------------------------------------------
 def test_csv_download_has_provenance_and_numbers(cb, study, adlb):
     inputs = controls(study, mode="multi")
-    out = cb.outputs("sero-download", "data", {"sero-csv-btn.n_clicks": 1},
+    out = cb.outputs("traj-download", "data", {"traj-csv-btn.n_clicks": 1},
                      state={k: v for k, v in inputs.items()})
-    data = out["sero-download.data"]
+    data = out["traj-download.data"]
     assert data["filename"].endswith(".csv")
     text = data["content"]
     head = [line for line in text.splitlines() if line.startswith("#")]
@@ -364,7 +364,7 @@ FORGED = [
 
 @pytest.mark.parametrize("forged", FORGED, ids=lambda f: repr(f)[:40])
 def test_forged_figure_inputs_give_204(cb, study, forged):
-    r = cb.post("sero-graph", "figure", controls(study, **forged))
+    r = cb.post("traj-graph", "figure", controls(study, **forged))
     assert r.status_code == 204
 
 
@@ -373,31 +373,31 @@ def test_forged_figure_inputs_give_204(cb, study, forged):
                                              {"adjust": ["holm"]}, {"visit": float("nan")}],
                          ids=lambda f: repr(f)[:40])
 def test_forged_stats_inputs_give_204(cb, study, forged):
-    r = cb.post("sero-stats", "children", controls(study, **forged))
+    r = cb.post("traj-stats", "children", controls(study, **forged))
     assert r.status_code == 204
 
 
 def test_forged_download_and_controls_give_204(cb, study):
     inputs = controls(study, param="NOPE")
-    assert cb.post("sero-download", "data", {"sero-csv-btn.n_clicks": 1}, state=inputs).status_code == 204
+    assert cb.post("traj-download", "data", {"traj-csv-btn.n_clicks": 1}, state=inputs).status_code == 204
     ok = controls(study)
-    assert cb.post("sero-download", "data", {"sero-csv-btn.n_clicks": "1"}, state=ok).status_code == 204
-    assert cb.post("sero-opts", "options", {"sero-mode.value": "x", "sero-scale.value": "raw"}).status_code == 204
-    assert cb.post("sero-opts", "options", {"sero-mode.value": ["single"], "sero-scale.value": {}}).status_code == 204
+    assert cb.post("traj-download", "data", {"traj-csv-btn.n_clicks": "1"}, state=ok).status_code == 204
+    assert cb.post("traj-opts", "options", {"traj-mode.value": "x", "traj-scale.value": "raw"}).status_code == 204
+    assert cb.post("traj-opts", "options", {"traj-mode.value": ["single"], "traj-scale.value": {}}).status_code == 204
 
 
 def test_too_many_parameters_are_capped_with_a_message(cb, study):
-    from components.serology import allowed_codes
+    from components.trajectories import allowed_codes
 
     codes = allowed_codes(study)
     fig, out = figure(cb, controls(study, mode="multi", params=codes))
     assert len(summary_traces(fig)) == 3 * 6
-    assert f"first 6 of the {len(codes)}" in text_of(out["sero-message.children"])
+    assert f"first 6 of the {len(codes)}" in text_of(out["traj-message.children"])
 
 
 # -- parameters offered ----------------------------------------------------------------------------
 def test_picker_groups_serology_then_clinical_activity(study):
-    from components.serology import param_options
+    from components.trajectories import param_options
 
     opts = param_options(study)
     headers = [o["label"] for o in opts if o.get("disabled")]
@@ -409,7 +409,7 @@ def test_picker_groups_serology_then_clinical_activity(study):
 def test_other_studies_fall_back_to_lab_parameters_by_category():
     from types import SimpleNamespace
 
-    from components.serology import page_params, param_unit
+    from components.trajectories import page_params, param_unit
     from data.study import ParamInfo
 
     def p(code, ds, cat, unit="g/L"):

@@ -35,17 +35,17 @@ from components.tables import frame_table
 from components.theme import base_layout, graph_config, message_figure, stamp
 from data import filters as F
 
-ID = "cells"
-PATH = "/cells"
+ID = "comparison"
+PATH = "/comparison"
 TITLE = "Cell subsets"
 # The view in the URL ("Copy link to this view"; components.viewstate) and the presentation-mode arrow keys.
 # The timepoints' options follow the subset and the window: their link values wait for the options.
-URL_STATE = {"view": ("cell-view", "value"), "param": ("cell-param", "value"),
-             "v1": ("cell-visit-a", "value", "cell-visit-a.options"),
-             "v2": ("cell-visit-b", "value", "cell-visit-b.options"),
-             "annot": ("cell-annot", "value"), "log": ("cell-log", "value"), "scale": ("cell-scale", "value"),
-             "ref": ("cell-ref", "value")}
-PRESENT_STEP = {"control": "cell-param", "when": ("cell-view", "value", "single")}
+URL_STATE = {"view": ("cmp-view", "value"), "param": ("cmp-param", "value"),
+             "v1": ("cmp-visit-a", "value", "cmp-visit-a.options"),
+             "v2": ("cmp-visit-b", "value", "cmp-visit-b.options"),
+             "annot": ("cmp-annot", "value"), "log": ("cmp-log", "value"), "scale": ("cmp-scale", "value"),
+             "ref": ("cmp-ref", "value")}
+PRESENT_STEP = {"control": "cmp-param", "when": ("cmp-view", "value", "single")}
 
 DEFAULT_PARAM = "NAIVEB"
 VIEWS = ("single", "grid")
@@ -66,7 +66,7 @@ MAX_POINTS = 150
 
 # -- catalogue helpers --------------------------------------------------------------------
 def subset_codes(study) -> list[str]:
-    """The page's parameters: study.toml [pages.cells] when set, else flow cytometry (ADCELL),
+    """The page's parameters: study.toml [pages.comparison] when set, else flow cytometry (ADCELL),
     else every parameter of the study."""
     if ID in (getattr(study, "page_sources", None) or {}):
         return list(study.params_for(ID))
@@ -120,7 +120,7 @@ def subset_options(study) -> list[dict]:
     for code in subset_codes(study):
         cat = study.params[code].category
         if cat != seen:
-            opts.append({"label": html.Span(group_name(cat), className="cell-opt-group",
+            opts.append({"label": html.Span(group_name(cat), className="cmp-opt-group",
                                             style={"fontWeight": 700, "color": "#52606d"}),
                          "value": f"group:{cat}", "disabled": True})
             seen = cat
@@ -657,39 +657,39 @@ def layout(study):
     radio_style = dict(inline=True, inputClassName="me-1", labelClassName="me-3")
     controls = dbc.Card(dbc.CardBody([
         dbc.Row([
-            dbc.Col([_label("View", "cell-view"),
-                     dbc.RadioItems(id="cell-view", value="single", options=[
+            dbc.Col([_label("View", "cmp-view"),
+                     dbc.RadioItems(id="cmp-view", value="single", options=[
                          {"label": "One subset", "value": "single"},
                          {"label": f"Figure 2 grid (all {len(codes)})", "value": "grid"}], **radio_style)], md=3),
-            dbc.Col([_label("Cell subset", "cell-param"),
-                     dcc.Dropdown(id="cell-param", options=subset_options(study), value=default_code(study),
+            dbc.Col([_label("Cell subset", "cmp-param"),
+                     dcc.Dropdown(id="cmp-param", options=subset_options(study), value=default_code(study),
                                   clearable=False, searchable=True, maxHeight=360)], md=3),
-            dbc.Col([_label("Timepoint 1", "cell-visit-a"),
-                     dcc.Dropdown(id="cell-visit-a", options=visit_options(study, offered), value=va,
+            dbc.Col([_label("Timepoint 1", "cmp-visit-a"),
+                     dcc.Dropdown(id="cmp-visit-a", options=visit_options(study, offered), value=va,
                                   clearable=False, searchable=False)], md=2),
-            dbc.Col([_label("Timepoint 2", "cell-visit-b"),
-                     dcc.Dropdown(id="cell-visit-b", options=visit_options(study, offered), value=vb,
+            dbc.Col([_label("Timepoint 2", "cmp-visit-b"),
+                     dcc.Dropdown(id="cmp-visit-b", options=visit_options(study, offered), value=vb,
                                   clearable=False, searchable=False)], md=2),
-            dbc.Col([_label("Scale", "cell-log"),
-                     dbc.Checklist(id="cell-log", options=[{"label": "Log y-axis", "value": "log"}], value=[],
+            dbc.Col([_label("Scale", "cmp-log"),
+                     dbc.Checklist(id="cmp-log", options=[{"label": "Log y-axis", "value": "log"}], value=[],
                                    switch=True)], md=2),
         ], className="g-2 align-items-end"),
         dbc.Row([
-            dbc.Col([_label("p-values on the figure", "cell-annot"),
-                     dbc.RadioItems(id="cell-annot", value="within", options=[
+            dbc.Col([_label("p-values on the figure", "cmp-annot"),
+                     dbc.RadioItems(id="cmp-annot", value="within", options=[
                          {"label": "Within arm", "value": "within"},
                          {"label": "Between arms", "value": "between"},
                          {"label": "None", "value": "none"}], **radio_style)], md=3),
-            dbc.Col([_label("Between-arm rank tests on", "cell-scale"),
-                     dbc.RadioItems(id="cell-scale", value="pchg", options=[
+            dbc.Col([_label("Between-arm rank tests on", "cmp-scale"),
+                     dbc.RadioItems(id="cmp-scale", value="pchg", options=[
                          {"label": "% change", "value": "pchg"},
                          {"label": "Absolute change", "value": "chg"}], **radio_style)], md=3),
-            dbc.Col([_label("ANCOVA reference arm", "cell-ref"),
-                     dcc.Dropdown(id="cell-ref", options=arms, value=default_reference(study),
+            dbc.Col([_label("ANCOVA reference arm", "cmp-ref"),
+                     dcc.Dropdown(id="cmp-ref", options=arms, value=default_reference(study),
                                   clearable=False, searchable=False)], md=2),
             dbc.Col(html.Div(
-                [dbc.Button("Download table (CSV)", id="cell-csv-btn", color="secondary", outline=True, size="sm"),
-                 dcc.Download(id="cell-csv")], className="text-end"), md=4),
+                [dbc.Button("Download table (CSV)", id="cmp-csv-btn", color="secondary", outline=True, size="sm"),
+                 dcc.Download(id="cmp-csv")], className="text-end"), md=4),
         ], className="g-2 mt-1 align-items-end"),
     ], className="py-2"), className="mb-2")
     return html.Div([
@@ -697,13 +697,13 @@ def layout(study):
                  html.Small("flow cytometry" + (" · simulated data" if study.simulated else ""), className="text-muted", style={"fontSize": "1rem"})],
                 className="page-title"),
         controls,
-        dbc.Alert(id="cell-message", color="warning", is_open=False, className="py-2"),
+        dbc.Alert(id="cmp-message", color="warning", is_open=False, className="py-2"),
         dbc.Card(dbc.CardBody([
-            dcc.Graph(id="cell-fig", config=graph_config(f"{study.study_id}-cell-subsets")),
-            html.Div(id="cell-caption", className="caption"),
-            figure_tools.toolbar("cell", "cell-fig", f"{study.study_id}-cell-subsets", data=False, deck=True),
+            dcc.Graph(id="cmp-fig", config=graph_config(f"{study.study_id}-comparison")),
+            html.Div(id="cmp-caption", className="caption"),
+            figure_tools.toolbar("cmp", "cmp-fig", f"{study.study_id}-comparison", data=False, deck=True),
         ], className="p-2"), className="mb-3"),
-        dbc.Card([dbc.CardHeader("Summary and statistics"), dbc.CardBody(html.Div(id="cell-tables"))],
+        dbc.Card([dbc.CardHeader("Summary and statistics"), dbc.CardBody(html.Div(id="cmp-tables"))],
                  className="mb-3"),
     ])
 
@@ -787,7 +787,7 @@ def code_script(study, store, view, code, va, vb, annot, log, scale, ref) -> str
     if msg:
         return f"# {codegen.comment(msg)}"
     reference, _ = _reference(study, state, ref)
-    return codegen.cells_script(study, state, shown, va, vb, scale, reference, state.arm_labels(study))
+    return codegen.comparison_script(study, state, shown, va, vb, scale, reference, state.arm_labels(study))
 
 
 def deck_figure(study, state):
@@ -802,17 +802,17 @@ def deck_figure(study, state):
         single_figure(study, res, state.patients, "within", False, state)
 
 
-CODE_INPUTS = [(FILTER_STORE, "data"), ("cell-view", "value"), ("cell-param", "value"), ("cell-visit-a", "value"),
-               ("cell-visit-b", "value"), ("cell-annot", "value"), ("cell-log", "value"), ("cell-scale", "value"),
-               ("cell-ref", "value")]
+CODE_INPUTS = [(FILTER_STORE, "data"), ("cmp-view", "value"), ("cmp-param", "value"), ("cmp-visit-a", "value"),
+               ("cmp-visit-b", "value"), ("cmp-annot", "value"), ("cmp-log", "value"), ("cmp-scale", "value"),
+               ("cmp-ref", "value")]
 
 
 def register(app, study, cache):
     codes_all = subset_codes(study)
     rows_of = param_slices(study.measurements)  # once: a slice per parameter instead of a mask per request
-    deck.register(app, study, "cell", ID, "cell-fig")
-    figure_tools.register(app, "cell", CODE_INPUTS, code=lambda *v: code_script(study, *v),
-                          code_filename=lambda *v: f"{study.study_id}-cell-subsets")
+    deck.register(app, study, "cmp", ID, "cmp-fig")
+    figure_tools.register(app, "cmp", CODE_INPUTS, code=lambda *v: code_script(study, *v),
+                          code_filename=lambda *v: f"{study.study_id}-comparison")
 
     def results_for(state, codes, va, vb, scale, ref):
         arms = state.arm_labels(study)
@@ -821,21 +821,21 @@ def register(app, study, cache):
         for code in codes:
             key = (state.arms, code, va, vb, scale, ref)
             out.append(cache.get_or_compute(
-                "cells", key, lambda code=code: analyse(study, code, va, vb, arms, subjects, ref, scale,
+                "comparison", key, lambda code=code: analyse(study, code, va, vb, arms, subjects, ref, scale,
                                                         rows_of.get(code))))
         return out
 
-    @app.callback(Output("cell-param", "disabled"), Input("cell-view", "value"))
+    @app.callback(Output("cmp-param", "disabled"), Input("cmp-view", "value"))
     def param_enabled(view):
         if view not in VIEWS:
             raise PreventUpdate
         return view == "grid"
 
     @app.callback(
-        Output("cell-visit-a", "options"), Output("cell-visit-a", "value"),
-        Output("cell-visit-b", "options"), Output("cell-visit-b", "value"),
-        Input(FILTER_STORE, "data"), Input("cell-param", "value"), Input("cell-view", "value"),
-        State("cell-visit-a", "value"), State("cell-visit-b", "value"),
+        Output("cmp-visit-a", "options"), Output("cmp-visit-a", "value"),
+        Output("cmp-visit-b", "options"), Output("cmp-visit-b", "value"),
+        Input(FILTER_STORE, "data"), Input("cmp-param", "value"), Input("cmp-view", "value"),
+        State("cmp-visit-a", "value"), State("cmp-visit-b", "value"),
     )
     def visit_pickers(store, code, view, cur_a, cur_b):
         """Offer the visits with data for the subset inside the global window; default to the window's ends."""
@@ -852,11 +852,11 @@ def register(app, study, cache):
         return opts, da, opts, db
 
     @app.callback(
-        Output("cell-fig", "figure"), Output("cell-caption", "children"), Output("cell-tables", "children"),
-        Output("cell-message", "children"), Output("cell-message", "is_open"),
-        Input(FILTER_STORE, "data"), Input("cell-view", "value"), Input("cell-param", "value"),
-        Input("cell-visit-a", "value"), Input("cell-visit-b", "value"), Input("cell-annot", "value"),
-        Input("cell-log", "value"), Input("cell-scale", "value"), Input("cell-ref", "value"),
+        Output("cmp-fig", "figure"), Output("cmp-caption", "children"), Output("cmp-tables", "children"),
+        Output("cmp-message", "children"), Output("cmp-message", "is_open"),
+        Input(FILTER_STORE, "data"), Input("cmp-view", "value"), Input("cmp-param", "value"),
+        Input("cmp-visit-a", "value"), Input("cmp-visit-b", "value"), Input("cmp-annot", "value"),
+        Input("cmp-log", "value"), Input("cmp-scale", "value"), Input("cmp-ref", "value"),
     )
     def update(store, view, code, va, vb, annot, log, scale, ref):
         state, shown, va, vb, log, msg = _request(study, store, view, code, va, vb, annot, log, scale, ref)
@@ -873,7 +873,7 @@ def register(app, study, cache):
         highlight = state.patients
         if view == "grid":
             fig = grid_figure(study, results, highlight, annot, log, state)
-            tables = [frame_table(grid_table(study, results), "cell-grid-table"),
+            tables = [frame_table(grid_table(study, results), "cmp-grid-table"),
                       html.Div("Arm columns: median change (timepoint 2 − timepoint 1) with the within-arm "
                                "Wilcoxon signed-rank p. Kruskal–Wallis p and the pairwise columns (Mann–Whitney U p, "
                                f"Holm-adjusted) are on {SCALE_TEXT[scale]}. Full statistics, with ANCOVA, per subset "
@@ -882,14 +882,14 @@ def register(app, study, cache):
             for res in results:
                 tables.append(html.Details([
                     html.Summary(full_name(study, res.code), style={"fontWeight": 600, "cursor": "pointer"}),
-                    frame_table(summary_table(study, res), f"cell-summary-{res.code}"),
-                    frame_table(stats_table(study, res), f"cell-stats-{res.code}"),
+                    frame_table(summary_table(study, res), f"cmp-summary-{res.code}"),
+                    frame_table(stats_table(study, res), f"cmp-stats-{res.code}"),
                 ], className="mb-1"))
         else:
             res = results[0]
             fig = single_figure(study, res, highlight, annot, log, state)
-            tables = [frame_table(summary_table(study, res), "cell-summary-table"),
-                      frame_table(stats_table(study, res), "cell-stats-table")]
+            tables = [frame_table(summary_table(study, res), "cmp-summary-table"),
+                      frame_table(stats_table(study, res), "cmp-stats-table")]
         tables.append(html.Div(
             f"Population: {', '.join(results[0].arms)}; {population_text(study)}. Medians and quartiles: "
             f"{QUANTILE_METHOD}. Change = timepoint 2 − timepoint 1; % change relative to timepoint 1. "
@@ -918,11 +918,11 @@ def register(app, study, cache):
         return fig, caption, tables, None, False
 
     @app.callback(
-        Output("cell-csv", "data"),
-        Input("cell-csv-btn", "n_clicks"),
-        State(FILTER_STORE, "data"), State("cell-view", "value"), State("cell-param", "value"),
-        State("cell-visit-a", "value"), State("cell-visit-b", "value"), State("cell-scale", "value"),
-        State("cell-ref", "value"),
+        Output("cmp-csv", "data"),
+        Input("cmp-csv-btn", "n_clicks"),
+        State(FILTER_STORE, "data"), State("cmp-view", "value"), State("cmp-param", "value"),
+        State("cmp-visit-a", "value"), State("cmp-visit-b", "value"), State("cmp-scale", "value"),
+        State("cmp-ref", "value"),
         prevent_initial_call=True,
     )
     def download(n_clicks, store, view, code, va, vb, scale, ref):
@@ -946,7 +946,7 @@ def register(app, study, cache):
                 f"(Holm-adjusted); ANCOVA (OLS) vs {reference}.")
         csv = csv_with_provenance(export_frame(study, results), study, state, note)
         tag = "grid" if view == "grid" else code
-        return dict(content=csv, filename=f"{study.study_id}-cells-{tag}-wk{va:g}-wk{vb:g}.csv")
+        return dict(content=csv, filename=f"{study.study_id}-comparison-{tag}-wk{va:g}-wk{vb:g}.csv")
 
     # A click on a patient's point chooses that patient in the global filter (and the patient profile).
-    register_patient_click(app, study, "cell-fig")
+    register_patient_click(app, study, "cmp-fig")

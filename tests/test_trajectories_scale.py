@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from analysis import trajectory as T
-from components import serology as S
+from components import trajectories as S
 from data import filters as F
 from data.study import load_study
 
@@ -17,7 +17,7 @@ N_SUBJECTS = 480  # 160 per arm: above the 150-line cap
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
     from bench import scale
-    folder = tmp_path_factory.mktemp("sero-scale") / "T"
+    folder = tmp_path_factory.mktemp("traj-scale") / "T"
     sizes = dict(scale.SIZES)
     scale.SIZES["T"] = (N_SUBJECTS, 20, 5)
     try:

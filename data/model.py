@@ -1,0 +1,137 @@
+"""The Study model: what the data layer hands to every page (immutable once loaded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from data import config as _config
+from data import lock as _lock
+
+
+class DataError(Exception):
+    """The folder cannot be served. ``lines`` holds one readable line per problem."""
+
+    def __init__(self, folder: Path, lines: list[str]):
+        self.folder, self.lines = Path(folder), list(lines)
+        super().__init__("\n".join(self.lines))
+
+
+@dataclass(frozen=True)
+class Arm:
+    code: str
+    label: str
+    colour: str
+    light: str
+    n: int
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    code: str
+    name: str
+    dataset: str
+    category: str
+    unit: str
+    lo: float | None
+    hi: float | None
+    visits: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Population:
+    """The subjects a group of pages analyses, chosen by an ADSL flag (= "Y")."""
+
+    kind: str  # "efficacy" or "safety"
+    flag: str | None  # ADSL variable; None = every subject
+    n: int
+    total: int
+    subjects: frozenset = frozenset()
+
+    @property
+    def text(self) -> str:
+        if self.flag is None:
+            return f"{self.kind.capitalize()} population: all {self.total} subjects (no population flag)"
+        return f"{self.kind.capitalize()} population: {self.flag} = 'Y' ({self.n} of {self.total} subjects)"
+
+
+@dataclass(frozen=True, eq=False)
+class Study:
+    folder: Path
+    study_id: str
+    title: str
+    simulated: bool
+    lock: _lock.LockInfo
+    adsl: pd.DataFrame
+    measurements: pd.DataFrame  # BDS analysis rows on the time axis, long, with ARM (display label, ordered)
+    adae: pd.DataFrame | None
+    adex: pd.DataFrame | None
+    arms: tuple[Arm, ...]
+    params: dict[str, ParamInfo]
+    visits: tuple[tuple[float, str], ...]  # (AVISITN, AVISIT) on the time axis
+    notes: tuple[str, ...] = field(default=())
+    efficacy_flag: str | None = None
+    safety_flag: str | None = None
+    # -- what the defaults or study.toml chose ------------------------------------------
+    arm_variable: str = "TRT01A"
+    reference_arm: str | None = None  # arm code
+    baseline_visit: float | None = None
+    end_visit: float | None = None
+    populations: dict = field(default_factory=dict)  # "efficacy"/"safety" -> Population
+    off_axis: pd.DataFrame | None = None  # analysis rows at unscheduled/derived visits (not on the time axis)
+    page_sources: dict = field(default_factory=dict)  # page id -> config.PageSource
+    files: dict = field(default_factory=dict)  # file name -> rows read
+    datasets: dict = field(default_factory=dict)  # dataset name -> file name, for the datasets used
+    ae_vars: dict = field(default_factory=dict)  # role -> ADAE variable (None when absent)
+    config: _config.StudyConfig = field(default_factory=_config.StudyConfig)
+
+    # -- look-ups used by every page -------------------------------------------------
+    @property
+    def fingerprint(self) -> str:
+        return self.lock.fingerprint
+
+    @property
+    def arm_codes(self) -> tuple[str, ...]:
+        return tuple(a.code for a in self.arms)
+
+    @property
+    def arm_by_code(self) -> dict[str, Arm]:
+        return {a.code: a for a in self.arms}
+
+    @property
+    def arm_by_label(self) -> dict[str, Arm]:
+        return {a.label: a for a in self.arms}
+
+    @property
+    def colours(self) -> dict[str, str]:
+        """Arm display label -> colour."""
+        return {a.label: a.colour for a in self.arms}
+
+    @property
+    def reference(self) -> Arm | None:
+        """The reference arm for between-arm comparisons (study.toml [arms] reference)."""
+        return self.arm_by_code.get(self.reference_arm) if self.reference_arm else None
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return tuple(self.adsl["USUBJID"].astype(str))
+
+    @property
+    def visit_numbers(self) -> tuple[float, ...]:
+        return tuple(v for v, _ in self.visits)
+
+    def visit_label(self, avisitn: float) -> str:
+        return dict(self.visits).get(avisitn, f"Week {avisitn:g}")
+
+    def population(self, kind: str) -> Population | None:
+        return self.populations.get(kind)
+
+    def params_for(self, page: str) -> dict[str, ParamInfo]:
+        """The parameters a page offers: study.toml [pages.<page>] datasets / parcat1, else all."""
+        src = self.page_sources.get(page)
+        if src is None:
+            return dict(self.params)
+        return {c: p for c, p in self.params.items()
+                if (not src.datasets or p.dataset in src.datasets) and (not src.parcat1 or p.category in src.parcat1)}

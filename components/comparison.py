@@ -408,8 +408,12 @@ def is_large(res: SubsetAnalysis) -> bool:
 
 def _within_whiskers(vals: pd.DataFrame, highlight) -> pd.DataFrame:
     """Rows inside their box's whiskers (Q1 − 1.5 IQR to Q3 + 1.5 IQR), and every chosen patient's row."""
-    g = vals.groupby(["ARM", "AVISITN"])["AVAL"]
-    q1, q3 = g.transform(lambda v: v.quantile(0.25)), g.transform(lambda v: v.quantile(0.75))
+    if vals.empty:
+        return vals
+    q = vals.groupby(["ARM", "AVISITN"])["AVAL"].quantile([0.25, 0.75]).unstack()  # one pass, not a lambda per box
+    key = pd.MultiIndex.from_frame(vals[["ARM", "AVISITN"]])
+    q1 = pd.Series(q[0.25].reindex(key).to_numpy(), index=vals.index)
+    q3 = pd.Series(q[0.75].reindex(key).to_numpy(), index=vals.index)
     iqr = q3 - q1
     keep = vals["AVAL"].between(q1 - 1.5 * iqr, q3 + 1.5 * iqr) | vals["USUBJID"].isin(list(highlight))
     return vals[keep]
@@ -652,15 +656,20 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
     for k, res in enumerate(results):
         r, c = k // GRID_COLS + 1, k % GRID_COLS + 1
         yr = _draw_subset(fig, study, res, highlight, annot, log, row=r, col=c, grid=True, summarise=summarise)
-        fig.update_xaxes(tickvals=list(range(len(res.arms))), ticktext=arm_ticks(study, res.arms, GRID_PANEL_PX),
+        sub = fig.get_subplot(r, c)  # the panel's own axes: update_xaxes(row, col) searched all 30 each time
+        sub.xaxis.update(tickvals=list(range(len(res.arms))), ticktext=arm_ticks(study, res.arms, GRID_PANEL_PX),
                          range=[-0.6, len(res.arms) - 0.4], tickangle=0, showgrid=False, zeroline=False,
-                         tickfont=dict(size=13), row=r, col=c)
-        fig.update_yaxes(title=dict(text=unit_text(study, res.code), font=dict(size=13)), tickfont=dict(size=13),
-                         type="log" if log else "linear", zeroline=False, row=r, col=c)
+                         tickfont=dict(size=13))
+        sub.yaxis.update(title=dict(text=unit_text(study, res.code), font=dict(size=13)), tickfont=dict(size=13),
+                         type="log" if log else "linear", zeroline=False)
         if yr:
-            fig.update_yaxes(range=list(yr), row=r, col=c)
+            sub.yaxis.update(range=list(yr))
             if log:
-                fig.update_yaxes(tickvals=_log_ticks(*yr), tickformat="~g", row=r, col=c)
+                sub.yaxis.update(tickvals=_log_ticks(*yr), tickformat="~g")
+    for k in range(n, rows * GRID_COLS):  # the last row's empty cells: no empty frame
+        sub = fig.get_subplot(k // GRID_COLS + 1, k % GRID_COLS + 1)
+        sub.xaxis.visible = False
+        sub.yaxis.visible = False
     for ann in fig.layout.annotations:
         ann.font = dict(size=15)
     first = results[0] if results else None

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis import trajectory as T
+from data import words as W
 
 # -- small helpers -------------------------------------------------------------------------------
 SCALE_COLUMN = {"raw": "AVAL", "chg": "CHG", "pchg": "PCHG"}
@@ -207,7 +208,7 @@ def _main(lines: list[str], body: list[str]) -> list[str]:
                     '    pd.set_option("display.max_columns", 40)'] + ["    " + b for b in body]
 
 
-# -- Serology & activity -------------------------------------------------------------------------
+# -- Trajectories -----------------------------------------------------------------------------------
 def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, restricted: bool = False) -> str:
     """The trajectory figure's summaries and the within-arm / MMRM statistics.
 
@@ -236,7 +237,8 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
             f"comparison visit {_visit_words(sctl['visit'])}; "
             f"MMRM reference {ref}" + (f"; multiplicity {adjust}" if multi else ""))
     needs = "pandas, pyarrow, numpy, scipy, statsmodels, plotly"
-    L = header(study, "Serology & activity: trajectories by arm, with their statistics", state, view, needs)
+    L = header(study, f"{W.page_title(study, 'trajectories')}: trajectories by arm, with their statistics", state,
+               view, needs)
     L += [
         "import os",
         "",
@@ -393,14 +395,15 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     return "\n".join(L) + "\n"
 
 
-# -- Cell subsets --------------------------------------------------------------------------------
+# -- Two-visit comparison ---------------------------------------------------------------------------
 def comparison_script(study, state, codes, va: float, vb: float, scale: str, reference: str, labels) -> str:
     """Boxes at two timepoints per arm, within-arm Wilcoxon, Kruskal–Wallis, Mann–Whitney (Holm), ANCOVA."""
     datasets = list(dict.fromkeys(study.params[c].dataset for c in codes))
     names = [study.params[c].name for c in codes]
-    view = (f"{names[0] if len(codes) == 1 else f'{len(codes)} subsets'}; week {va:g} vs week {vb:g}; "
+    nouns = W.page_text(study, "comparison").nouns
+    view = (f"{names[0] if len(codes) == 1 else f'{len(codes)} {nouns}'}; week {va:g} vs week {vb:g}; "
             f"between-arm tests on {'% change' if scale == 'pchg' else 'absolute change'}; ANCOVA reference {reference}")
-    L = header(study, "Cell subsets: two timepoints by arm, with their statistics", state, view,
+    L = header(study, f"{W.page_title(study, 'comparison')}: two timepoints by arm, with their statistics", state, view,
                "pandas, pyarrow, numpy, scipy, statsmodels, plotly")
     L += [
         "import os",

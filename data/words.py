@@ -141,12 +141,16 @@ def configured(study, page: str) -> dict:
 
 def page_params(study, page: str) -> list:
     """The parameters a page offers (study.toml [pages.<page>] datasets / parcat1, else every parameter),
-    grouped by category in the order the categories are listed there, else in catalogue order."""
+    grouped by category in the order the categories are listed there, else by dataset then category in
+    catalogue order; within a category, the catalogue's (PARAMN) order."""
     chosen = list(study.params_for(page).values())
     src = (getattr(study, "page_sources", None) or {}).get(page)
     cats = list(src.parcat1) if src is not None and src.parcat1 else []
-    cats += [c for c in dict.fromkeys(p.category for p in chosen) if c not in cats]
-    return sorted(chosen, key=lambda p: cats.index(p.category))
+    datasets = list(dict.fromkeys(p.dataset for p in chosen))
+    # a dataset's categories together (the catalogue's PARAMN order mixes datasets), in first-seen order
+    ordered = sorted(chosen, key=lambda p: datasets.index(p.dataset))
+    cats += [c for c in dict.fromkeys(p.category for p in ordered) if c not in cats]
+    return sorted(ordered, key=lambda p: cats.index(p.category))
 
 
 def page_text(study, page: str) -> PageText:

@@ -28,7 +28,7 @@ from dash import Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
-from analysis import codegen
+from analysis import codegen, explain
 from analysis.between import BetweenArms, change_frame, compare_arms
 from analysis.descriptive import QUANTILE_METHOD, median_iqr, param_slices
 from analysis.paired import PairedResult, format_p, wilcoxon_signed_rank
@@ -303,8 +303,13 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
         rows.append({"Method": method, "Comparison": comparison, "n": n, "Estimate [95% CI]": est,
                      "p": p, "p (Holm)": p_adj})
 
+    # An arm without a single pair: say why (the cause in the data), not only "n = 0".
+    no_pairs = {arm: explain.arm_pairs_cause(res.values, arm, res.visit_a, res.visit_b, study.visit_label(res.visit_a),
+                                             study.visit_label(res.visit_b), reference=arm == res.reference)
+                for arm, w in zip(res.arms, res.within) if w.n_pairs == 0}
     for arm, w in zip(res.arms, res.within):
-        est = f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}]" if w.ok else w.note
+        est = f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}]" if w.ok else \
+            (sentence(no_pairs[arm]) if no_pairs.get(arm) else w.note)
         add(w.method.replace("normal approximation (ties/zeros)", "normal approx. (ties)"),
             f"{arm}: {lb} vs {la}", f"{w.n_pairs} pairs", est, format_p(w.p_value) if w.ok else "–")
     if len(res.arms) < 2:
@@ -314,8 +319,10 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
     add("Kruskal–Wallis", f"All arms, {scale}", ns, f"H = {kw.statistic:.2f}, df {kw.df}" if kw.ok else kw.note,
         format_p(kw.p_value) if kw.ok else "–")
     for t in res.between.pairs:
+        empty = next((no_pairs[x] for x in (t.a, t.b) if no_pairs.get(x)), None)
         add(t.method, f"{t.b} vs {t.a}, {scale}", f"{t.n_b} vs {t.n_a}",
-            f"HL shift {_signed(t.estimate, 1 if unit else dec, unit)}" if t.ok else t.note,
+            f"HL shift {_signed(t.estimate, 1 if unit else dec, unit)}" if t.ok else
+            (sentence(empty) if empty else t.note),
             format_p(t.p_value) if t.ok else "–", format_p(t.p_adjusted) if t.ok else "–")
     an = res.between.ancova
     if an.ok:
@@ -326,8 +333,19 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
             add("ANCOVA F-test", f"Arm effect, {lb}", f"{an.n} in model",
                 f"F = {an.f_statistic:.2f} ({an.f_df[0]}, {an.f_df[1]} df)", format_p(an.f_p_value))
     else:
-        add(f"ANCOVA, adjusted for {la}", f"Arms vs {an.reference}", str(an.n), an.note, "–")
+        add(f"ANCOVA, adjusted for {la}", f"Arms vs {an.reference}", str(an.n), ancova_note(study, res), "–")
     return pd.DataFrame(rows)
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def ancova_note(study, res: SubsetAnalysis) -> str:
+    """Why there is no ANCOVA: the cause found in the data (explain.pairs_cause), else the test's own note."""
+    why = explain.pairs_cause(res.values, res.reference, res.visit_a, res.visit_b, study.visit_label(res.visit_a),
+                              study.visit_label(res.visit_b), list(res.arms))
+    return f"No ANCOVA: {why}" if why else res.between.ancova.note
 
 
 def grid_table(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
@@ -377,7 +395,7 @@ def export_frame(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
                          "P": c.p_value, "METHOD": an.method, "NOTE": ""})
         if not an.ok:
             rows.append({**base, "ROW": "ANCOVA", "ARM": "", "COMPARATOR": an.reference, "METHOD": an.method,
-                         "NOTE": an.note})
+                         "NOTE": ancova_note(study, res)})
     return pd.DataFrame(rows)
 
 

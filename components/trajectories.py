@@ -29,7 +29,7 @@ from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
-from analysis import codegen
+from analysis import codegen, explain
 from analysis import mmrm as MM
 from analysis import trajectory as T
 from analysis.descriptive import QUANTILE_METHOD, param_slices
@@ -636,9 +636,13 @@ def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, out
         pairs = pair_values(df[df["ARM"] == arm], b0, v)
         w = wilcoxon_signed_rank(pairs["a"], pairs["b"])
         t = paired_t(pairs["a"], pairs["b"], log=log and positive)
-        out["within"].append({"arm": arm, "w": w, "t": t})
+        why = (explain.arm_pairs_cause(df, arm, b0, v, study.visit_label(b0), study.visit_label(v),
+                                       reference=arm == ref_label, baseline=True) if not len(pairs) else None)
+        out["within"].append({"arm": arm, "w": w, "t": t, "why": why})
     win = df[df["AVISITN"].between(max(weeks[0], b0), weeks[1]) | T.is_baseline(df)]
     out["mmrm"] = MM.fit_mmrm(win, ref_label, v, labels, outcome=outcome)
+    if not out["mmrm"].ok:  # the cause in the data, when there is a more specific one than the model's note
+        out["mmrm_cause"] = explain.baseline_cause(win, ref_label, v, labels, outcome, study.visit_label(v))
     return out
 
 
@@ -714,7 +718,9 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
             w, t = x["w"], x["t"]
             cells = [_arm_cell(study, x["arm"], x["arm"]), html.Td(str(w.n_pairs))]
             if not w.ok:
-                cells.append(html.Td(w.note or "not computable", colSpan=4, className="text-muted", style=WRAP))
+                why = x.get("why")
+                cells.append(html.Td((why[:1].upper() + why[1:]) if why else (w.note or "not computable"), colSpan=4,
+                                     className="text-muted", style=WRAP))
             else:
                 cells += [html.Td(_ci(w.estimate, w.ci_low, w.ci_high, d) + unit),
                           _pcell(w.p_value, aw[x["arm"]][i], w.method, adj_label)]
@@ -746,7 +752,8 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
         unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
         if not m.ok:
             mrows.append(html.Tr([html.Td(f"vs {ref_label}"),
-                                  html.Td(f"Not estimated: {m.note}", colSpan=3, className="text-muted", style=WRAP)]))
+                                  html.Td(f"Not estimated: {r.get('mmrm_cause') or m.note}", colSpan=3,
+                                          className="text-muted", style=WRAP)]))
             continue
         for c in m.contrasts:
             cells = [_arm_cell(study, c.arm, f"{c.arm} − {ref_label}"), html.Td(f"{c.n_arm} / {c.n_ref}")]

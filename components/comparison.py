@@ -133,7 +133,7 @@ def subset_options(study) -> list[dict]:
     for code in subset_codes(study):
         cat = study.params[code].category
         if cat != seen:
-            opts.append({"label": html.Span(group_name(cat), className="cmp-opt-group",
+            opts.append({"label": html.Span(W.category_label(study, cat) or group_name(cat), className="cmp-opt-group",
                                             style={"fontWeight": 700, "color": "#52606d"}),
                          "value": f"group:{cat}", "disabled": True})
             seen = cat

@@ -113,7 +113,8 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
         sched = meas.groupby(cat_col, observed=True)["AVISITN"].unique()
         groups: dict[tuple, list[str]] = {}
         for cat, weeks in sched.items():
-            groups.setdefault(tuple(sorted(float(w) for w in weeks if w == w)), []).append(_readable(str(cat)))
+            groups.setdefault(tuple(sorted(float(w) for w in weeks if w == w)), []).append(
+                W.category_topic(study, str(cat)))
         for weeks, cats in sorted(groups.items(), key=lambda kv: len(kv[0]), reverse=True):
             gaps = sorted({b - a for a, b in zip(weeks, weeks[1:])})
             row = f"Visits every {gaps[0]:g} weeks" if len(gaps) == 1 else f"Visits ({len(weeks)})"

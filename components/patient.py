@@ -75,7 +75,10 @@ def subject_data(study, usubjid: str, frame: str):
 
 
 # -- what the study offers ------------------------------------------------------------------
-def _cat_title(cat: str) -> str:
+def _cat_title(cat: str, study=None) -> str:
+    named = W.category_label(study, cat) if study is not None else None
+    if named:
+        return named  # a dataset without PARCAT1: its subject in words ("Vital signs")
     if cat.isupper() and " " not in cat and cat.startswith("AD"):
         return cat  # a dataset name (no PARCAT1): ADVS stays ADVS
     return cat[:1].upper() + cat[1:].lower() if cat.isupper() else cat
@@ -106,7 +109,7 @@ def extra_demographics(study) -> list[tuple[str, str]]:
 def param_options(study) -> list[dict]:
     opts = []
     for cat, codes in A.param_groups(study.params).items():
-        opts.append({"label": f"— {_cat_title(cat)} —", "value": f"{GROUP_PREFIX}{cat}", "disabled": True})
+        opts.append({"label": f"— {_cat_title(cat, study)} —", "value": f"{GROUP_PREFIX}{cat}", "disabled": True})
         opts += [{"label": study.params[c].name, "value": c} for c in codes]
     return opts
 
@@ -127,7 +130,7 @@ def default_labs(study) -> list[str]:
 def group_label(study, gid: str) -> str:
     cat, unit, codes = unit_groups(study)[gid]
     split = A.GROUP_UNIT_SEP in gid
-    return f"{_cat_title(cat)}" + (f", {unit or 'no unit'}" if split else "") + f" ({len(codes)})"
+    return f"{_cat_title(cat, study)}" + (f", {unit or 'no unit'}" if split else "") + f" ({len(codes)})"
 
 
 def group_options(study) -> list[dict]:
@@ -281,7 +284,7 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
         panels.append(("lab", code, 1.0, study.params[code].name))
     if group != NO_GROUP and group in groups:
         cat, unit, _codes = groups[group]
-        panels.append(("group", group, 1.5, f"{_cat_title(cat)}" + (f" ({unit})" if unit else "")))
+        panels.append(("group", group, 1.5, f"{_cat_title(cat, study)}" + (f" ({unit})" if unit else "")))
     for code in extra:
         if code not in lab_codes:
             panels.append(("activity", code, 0.85, study.params[code].name))

@@ -88,7 +88,8 @@ def param_options(study) -> list[dict]:
     opts, last = [], None
     for p in page_params(study):
         if p.category != last:
-            opts.append({"label": f"— {_cat_title(p.category)} —", "value": f"__group__{p.category}", "disabled": True})
+            title = W.category_label(study, p.category) or _cat_title(p.category)
+            opts.append({"label": f"— {title} —", "value": f"__group__{p.category}", "disabled": True})
             last = p.category
         opts.append({"label": p.name, "value": p.code})
     return opts

@@ -385,3 +385,11 @@ def take_labels(tables: dict) -> tuple[dict, dict]:
         var_labels[name] = dict(attrs.get("labels") or {})
         dataset_labels[name] = str(attrs.get("label") or "")
     return var_labels, dataset_labels
+
+
+def category_label(study, category: str) -> str | None:
+    """A category named after its dataset (no PARCAT1), in words for a picker or a panel: 'ADVS' -> 'Vital
+    signs' (the dataset's label, else ADaM's). None for a PARCAT1 category (the page words those itself)."""
+    if category in {p.dataset for p in study.params.values()}:
+        return sentence(dataset_topic(study, category))
+    return None

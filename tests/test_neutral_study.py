@@ -194,12 +194,12 @@ def test_group_panels_never_mix_units(cb, study):
     for gid, (_cat, unit, codes) in groups.items():
         assert {study.params[c].unit for c in codes} == {unit}, gid
     labels = {o["value"]: o["label"] for o in patient.group_options(study)}
-    assert labels["ADVS · mmHg"] == "ADVS, mmHg (2)" and labels["HEMATOLOGY · 10^9/L"] == "Hematology, 10^9/L (2)"
+    assert labels["ADVS · mmHg"] == "Vital signs, mmHg (2)" and labels["HEMATOLOGY · 10^9/L"] == "Hematology, 10^9/L (2)"
     out = cb.outputs("pt-figure", "figure", {"filter-state.data": store(study), "pt-patient.value": study.subjects[0],
                                              "pt-params.value": ["ALT"], "pt-group.value": "ADVS · mmHg"})
     fig = out["pt-figure.figure"]
     titles = [a["text"] for a in fig["layout"]["annotations"]]
-    assert "ADVS (mmHg)" in titles
+    assert "Vital signs (mmHg)" in titles  # the dataset's label: ADVS has no PARCAT1
     group = [t for t in fig["data"] if t.get("legend") == "legend2"]
     assert sorted(t["name"] for t in group) == ["Diastolic Blood Pressure", "Systolic Blood Pressure"]
     yaxes = {k: v for k, v in fig["layout"].items() if k.startswith("yaxis") and v.get("title", {}).get("text")}

@@ -35,6 +35,15 @@ def title(study) -> str:
     return W.page_title(study, ID)
 
 
+def heading(study, page: str):
+    """The page's H2: its heading, and its subheading in small grey text when the study gives one."""
+    text = W.page_text(study, page)
+    if not text.subheading:
+        return html.H2(text.heading, className="page-title")
+    return html.H2([text.heading + " ", html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})],
+                   className="page-title")
+
+
 def layout(study):
     arm_cards = [
         dbc.Col(
@@ -48,7 +57,7 @@ def layout(study):
     ]
     return html.Div(
         [
-            html.H2(W.page_text(study, ID).heading, className="page-title"),
+            heading(study, ID),
             dbc.Row(arm_cards, className="g-2 mb-2"),
             dbc.Card(
                 [

@@ -80,7 +80,9 @@ def _arm_options(study):
 
 
 def layout(study):
-    title = html.H2(W.page_text(study, ID).heading, className="page-title")
+    text = W.page_text(study, ID)
+    title = html.H2([text.heading + " ", html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})]
+                    if text.subheading else text.heading, className="page-title")
     if study.adae is None:
         return html.Div([
             title,

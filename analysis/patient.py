@@ -14,7 +14,8 @@ import pandas as pd
 
 from analysis import safety as S
 
-# ADSL variables shown in the header, when present, in this order: (variable, label).
+# ADaM's demographic ADSL variables shown in the header, when present, in this order: (variable, label).
+# The study's own baseline variables follow them (the caller passes them: the Overview's baseline rows).
 DEMOGRAPHICS = (
     ("AGE", "Age"),
     ("SEX", "Sex"),
@@ -22,10 +23,6 @@ DEMOGRAPHICS = (
     ("ETHNIC", "Ethnicity"),
     ("COUNTRY", "Country"),
     ("SITEID", "Site"),
-    ("DISDUR", "Disease duration (years)"),
-    ("LNHISTFL", "History of lupus nephritis"),
-    ("BMIBL", "BMI at baseline"),
-    ("WEIGHTBL", "Weight at baseline"),
 )
 SEX_TEXT = {"F": "female", "M": "male", "U": "unknown"}
 FLAG_TEXT = {"Y": "yes", "N": "no"}
@@ -88,10 +85,12 @@ def neighbours(order: list[str], current: str | None) -> tuple[str | None, str |
     return (order[i - 1] if i > 0 else None), (order[i + 1] if i + 1 < len(order) else None)
 
 
-def demographics(row: pd.Series) -> list[tuple[str, str]]:
-    """(label, value) for each demographic ADSL variable present and non-missing."""
+def demographics(row: pd.Series, extra=()) -> list[tuple[str, str]]:
+    """(label, value) for each demographic ADSL variable present and non-missing, then for each of
+    ``extra`` ((variable, label): the study's baseline variables) not already shown."""
     out = []
-    for var, label in DEMOGRAPHICS:
+    shown = {v for v, _ in DEMOGRAPHICS}
+    for var, label in (*DEMOGRAPHICS, *[(v, lab) for v, lab in extra if v not in shown]):
         if var not in row.index:
             continue
         v = _text(row[var])
@@ -177,3 +176,26 @@ def param_groups(params: dict) -> dict[str, list[str]]:
     for code, p in params.items():
         groups.setdefault(p.category or p.dataset, []).append(code)
     return groups
+
+
+GROUP_UNIT_SEP = " · "
+
+
+def unit_groups(params: dict, unit_of=lambda p: p.unit) -> dict[str, tuple[str, str, list[str]]]:
+    """Parameter groups that share one unit: {group id: (category, unit, codes)}, in catalogue order.
+
+    A category whose parameters share a unit is one group (id = the category); one with several
+    units is split into a group per unit (id = "category · unit"), so that a panel never puts one
+    unit label over values in other units.
+    """
+    out: dict[str, tuple[str, str, list[str]]] = {}
+    for cat, codes in param_groups(params).items():
+        by_unit: dict[str, list[str]] = {}
+        for c in codes:
+            by_unit.setdefault(unit_of(params[c]) or "", []).append(c)
+        if len(by_unit) == 1:
+            out[cat] = (cat, next(iter(by_unit)), codes)
+        else:
+            for unit, cs in by_unit.items():
+                out[f"{cat}{GROUP_UNIT_SEP}{unit or 'no unit'}"] = (cat, unit, cs)
+    return out

@@ -12,6 +12,12 @@ Conventions (named in the page's captions):
 - Risk difference of arm A vs reference arm R: p_A − p_R with the Newcombe hybrid score
   95% CI (Wilson score intervals combined, Newcombe 1998 method 10), via statsmodels
   ``confint_proportions_2indep(compare="diff", method="newcomb")``.
+- Vocabularies (``summary_rules``): relatedness in any of the common codings (Y/N,
+  RELATED/NOT RELATED, DEFINITE/PROBABLE/POSSIBLE vs UNLIKELY/REMOTE/NONE/NOT RELATED…; numeric
+  codes only with study.toml ``[safety] related``); discontinuation from ADAE ``AEACN`` =
+  "DRUG WITHDRAWN", else ADSL ``DSRAEFL`` = "Y", else ADSL ``DCSREAS`` = "ADVERSE EVENT". A
+  row whose source variable is absent or empty is "not available", never 0 (%), and says
+  where the fact would come from.
 """
 
 from __future__ import annotations
@@ -30,8 +36,16 @@ RD_METHOD = "Newcombe hybrid score"
 RD_MIN_N = 3
 ONSET_RULE = "onset week = ⌊(AE start study day − 1) / 7⌋, so days 1–7 are week 0"
 THRESHOLDS = (0, 5, 10, 20, 30, 50)  # % of subjects in any shown arm; 0 = every PT
-RELATED_VALUES = frozenset({"RELATED", "POSSIBLY RELATED", "PROBABLY RELATED", "DEFINITELY RELATED", "Y", "YES"})
+# Relatedness (AEREL) as sponsors code it; a study adds or overrides values with [safety] related / not_related.
+RELATED_VALUES = frozenset({
+    "Y", "YES", "RELATED", "DEFINITE", "DEFINITELY", "DEFINITELY RELATED", "PROBABLE", "PROBABLY",
+    "PROBABLY RELATED", "POSSIBLE", "POSSIBLY", "POSSIBLY RELATED", "LIKELY", "LIKELY RELATED", "RELATED TO STUDY DRUG"})
+NOT_RELATED_VALUES = frozenset({
+    "N", "NO", "NOT RELATED", "UNRELATED", "UNLIKELY", "UNLIKELY RELATED", "UNLIKELY TO BE RELATED", "REMOTE",
+    "REMOTELY RELATED", "NONE", "NOT APPLICABLE", "NOT SUSPECTED"})
 DISCONTINUATION_ACTION = "DRUG WITHDRAWN"
+DISCONTINUATION_REASON = "ADVERSE EVENT"
+NOT_AVAILABLE = "not available"
 
 # Listing: (ADAE column or derived name, display header), in display order.
 LISTING_COLUMNS = (
@@ -104,25 +118,158 @@ def grade_number(events: pd.DataFrame) -> pd.Series:
     return pd.to_numeric(events["AETOXGR"].astype(str).str.strip(), errors="coerce").astype("float64")
 
 
-def event_flags(events: pd.DataFrame) -> dict[str, tuple[str, pd.Series]]:
-    """Row label -> boolean event mask; labels say how each category is defined."""
-    if "AETOXGR" in events.columns:
-        g3 = ("Any grade ≥3 TEAE", grade_number(events) >= 3)
+def norm_text(values: pd.Series) -> pd.Series:
+    """Values compared as text: stripped, upper case; whole numbers without '.0'; missing as ''."""
+    def one(v):
+        if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+            return ""
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return str(int(v))
+        if isinstance(v, (float, np.floating)):
+            return str(int(v)) if float(v).is_integer() else repr(float(v))
+        t = str(v).strip().upper()
+        return "" if t in ("NAN", "<NA>") else t  # (not "NONE": a relatedness value)
+    return values.map(one).astype(object)
+
+
+def _filled(frame: pd.DataFrame | None, col: str) -> bool:
+    """``col`` is in ``frame`` and has at least one value."""
+    return frame is not None and col in frame.columns and bool((norm_text(frame[col]) != "").any())
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one row of the AE overview is counted, or why it cannot be."""
+
+    key: str
+    label: str
+    source: str  # the fact it reads, for the caption ("ADAE AESER = 'Y'")
+    kind: str = "event"  # "event": subjects with such a TEAE; "subject": ADSL subjects; "na": not available
+    column: str = ""
+    values: frozenset = frozenset()  # event/subject values that count
+    extra_subjects: frozenset = frozenset()  # subjects counted from ADSL on top of the events (deaths)
+    reason: str = ""  # kind "na": why, and what to change
+    note: str = ""  # a fact the caption states (blank relatedness counted as related…)
+
+    @property
+    def available(self) -> bool:
+        return self.kind != "na"
+
+    def mask(self, events: pd.DataFrame) -> pd.Series:
+        if self.kind != "event":
+            return pd.Series(False, index=events.index)
+        if self.key == "any":
+            return pd.Series(True, index=events.index)
+        if self.column == "AETOXGR":
+            return grade_number(events) >= 3
+        if self.column not in events.columns:
+            return pd.Series(False, index=events.index)
+        return norm_text(events[self.column]).isin(self.values)
+
+
+def _na(key, label, reason) -> Rule:
+    return Rule(key, label, "", kind="na", reason=reason)
+
+
+def relatedness_rule(adae: pd.DataFrame | None, cfg=None, variable: str | None = None) -> Rule:
+    """Any TEAE related to study drug: the relatedness variable's values read with the vocabulary."""
+    label = "Any TEAE related to study drug"
+    col = (getattr(cfg, "relatedness", None) or variable
+           or next((c for c in ("AEREL", "AERELN") if adae is not None and c in adae.columns), None))
+    if adae is None or col is None or col not in adae.columns:
+        return _na("related", label, "no AEREL in the adverse-event dataset ([safety] relatedness names another "
+                                     "variable)")
+    vals = norm_text(adae[col])
+    if not (vals != "").any():
+        return _na("related", label, f"{col} is empty in the adverse-event dataset")
+    related = set(RELATED_VALUES) | set(getattr(cfg, "related", ()) or ())
+    not_related = set(NOT_RELATED_VALUES) | set(getattr(cfg, "not_related", ()) or ())
+    if getattr(cfg, "related", ()):  # a study's own list of related values decides alone
+        related = set(cfg.related)
+        not_related = (not_related | set(RELATED_VALUES)) - related
+    if getattr(cfg, "not_related", ()):
+        related -= set(cfg.not_related)
+    seen = sorted(set(vals) - {""})
+    unknown = [v for v in seen if v not in related and v not in not_related]
+    if unknown:
+        coded = all(v.lstrip("-").replace(".", "", 1).isdigit() for v in unknown)
+        what = "numeric codes" if coded else "values"
+        return _na("related", label, f"{col} {what} {', '.join(map(repr, unknown[:6]))} not recognised: list the "
+                                     f"related ones under [safety] related (and the others under not_related) "
+                                     f"in study.toml")
+    blank = int((vals == "").sum())
+    note = (f"{blank} event(s) with a blank {col} are counted as related (the conservative convention)"
+            if blank else "")
+    shown = sorted(v for v in seen if v in related)
+    return Rule("related", label, f"{col} in {', '.join(map(repr, shown)) or 'no related value'}"
+                + (" or blank" if blank else ""), column=col, values=frozenset(related | ({""} if blank else set())),
+                note=note)
+
+
+def discontinuation_rule(adae: pd.DataFrame | None, adsl: pd.DataFrame | None, cfg=None) -> Rule:
+    """TEAE leading to discontinuation: ADAE AEACN = DRUG WITHDRAWN, else ADSL DSRAEFL, else DCSREAS."""
+    given = getattr(cfg, "discontinuation", None)
+    order = [given] if given else ["AEACN", "DSRAEFL", "DCSREAS"]
+    for src in order:
+        if src == "AEACN" and _filled(adae, "AEACN"):
+            return Rule("discontinued", "Any TEAE leading to discontinuation",
+                        f"ADAE AEACN = '{DISCONTINUATION_ACTION}'", column="AEACN",
+                        values=frozenset({DISCONTINUATION_ACTION}))
+        if src == "DSRAEFL" and _filled(adsl, "DSRAEFL"):
+            return Rule("discontinued", "Discontinued the study because of an AE (ADSL DSRAEFL = Y)",
+                        "ADSL DSRAEFL = 'Y' (subject level, whatever the AE's onset)", kind="subject",
+                        column="DSRAEFL", values=frozenset({"Y"}))
+        if src == "DCSREAS" and _filled(adsl, "DCSREAS"):
+            return Rule("discontinued", f"Discontinued the study because of an AE (ADSL DCSREAS = "
+                                        f"{DISCONTINUATION_REASON})",
+                        f"ADSL DCSREAS = '{DISCONTINUATION_REASON}' (subject level, whatever the AE's onset)",
+                        kind="subject", column="DCSREAS", values=frozenset({DISCONTINUATION_REASON}))
+    if given:
+        where = "the adverse-event dataset" if given == "AEACN" else "ADSL"
+        why = f"[safety] discontinuation = {given}, but {given} is absent or empty in {where}"
     else:
-        g3 = ("Any severe TEAE", _flag(events, "AESEV", lambda v: str(v).upper() == "SEVERE"))
-    if "AEREL" in events.columns:
-        rel = _flag(events, "AEREL", lambda v: str(v).strip().upper() in RELATED_VALUES)
+        why = ("AEACN is absent or empty in the adverse-event dataset, and ADSL has no DSRAEFL or DCSREAS values "
+               "([safety] discontinuation names the source)")
+    return _na("discontinued", "Any TEAE leading to discontinuation", why)
+
+
+def summary_rules(adae: pd.DataFrame | None, adsl: pd.DataFrame | None = None, cfg=None,
+                  ae_vars: dict | None = None) -> list[Rule]:
+    """The AE overview's rows and how each is counted, from the whole study's data (not a filter's rows):
+    a variable absent or empty in the dataset makes its row "not available"."""
+    rules = [Rule("any", "Any TEAE", "every TEAE")]
+    if _filled(adae, "AESER"):
+        rules.append(Rule("serious", "Any serious TEAE", "ADAE AESER = 'Y'", column="AESER", values=frozenset({"Y"})))
     else:
-        rel = _flag(events, "AERELTRT", lambda v: str(v).strip().upper() not in ("", "NONE", "NAN"))
-    return {
-        "any": ("Any TEAE", pd.Series(True, index=events.index)),
-        "serious": ("Any serious TEAE", _flag(events, "AESER", lambda v: str(v).upper() == "Y")),
-        "grade3": g3,
-        "related": ("Any TEAE related to study drug", rel),
-        "discontinued": ("Any TEAE leading to discontinuation",
-                         _flag(events, "AEACN", lambda v: str(v).strip().upper() == DISCONTINUATION_ACTION)),
-        "death": ("Deaths", _flag(events, "AESDTH", lambda v: str(v).upper() == "Y")),
-    }
+        why = "AESER is empty" if adae is not None and "AESER" in adae.columns else "no AESER"
+        rules.append(_na("serious", "Any serious TEAE", f"{why} in the adverse-event dataset"))
+    if _filled(adae, "AETOXGR") and grade_number(adae).notna().any():
+        rules.append(Rule("grade3", "Any grade ≥3 TEAE", "ADAE AETOXGR ≥ 3", column="AETOXGR"))
+    elif _filled(adae, "AESEV"):
+        rules.append(Rule("grade3", "Any severe TEAE", "ADAE AESEV = 'SEVERE'", column="AESEV",
+                          values=frozenset({"SEVERE"})))
+    else:
+        rules.append(_na("grade3", "Any grade ≥3 or severe TEAE",
+                         "neither AETOXGR nor AESEV has values in the adverse-event dataset"))
+    rules.append(relatedness_rule(adae, cfg, (ae_vars or {}).get("related")))
+    rules.append(discontinuation_rule(adae, adsl, cfg))
+    dthfl = _filled(adsl, "DTHFL")
+    dead_adsl = frozenset(adsl.loc[norm_text(adsl["DTHFL"]) == "Y", "USUBJID"].astype(str)) if dthfl else frozenset()
+    if _filled(adae, "AESDTH"):
+        rules.append(Rule("death", "Deaths", "ADAE AESDTH = 'Y'" + (" or ADSL DTHFL = 'Y'" if dthfl else ""),
+                          column="AESDTH", values=frozenset({"Y"}), extra_subjects=dead_adsl))
+    elif dthfl:
+        rules.append(Rule("death", "Deaths", "ADSL DTHFL = 'Y' (subject level)", kind="subject", column="DTHFL",
+                          values=frozenset({"Y"})))
+    else:
+        rules.append(_na("death", "Deaths", "no AESDTH in the adverse-event dataset and no DTHFL in ADSL"))
+    return rules
+
+
+def event_flags(events: pd.DataFrame, rules: list[Rule] | None = None) -> dict[str, tuple[str, pd.Series]]:
+    """Row label -> boolean event mask of the rows counted from events (``rules``: ``summary_rules``)."""
+    rules = summary_rules(events) if rules is None else rules
+    return {r.key: (r.label, r.mask(events)) for r in rules if r.kind == "event"}
 
 
 # -- overview summary --------------------------------------------------------------------
@@ -134,43 +281,65 @@ def arm_columns(pop: pd.DataFrame, arm_labels: list[str]) -> list[tuple[str, str
 
 
 def overview_counts(pop: pd.DataFrame, events: pd.DataFrame, arm_labels: list[str],
-                    adsl: pd.DataFrame | None = None) -> pd.DataFrame:
+                    adsl: pd.DataFrame | None = None, rules: list[Rule] | None = None) -> pd.DataFrame:
     """Subjects per category and arm (numbers): index = category key, columns = arms + Total.
 
-    Deaths also count ADSL DTHFL = "Y" subjects of the population. Row "events" is the
-    number of TEAEs (events, not subjects).
+    ``rules``: how each row is counted (``summary_rules`` of the whole study; default: read from
+    ``events`` and ``adsl``). Rows that are not available are left out. Deaths also count ADSL
+    DTHFL = "Y" subjects of the population. Row "events" is the number of TEAEs (events, not subjects).
     """
+    rules = summary_rules(events, adsl) if rules is None else rules
     ev = events[events["USUBJID"].isin(pop["USUBJID"])]
     arm_of = pop.set_index("USUBJID")["ARM"]
-    flags = event_flags(ev)
-    dead_adsl: set[str] = set()
-    if adsl is not None and "DTHFL" in adsl.columns:
-        dead_adsl = set(adsl.loc[adsl["DTHFL"].astype(str) == "Y", "USUBJID"]) & set(pop["USUBJID"])
+    in_pop = set(pop["USUBJID"].astype(str))
     out = {}
-    for key, (_label, mask) in flags.items():
-        subj = set(ev.loc[mask.to_numpy(bool), "USUBJID"])
-        if key == "death":
-            subj |= dead_adsl
+    for rule in rules:
+        if rule.kind == "na":
+            continue
+        if rule.kind == "event":
+            subj = set(ev.loc[rule.mask(ev).to_numpy(bool), "USUBJID"]) | (set(rule.extra_subjects) & in_pop)
+        else:
+            flag = norm_text(adsl[rule.column]).isin(rule.values) if adsl is not None else pd.Series(dtype=bool)
+            subj = set(adsl.loc[flag, "USUBJID"].astype(str)) & in_pop
         per_arm = arm_of.reindex(sorted(subj)).value_counts()
-        out[key] = {a: int(per_arm.get(a, 0)) for a in arm_labels} | {"Total": len(subj)}
+        out[rule.key] = {a: int(per_arm.get(a, 0)) for a in arm_labels} | {"Total": len(subj)}
     per_arm_ev = ev["USUBJID"].map(arm_of).value_counts()
     out["events"] = {a: int(per_arm_ev.get(a, 0)) for a in arm_labels} | {"Total": len(ev)}
     return pd.DataFrame.from_dict(out, orient="index")
 
 
 def overview_summary(pop: pd.DataFrame, events: pd.DataFrame, arm_labels: list[str],
-                     adsl: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The standard first safety table: rows = categories, cells "n (%)" of subjects, then events."""
-    counts = overview_counts(pop, events, arm_labels, adsl)
-    labels = {k: lab for k, (lab, _m) in event_flags(events.iloc[:0]).items()}
+                     adsl: pd.DataFrame | None = None, rules: list[Rule] | None = None) -> pd.DataFrame:
+    """The standard first safety table: rows = categories, cells "n (%)" of subjects, then events.
+
+    A row whose source is absent or empty reads "not available" in every cell, its label saying why."""
+    rules = summary_rules(events, adsl) if rules is None else rules
+    counts = overview_counts(pop, events, arm_labels, adsl, rules)
     cols = arm_columns(pop, arm_labels)
     rows = []
-    for key, label in labels.items():
-        rows.append({"Subjects with": label,
-                     **{title: n_pct(int(counts.at[key, arm or "Total"]), n) for title, arm, n in cols}})
+    for rule in rules:
+        if rule.kind == "na":
+            rows.append({"Subjects with": f"{rule.label} — {NOT_AVAILABLE}: {rule.reason}",
+                         **{title: NOT_AVAILABLE for title, _arm, _n in cols}})
+            continue
+        rows.append({"Subjects with": rule.label,
+                     **{title: n_pct(int(counts.at[rule.key, arm or "Total"]), n) for title, arm, n in cols}})
     rows.append({"Subjects with": "Number of TEAEs (events)",
                  **{title: str(int(counts.at["events", arm or "Total"])) for title, arm, n in cols}})
     return pd.DataFrame(rows)
+
+
+def rules_text(rules: list[Rule]) -> str:
+    """The caption's sentence on where each row's fact comes from."""
+    parts = []
+    for r in rules:
+        if r.key == "any":
+            continue
+        if r.kind == "na":
+            parts.append(f"{r.label}: not available ({r.reason})")
+        else:
+            parts.append(f"{r.label}: {r.source}" + (f"; {r.note}" if r.note else ""))
+    return "Sources — " + "; ".join(parts) + "."
 
 
 # -- risk difference -----------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""Immune cell subsets: boxplots at two timepoints by arm (the abstract's Figure 2).
+"""Two-visit comparison: boxplots of the study's parameters at two timepoints by arm (LSO-088: its Figure 2).
 
-One subset at a time, or all subsets as small multiples ("Figure 2" grid). Per arm
+One parameter at a time, or all of them as small multiples (the grid). Per arm
 two boxes (timepoint 1 in the arm's light colour, timepoint 2 in its colour), every
 patient's points jittered on top and a thin line joining each patient's two values.
 Within-arm (Wilcoxon signed-rank) or between-arm (Mann–Whitney, Holm) p-values are
@@ -8,12 +8,16 @@ drawn as brackets; Kruskal–Wallis and ANCOVA are in the table beneath.
 
 Population: the selected arms (efficacy population). The global patient filter
 does not shrink the boxes: the chosen patients are highlighted and labelled.
+
+The page's words ("Cell subset", "Figure 2 grid" for LSO-088), parameters and default come from the
+study (``data.words``: ``[pages.comparison]`` of study.toml, else the ADaM metadata).
 """
 
 from __future__ import annotations
 
 import math
 import zlib
+from html import escape as html_escape
 from dataclasses import dataclass
 
 import dash_bootstrap_components as dbc
@@ -24,7 +28,7 @@ from dash import Input, Output, State, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
-from analysis import codegen
+from analysis import codegen, explain
 from analysis.between import BetweenArms, change_frame, compare_arms
 from analysis.descriptive import QUANTILE_METHOD, median_iqr, param_slices
 from analysis.paired import PairedResult, format_p, wilcoxon_signed_rank
@@ -34,10 +38,11 @@ from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
 from components.theme import base_layout, graph_config, message_figure, stamp
 from data import filters as F
+from data import words as W
 
 ID = "comparison"
 PATH = "/comparison"
-TITLE = "Cell subsets"
+TITLE = W.DEFAULT_TITLES[ID]  # the study's own title: title(study)
 # The view in the URL ("Copy link to this view"; components.viewstate) and the presentation-mode arrow keys.
 # The timepoints' options follow the subset and the window: their link values wait for the options.
 URL_STATE = {"view": ("cmp-view", "value"), "param": ("cmp-param", "value"),
@@ -47,7 +52,6 @@ URL_STATE = {"view": ("cmp-view", "value"), "param": ("cmp-param", "value"),
              "ref": ("cmp-ref", "value")}
 PRESENT_STEP = {"control": "cmp-param", "when": ("cmp-view", "value", "single")}
 
-DEFAULT_PARAM = "NAIVEB"
 VIEWS = ("single", "grid")
 ANNOTATIONS = ("within", "between", "none")
 SCALES = ("pchg", "chg")
@@ -58,32 +62,41 @@ BOX_WIDTH = 0.32
 JITTER = 0.07
 SINGLE_HEIGHT = 540
 GRID_ROW_HEIGHT = 270
+GRID_PANEL_PX = 250  # a grid panel's plot width at 1280 px, for wrapping the arm names under it
 # Above this many patients in a box, the box is drawn from its quartiles and the individual points and
 # patient lines are left out (chosen patients are still drawn): at 1,667 patients per arm the points
 # made a 0.9 MB figure (26 MB for the grid) that no one can read; the page says so under the figure.
 MAX_POINTS = 150
+# The grid draws every patient's points and lines up to this many values in all its panels; above, each box
+# from its quartiles alone. 30 parameters x 254 subjects drew 630 traces and ~15,000 points: plotly took
+# seconds to lay them out, and at that size the points are unreadable at a panel's 270 px anyway.
+GRID_POINT_BUDGET = 2000
 
 
 # -- catalogue helpers --------------------------------------------------------------------
+def title(study) -> str:
+    return W.page_title(study, ID)
+
+
+def words(study) -> W.PageText:
+    return W.page_text(study, ID)
+
+
 def subset_codes(study) -> list[str]:
-    """The page's parameters: study.toml [pages.comparison] when set, else flow cytometry (ADCELL),
-    else every parameter of the study."""
-    if ID in (getattr(study, "page_sources", None) or {}):
-        return list(study.params_for(ID))
-    codes = [c for c, p in study.params.items() if p.dataset == "ADCELL"]
-    return codes or list(study.params)
+    """The page's parameters: study.toml [pages.comparison] datasets / parcat1 when set, else every parameter."""
+    return [p.code for p in W.page_params(study, ID)]
 
 
 def default_reference(study) -> str | None:
-    ref = getattr(study, "reference", None)
-    if ref is not None:
-        return ref.code
+    """The study's reference arm ([arms] reference, else the ADaM default): every between-arm statistic's."""
+    if getattr(study, "reference_arm", None) in study.arm_codes:
+        return study.reference_arm
     return study.arms[0].code if study.arms else None
 
 
 def default_code(study) -> str | None:
-    codes = subset_codes(study)
-    return DEFAULT_PARAM if DEFAULT_PARAM in codes else (codes[0] if codes else None)
+    """[pages.comparison] parameter, else the first parameter offered."""
+    return W.default_parameter(study, ID)
 
 
 def _strip_unit(name: str, unit: str) -> str:
@@ -120,7 +133,7 @@ def subset_options(study) -> list[dict]:
     for code in subset_codes(study):
         cat = study.params[code].category
         if cat != seen:
-            opts.append({"label": html.Span(group_name(cat), className="cmp-opt-group",
+            opts.append({"label": html.Span(W.category_label(study, cat) or group_name(cat), className="cmp-opt-group",
                                             style={"fontWeight": 700, "color": "#52606d"}),
                          "value": f"group:{cat}", "disabled": True})
             seen = cat
@@ -290,8 +303,13 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
         rows.append({"Method": method, "Comparison": comparison, "n": n, "Estimate [95% CI]": est,
                      "p": p, "p (Holm)": p_adj})
 
+    # An arm without a single pair: say why (the cause in the data), not only "n = 0".
+    no_pairs = {arm: explain.arm_pairs_cause(res.values, arm, res.visit_a, res.visit_b, study.visit_label(res.visit_a),
+                                             study.visit_label(res.visit_b), reference=arm == res.reference)
+                for arm, w in zip(res.arms, res.within) if w.n_pairs == 0}
     for arm, w in zip(res.arms, res.within):
-        est = f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}]" if w.ok else w.note
+        est = f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}]" if w.ok else \
+            (sentence(no_pairs[arm]) if no_pairs.get(arm) else w.note)
         add(w.method.replace("normal approximation (ties/zeros)", "normal approx. (ties)"),
             f"{arm}: {lb} vs {la}", f"{w.n_pairs} pairs", est, format_p(w.p_value) if w.ok else "–")
     if len(res.arms) < 2:
@@ -301,8 +319,10 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
     add("Kruskal–Wallis", f"All arms, {scale}", ns, f"H = {kw.statistic:.2f}, df {kw.df}" if kw.ok else kw.note,
         format_p(kw.p_value) if kw.ok else "–")
     for t in res.between.pairs:
+        empty = next((no_pairs[x] for x in (t.a, t.b) if no_pairs.get(x)), None)
         add(t.method, f"{t.b} vs {t.a}, {scale}", f"{t.n_b} vs {t.n_a}",
-            f"HL shift {_signed(t.estimate, 1 if unit else dec, unit)}" if t.ok else t.note,
+            f"HL shift {_signed(t.estimate, 1 if unit else dec, unit)}" if t.ok else
+            (sentence(empty) if empty else t.note),
             format_p(t.p_value) if t.ok else "–", format_p(t.p_adjusted) if t.ok else "–")
     an = res.between.ancova
     if an.ok:
@@ -313,15 +333,26 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
             add("ANCOVA F-test", f"Arm effect, {lb}", f"{an.n} in model",
                 f"F = {an.f_statistic:.2f} ({an.f_df[0]}, {an.f_df[1]} df)", format_p(an.f_p_value))
     else:
-        add(f"ANCOVA, adjusted for {la}", f"Arms vs {an.reference}", str(an.n), an.note, "–")
+        add(f"ANCOVA, adjusted for {la}", f"Arms vs {an.reference}", str(an.n), ancova_note(study, res), "–")
     return pd.DataFrame(rows)
+
+
+def sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def ancova_note(study, res: SubsetAnalysis) -> str:
+    """Why there is no ANCOVA: the cause found in the data (explain.pairs_cause), else the test's own note."""
+    why = explain.pairs_cause(res.values, res.reference, res.visit_a, res.visit_b, study.visit_label(res.visit_a),
+                              study.visit_label(res.visit_b), list(res.arms))
+    return f"No ANCOVA: {why}" if why else res.between.ancova.note
 
 
 def grid_table(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
     """Per subset: median change per arm (within-arm Wilcoxon p), Kruskal–Wallis p, pairwise Holm p."""
     rows = []
     for res in results:
-        row = {"Subset": short_name(study, res.code)}
+        row = {W.sentence(words(study).noun): short_name(study, res.code)}
         summ = summary_numbers(res)
         dec = _decimals(res.values["AVAL"])
         for (_, s), w in zip(summ.iterrows(), res.within):
@@ -364,7 +395,7 @@ def export_frame(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
                          "P": c.p_value, "METHOD": an.method, "NOTE": ""})
         if not an.ok:
             rows.append({**base, "ROW": "ANCOVA", "ARM": "", "COMPARATOR": an.reference, "METHOD": an.method,
-                         "NOTE": an.note})
+                         "NOTE": ancova_note(study, res)})
     return pd.DataFrame(rows)
 
 
@@ -395,8 +426,12 @@ def is_large(res: SubsetAnalysis) -> bool:
 
 def _within_whiskers(vals: pd.DataFrame, highlight) -> pd.DataFrame:
     """Rows inside their box's whiskers (Q1 − 1.5 IQR to Q3 + 1.5 IQR), and every chosen patient's row."""
-    g = vals.groupby(["ARM", "AVISITN"])["AVAL"]
-    q1, q3 = g.transform(lambda v: v.quantile(0.25)), g.transform(lambda v: v.quantile(0.75))
+    if vals.empty:
+        return vals
+    q = vals.groupby(["ARM", "AVISITN"])["AVAL"].quantile([0.25, 0.75]).unstack()  # one pass, not a lambda per box
+    key = pd.MultiIndex.from_frame(vals[["ARM", "AVISITN"]])
+    q1 = pd.Series(q[0.25].reindex(key).to_numpy(), index=vals.index)
+    q3 = pd.Series(q[0.75].reindex(key).to_numpy(), index=vals.index)
     iqr = q3 - q1
     keep = vals["AVAL"].between(q1 - 1.5 * iqr, q3 + 1.5 * iqr) | vals["USUBJID"].isin(list(highlight))
     return vals[keep]
@@ -415,7 +450,7 @@ def box_summary(values, x: float) -> dict:
 
 
 def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], annot: str, log: bool,
-                 row=None, col=None, grid=False) -> tuple[float, float] | None:
+                 row=None, col=None, grid=False, summarise=False) -> tuple[float, float] | None:
     """Boxes, points, paired lines, highlights and brackets of one subset. Returns the y range (display space)."""
     rc = dict(row=row, col=col) if row is not None else {}
     unit = unit_text(study, res.code)
@@ -425,7 +460,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
     if log:
         vals = vals[vals["AVAL"] > 0]
     sc = _Scale(log)
-    large = is_large(res)
+    large = summarise or is_large(res)
     # the values drawn, which set the y range and the brackets: with aggregated boxes, those within the
     # whiskers and the chosen patients' (outliers are not drawn)
     drawn = _within_whiskers(vals, highlight) if large else vals
@@ -604,8 +639,33 @@ def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool, 
     return fig
 
 
+def grid_summarised(results: list[SubsetAnalysis]) -> bool:
+    """The grid draws boxes from their quartiles (no points) when it would hold more than GRID_POINT_BUDGET values."""
+    return any(is_large(r) for r in results) or sum(len(r.values) for r in results) > GRID_POINT_BUDGET
+
+
+def wrap_label(text: str, width: int) -> str:
+    """An arm name on lines of at most ``width`` characters (words kept whole), HTML-escaped for plotly."""
+    lines, line = [], ""
+    for word in str(text).split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    return "<br>".join(html_escape(x) for x in lines)
+
+
+def arm_ticks(study, arms, panel_px: float) -> list[str]:
+    """Arm names under a grid panel, in the arm's colour, wrapped to the room each arm has (never rotated)."""
+    width = max(6, int(panel_px / max(1, len(arms)) / 7.2))
+    return [f"<span style='color:{study.arm_by_label[a].colour}'><b>{wrap_label(a, width)}</b></span>" for a in arms]
+
+
 def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log: bool, state=None) -> go.Figure:
     n = len(results)
+    summarise = grid_summarised(results)
     rows = max(1, math.ceil(n / GRID_COLS))
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     titles = [f"<b>{letters[k] if k < 26 else k + 1}</b>  {short_name(study, r.code)}" for k, r in enumerate(results)]
@@ -613,16 +673,21 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
                         vertical_spacing=min(0.15, 80 / (rows * GRID_ROW_HEIGHT)) if rows > 1 else 0.1)
     for k, res in enumerate(results):
         r, c = k // GRID_COLS + 1, k % GRID_COLS + 1
-        yr = _draw_subset(fig, study, res, highlight, annot, log, row=r, col=c, grid=True)
-        codes = [study.arm_by_label[a].code for a in res.arms]
-        fig.update_xaxes(tickvals=list(range(len(res.arms))), ticktext=codes, range=[-0.6, len(res.arms) - 0.4],
-                         showgrid=False, zeroline=False, tickfont=dict(size=13), row=r, col=c)
-        fig.update_yaxes(title=dict(text=unit_text(study, res.code), font=dict(size=13)), tickfont=dict(size=13),
-                         type="log" if log else "linear", zeroline=False, row=r, col=c)
+        yr = _draw_subset(fig, study, res, highlight, annot, log, row=r, col=c, grid=True, summarise=summarise)
+        sub = fig.get_subplot(r, c)  # the panel's own axes: update_xaxes(row, col) searched all 30 each time
+        sub.xaxis.update(tickvals=list(range(len(res.arms))), ticktext=arm_ticks(study, res.arms, GRID_PANEL_PX),
+                         range=[-0.6, len(res.arms) - 0.4], tickangle=0, showgrid=False, zeroline=False,
+                         tickfont=dict(size=13))
+        sub.yaxis.update(title=dict(text=unit_text(study, res.code), font=dict(size=13)), tickfont=dict(size=13),
+                         type="log" if log else "linear", zeroline=False)
         if yr:
-            fig.update_yaxes(range=list(yr), row=r, col=c)
+            sub.yaxis.update(range=list(yr))
             if log:
-                fig.update_yaxes(tickvals=_log_ticks(*yr), tickformat="~g", row=r, col=c)
+                sub.yaxis.update(tickvals=_log_ticks(*yr), tickformat="~g")
+    for k in range(n, rows * GRID_COLS):  # the last row's empty cells: no empty frame
+        sub = fig.get_subplot(k // GRID_COLS + 1, k % GRID_COLS + 1)
+        sub.xaxis.visible = False
+        sub.yaxis.visible = False
     for ann in fig.layout.annotations:
         ann.font = dict(size=15)
     first = results[0] if results else None
@@ -630,10 +695,8 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
     if first is not None:
         legend_txt = (f"Each arm: left box {study.visit_label(first.visit_a)} (lighter), right box "
                       f"{study.visit_label(first.visit_b)}"
-                      + ("; boxes from quartiles (points not drawn). " if any(is_large(r) for r in results)
-                         else "; lines join each patient's two values. ")
-                      + " · ".join(f"<span style='color:{a.colour}'><b>{a.code}</b></span> {a.label}"
-                                   for a in study.arms if a.label in first.arms))
+                      + ("; boxes from quartiles (points not drawn)." if summarise
+                         else "; lines join each patient's two values."))
     fig.add_annotation(text=legend_txt, xref="paper", yref="paper", x=0, y=1.0, yshift=46, xanchor="left",
                        yanchor="bottom", showarrow=False, font=dict(size=13))
     fig.update_layout(**base_layout(margin=dict(l=60, r=20, t=95, b=90), height=rows * GRID_ROW_HEIGHT + 120,
@@ -650,6 +713,7 @@ def _label(text, for_id):
 
 def layout(study):
     codes = subset_codes(study)
+    text = words(study)
     state = F.default_state(study)
     offered = offered_visits(study, codes[:1] if codes else [], state)
     va, vb = default_visits(offered, state)
@@ -659,9 +723,9 @@ def layout(study):
         dbc.Row([
             dbc.Col([_label("View", "cmp-view"),
                      dbc.RadioItems(id="cmp-view", value="single", options=[
-                         {"label": "One subset", "value": "single"},
-                         {"label": f"Figure 2 grid (all {len(codes)})", "value": "grid"}], **radio_style)], md=3),
-            dbc.Col([_label("Cell subset", "cmp-param"),
+                         {"label": text.single_view, "value": "single"},
+                         {"label": f"{text.grid_view} (all {len(codes)})", "value": "grid"}], **radio_style)], md=3),
+            dbc.Col([_label(text.parameter_label, "cmp-param"),
                      dcc.Dropdown(id="cmp-param", options=subset_options(study), value=default_code(study),
                                   clearable=False, searchable=True, maxHeight=360)], md=3),
             dbc.Col([_label("Timepoint 1", "cmp-visit-a"),
@@ -693,8 +757,9 @@ def layout(study):
         ], className="g-2 mt-1 align-items-end"),
     ], className="py-2"), className="mb-2")
     return html.Div([
-        html.H2(["Immune cell subsets ",
-                 html.Small("flow cytometry" + (" · simulated data" if study.simulated else ""), className="text-muted", style={"fontSize": "1rem"})],
+        html.H2([text.heading + " ",
+                 html.Small(" · ".join([t for t in (text.subheading, "simulated data" if study.simulated else "") if t]),
+                            className="text-muted", style={"fontSize": "1rem"})],
                 className="page-title"),
         controls,
         dbc.Alert(id="cmp-message", color="warning", is_open=False, className="py-2"),
@@ -746,7 +811,7 @@ def _visits_message(study, state, shown_codes, va, vb) -> str | None:
     measured = measured_visits(study, shown_codes)
     for v in (va, vb):
         if v not in measured:
-            what = short_name(study, shown_codes[0]) if len(shown_codes) == 1 else "these subsets"
+            what = short_name(study, shown_codes[0]) if len(shown_codes) == 1 else f"these {words(study).nouns}"
             return f"There is no measurement of {what} at week {v:g}."
     lo, hi = state.weeks
     for v in (va, vb):
@@ -825,11 +890,12 @@ def register(app, study, cache):
                                                         rows_of.get(code))))
         return out
 
+    # In the grid view the picker chooses the parameter whose full statistics are shown under the grid.
     @app.callback(Output("cmp-param", "disabled"), Input("cmp-view", "value"))
     def param_enabled(view):
         if view not in VIEWS:
             raise PreventUpdate
-        return view == "grid"
+        return False
 
     @app.callback(
         Output("cmp-visit-a", "options"), Output("cmp-visit-a", "value"),
@@ -864,30 +930,30 @@ def register(app, study, cache):
             return message_figure(study, msg, state), "", None, msg, True
         reference, ref_note = _reference(study, state, ref)
         key = (state.key(), view, shown, va, vb, annot, log, scale, reference, ref_note)
-        return cache.get_or_compute("cells-view", key, lambda: render(state, view, shown, va, vb, annot, log, scale,
-                                                                     reference, ref_note))
+        fig, caption = cache.get_or_compute("cmp-figure", key, lambda: render_figure(
+            state, view, shown, va, vb, annot, log, scale, reference, ref_note))
+        tables = cache.get_or_compute("cmp-tables", (*key, code), lambda: render_tables(
+            state, view, shown, code, va, vb, scale, reference))
+        return fig, caption, tables, None, False
 
-    def render(state, view, shown, va, vb, annot, log, scale, reference, ref_note):
-        """Figure, caption and tables of a view, cached whole: rebuilding the figure was most of a cache hit."""
+    def render_tables(state, view, shown, code, va, vb, scale, reference):
+        """The tables under the figure: one parameter's summary and statistics (in the grid view, the grid's
+        summary table, then the full statistics of the parameter chosen in the picker)."""
         results = results_for(state, shown, va, vb, scale, reference)
-        highlight = state.patients
+        text = words(study)
         if view == "grid":
-            fig = grid_figure(study, results, highlight, annot, log, state)
+            res = next((r for r in results if r.code == code), results[0])
             tables = [frame_table(grid_table(study, results), "cmp-grid-table"),
                       html.Div("Arm columns: median change (timepoint 2 − timepoint 1) with the within-arm "
                                "Wilcoxon signed-rank p. Kruskal–Wallis p and the pairwise columns (Mann–Whitney U p, "
-                               f"Holm-adjusted) are on {SCALE_TEXT[scale]}. Full statistics, with ANCOVA, per subset "
-                               "below (click to open).",
-                               className="caption mb-2")]
-            for res in results:
-                tables.append(html.Details([
-                    html.Summary(full_name(study, res.code), style={"fontWeight": 600, "cursor": "pointer"}),
-                    frame_table(summary_table(study, res), f"cmp-summary-{res.code}"),
-                    frame_table(stats_table(study, res), f"cmp-stats-{res.code}"),
-                ], className="mb-1"))
+                               f"Holm-adjusted) are on {SCALE_TEXT[scale]}. Below: the full statistics, with ANCOVA, "
+                               f"of the {text.noun} chosen in the {text.parameter_label} picker.",
+                               className="caption mb-2"),
+                      html.H6(full_name(study, res.code), className="fw-semibold mt-2", id="cmp-detail-title"),
+                      frame_table(summary_table(study, res), f"cmp-summary-{res.code}"),
+                      frame_table(stats_table(study, res), f"cmp-stats-{res.code}")]
         else:
             res = results[0]
-            fig = single_figure(study, res, highlight, annot, log, state)
             tables = [frame_table(summary_table(study, res), "cmp-summary-table"),
                       frame_table(stats_table(study, res), "cmp-stats-table")]
         tables.append(html.Div(
@@ -899,6 +965,16 @@ def register(app, study, cache):
             "ANCOVA: value at timepoint 2 ~ value at timepoint 1 + arm (ordinary least squares), difference vs "
             "the reference arm with t-based 95% CI." + (" Simulated data." if study.simulated else ""),
             className="caption"))
+        return tables
+
+    def render_figure(state, view, shown, va, vb, annot, log, scale, reference, ref_note):
+        """Figure and caption of a view, cached whole: rebuilding the figure was most of a cache hit."""
+        results = results_for(state, shown, va, vb, scale, reference)
+        highlight = state.patients
+        if view == "grid":
+            fig = grid_figure(study, results, highlight, annot, log, state)
+        else:
+            fig = single_figure(study, results[0], highlight, annot, log, state)
         caption = [_method_caption(study, results, annot) + "."]
         if log and any((r.values["AVAL"] <= 0).any() for r in results):
             caption.append(" Values ≤ 0 are not drawn on the log axis.")
@@ -913,9 +989,15 @@ def register(app, study, cache):
             caption.append(f" With more than {MAX_POINTS} patients in a box, boxes are drawn from their quartiles "
                            f"({QUANTILE_METHOD}; whiskers to the furthest value within 1.5 IQR) and the individual "
                            "points and patient lines are not drawn.")
+        elif view == "grid" and grid_summarised(results):
+            n = sum(len(r.values) for r in results)
+            caption.append(f" The grid holds {n:,} values (more than {GRID_POINT_BUDGET:,}): its boxes are drawn from "
+                           f"their quartiles ({QUANTILE_METHOD}; whiskers to the furthest value within 1.5 IQR), "
+                           f"without the individual points and patient lines; the one-{words(study).noun} view "
+                           "draws them.")
         if ref_note:
             caption.append(" " + ref_note)
-        return fig, caption, tables, None, False
+        return fig, caption
 
     @app.callback(
         Output("cmp-csv", "data"),
@@ -939,7 +1021,7 @@ def register(app, study, cache):
         va, vb = sorted((va, vb))
         reference, _ = _reference(study, state, ref)
         results = results_for(state, shown, va, vb, scale, reference)
-        note = (f"Cell subsets, {visit_name(study, va)} vs {visit_name(study, vb)}; population: selected arms, "
+        note = (f"{title(study)}, {visit_name(study, va)} vs {visit_name(study, vb)}; population: selected arms, "
                 f"{population_text(study)} (the patient filter only highlights).\n"
                 f"Methods: median [Q1, Q3] by {QUANTILE_METHOD}; within arm Wilcoxon signed-rank with "
                 f"Hodges–Lehmann CI; between arms Kruskal–Wallis and Mann–Whitney U on {SCALE_TEXT[scale]} "

@@ -31,6 +31,7 @@ from dash.exceptions import PreventUpdate
 from components.export import filter_text
 from components.shell import FILTER_STORE
 from data import filters as F
+from data import words as W
 
 DECK_PAGES = ("overview", "trajectories", "comparison", "safety", "patient")  # page modules that may offer a slide
 WIDTH, HEIGHT = 1920, 1080
@@ -38,8 +39,8 @@ MAX_IMAGE = 600_000  # bytes of one PNG; a 1920×1080 figure is ~100–300 kB
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def slide_pages():
-    """(ID, TITLE, deck_figure) of the page modules that offer a slide, in page order."""
+def slide_pages(study=None):
+    """(ID, title, deck_figure) of the page modules that offer a slide, in page order (the study's page titles)."""
     out = []
     for name in DECK_PAGES:
         try:
@@ -48,7 +49,7 @@ def slide_pages():
             continue
         fn = getattr(mod, "deck_figure", None)
         if callable(fn):
-            out.append((mod.ID, mod.TITLE, fn))
+            out.append((mod.ID, W.page_title(study, mod) if study is not None else mod.TITLE, fn))
     return out
 
 
@@ -151,7 +152,7 @@ def register(app, study, prefix: str, page_id: str, graph_id: str) -> None:
         if state is None:
             raise PreventUpdate
         figures = []
-        for pid, _title, fn in slide_pages():
+        for pid, _title, fn in slide_pages(study):
             if pid == page_id:
                 continue
             made = fn(study, state)
@@ -171,7 +172,7 @@ def register(app, study, prefix: str, page_id: str, graph_id: str) -> None:
         state = F.from_store(store, study)
         if state is None or not isinstance(images, dict):
             raise PreventUpdate
-        pages = slide_pages()
+        pages = slide_pages(study)
         got = decode_images(images.get("images"), {pid for pid, _t, _f in pages})
         if got is None:
             raise PreventUpdate

@@ -17,31 +17,31 @@ from components.shell import FILTER_STORE
 from components.tables import frame_table
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
+from data import words as W
 
 ID = "overview"
 PATH = "/"
 TITLE = "Overview"
-
-# Baseline disease activity and serology shown in the characteristics table, when present.
-BASELINE_PARAMS = (
-    ("SLEDAI", "SLEDAI-2K score", "mean"),
-    ("PGA", "Physician global assessment", "mean"),
-    ("IGG", "IgG (g/L)", "mean"),
-    ("DSDNA", "Anti-dsDNA (IU/mL)", "median"),
-    ("ANUA", "Anti-nucleosome (RU/mL)", "median"),
-    ("C3", "C3 (g/L)", "mean"),
-    ("C4", "C4 (g/L)", "mean"),
-    ("UPROT", "Urine protein (g/24 h)", "median"),
-    ("PREDDOSE", "Prednisone-equivalent dose (mg/day)", "median"),
-)
-
 
 _ROUTE = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC", "ORAL": "PO", "INTRAMUSCULAR": "IM"}
 
 
 def _readable(category: str) -> str:
     """'CYTOKINE-PRODUCING T CELLS' -> 'cytokine-producing T cells': lower case, single letters kept."""
-    return " ".join(w if len(w) == 1 else w.lower() for w in category.split())
+    return W.readable(category)
+
+
+def title(study) -> str:
+    return W.page_title(study, ID)
+
+
+def heading(study, page: str):
+    """The page's H2: its heading, and its subheading in small grey text when the study gives one."""
+    text = W.page_text(study, page)
+    if not text.subheading:
+        return html.H2(text.heading, className="page-title")
+    return html.H2([text.heading + " ", html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})],
+                   className="page-title")
 
 
 def layout(study):
@@ -57,7 +57,7 @@ def layout(study):
     ]
     return html.Div(
         [
-            html.H2("Study overview", className="page-title"),
+            heading(study, ID),
             dbc.Row(arm_cards, className="g-2 mb-2"),
             dbc.Card(
                 [
@@ -122,7 +122,8 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
         sched = meas.groupby(cat_col, observed=True)["AVISITN"].unique()
         groups: dict[tuple, list[str]] = {}
         for cat, weeks in sched.items():
-            groups.setdefault(tuple(sorted(float(w) for w in weeks if w == w)), []).append(_readable(str(cat)))
+            groups.setdefault(tuple(sorted(float(w) for w in weeks if w == w)), []).append(
+                W.category_topic(study, str(cat)))
         for weeks, cats in sorted(groups.items(), key=lambda kv: len(kv[0]), reverse=True):
             gaps = sorted({b - a for a, b in zip(weeks, weeks[1:])})
             row = f"Visits every {gaps[0]:g} weeks" if len(gaps) == 1 else f"Visits ({len(weeks)})"
@@ -136,14 +137,14 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
     fig.add_vrect(x0=lo, x1=hi, fillcolor="#12263a", opacity=0.05, line_width=0)
     fig.update_layout(**base_layout(margin=dict(l=290, r=20, t=20, b=80)))
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True)
-    fig.update_xaxes(title="Study week", dtick=4, range=[-1.5, max(study.visit_numbers or (48,)) + 1.5])
+    fig.update_xaxes(title="Study week", dtick=4, range=[-1.5, max(study.visit_numbers or (0,)) + 1.5])
     stamp(fig, study, "dosing: ADEX doses of the most-dosed subject per arm and treatment; visits: scheduled "
                       "AVISITN per parameter category", state=state)
     return fig
 
 
-def _baseline_params(study):
-    return [p for p in BASELINE_PARAMS if p[0] in study.params]
+def _baseline_specs(study):
+    return W.baseline_specs(study)
 
 
 def _valid_state(study, store) -> F.FilterState:
@@ -170,14 +171,14 @@ def tables_frame(study, state) -> pd.DataFrame:
     labels, subjects = state.arm_labels(study), state.subjects(study)
     disp = disposition_table(study.adsl, labels, subjects).rename(columns={"Status": "Characteristic"})
     disp.insert(1, "Statistic", ["n"] + ["n (%)"] * (len(disp) - 1))
-    base = baseline_table(study.adsl, study.measurements, labels, subjects, _baseline_params(study))
+    base = baseline_table(study.adsl, study.measurements, labels, subjects, _baseline_specs(study))
     return pd.concat([disp.assign(Table="Disposition"), base.assign(Table="Baseline characteristics")],
                      ignore_index=True)[["Table", *base.columns]]
 
 
 def code_script(study, store) -> str:
     state = _valid_state(study, store)
-    return codegen.overview_script(study, state, _baseline_params(study))
+    return codegen.overview_script(study, state, _baseline_specs(study))
 
 
 def deck_figure(study, state):
@@ -197,8 +198,9 @@ def register(app, study, cache):
         if not figure_tools.is_number(n_clicks) or n_clicks < 1:
             raise PreventUpdate
         state = _valid_state(study, store)
-        note = (f"Subject disposition and baseline characteristics; population: all randomised subjects in the filter "
-                f"(baseline disease activity: efficacy population).\nMethod: n (%) of subjects; mean (SD) with the "
+        params = any(sp.source == "parameter" for sp in _baseline_specs(study))
+        note = (f"Subject disposition and baseline characteristics; population: all randomised subjects in the filter"
+                + (" (baseline values of parameters: efficacy population)" if params else "") + ".\nMethod: n (%) of subjects; mean (SD) with the "
                 f"sample SD; median [Q1, Q3] with quantiles by {QUANTILE_METHOD}")
         return dict(content=csv_with_provenance(tables_frame(study, state), study, state, note),
                     filename=f"{study.study_id}-baseline-disposition.csv", type="text/csv")
@@ -219,8 +221,7 @@ def register(app, study, cache):
         def compute():
             fig = design_figure(study, state)
             disp = disposition_table(study.adsl, labels, subjects)
-            base = baseline_table(study.adsl, study.measurements, labels, subjects,
-                                  [p for p in BASELINE_PARAMS if p[0] in study.params])
+            base = baseline_table(study.adsl, study.measurements, labels, subjects, _baseline_specs(study))
             return fig, disp, base
 
         fig, disp, base = cache.get_or_compute("overview", state.key(), compute)

@@ -1,15 +1,18 @@
 """Patient profile: one subject's whole story on one time axis.
 
-Header: arm, demographics, baseline disease activity, disposition. Figure: stacked panels
-sharing the study-week axis: dosing (infusions as ticks, injection periods as bands, from
-ADEX), one panel per chosen laboratory parameter with its normal range, one panel of a
-parameter group (cell subsets) with a line per parameter, SLEDAI-2K and prednisone dose,
-and the adverse events as bars coloured by grade.
+Header: arm, demographics and the study's baseline variables, the baseline value of its extra
+panels, disposition. Figure: stacked panels sharing the study-week axis: dosing (infusions as
+ticks, injection periods as bands, from ADEX), one panel per chosen parameter with its normal
+range, one panel of a parameter group of one unit with a line per parameter, the study's extra
+panels (``[pages.patient] extra_panels``; LSO-088: SLEDAI-2K and prednisone dose), and the
+adverse events as bars coloured by grade.
 
+The default panels, group and extra panels come from the study (``data.words``:
+``[pages.patient]`` of study.toml, else the first parameters of the catalogue).
 The patient is picked from the subjects of the global filter (arms, and the patients chosen
-there); clicking a patient on the serology, cell-subset or AE-timeline figures sets that
+there); clicking a patient on the trajectory, comparison or AE-timeline figures sets that
 filter. Previous/next step within the filter. Pieces a study does not have (no ADEX, no
-ADAE, no SLEDAI) are left out with a note.
+ADAE) are left out with a note.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
 from components.theme import base_layout, graph_config, message_figure, stamp
 from data import filters as F
+from data import words as W
 
 ID = "patient"
 PATH = "/patient"
@@ -42,10 +46,7 @@ URL_STATE = {
 }
 PRESENT_STEP = {"control": "pt-patient"}  # ← / → in presentation mode: previous / next patient
 
-DEFAULT_LABS = ("IGG", "DSDNA", "ANUA", "C3", "C4")  # serology of LSO-088, when the study has them
-DEFAULT_GROUP = "B CELLS"
-ACTIVITY = ("SLEDAI", "PREDDOSE")  # disease activity and steroid dose, drawn when present
-ACTIVITY_COLOURS = {"SLEDAI": "#12263a", "PREDDOSE": "#8c510a"}
+EXTRA_COLOURS = ("#12263a", "#8c510a", "#4a1486", "#00441b")  # the extra panels' lines, in their order
 MAX_PANELS = 8
 NO_GROUP = "none"
 GROUP_PREFIX = "__group__"
@@ -74,45 +75,81 @@ def subject_data(study, usubjid: str, frame: str):
 
 
 # -- what the study offers ------------------------------------------------------------------
-def _cat_title(cat: str) -> str:
+def _cat_title(cat: str, study=None) -> str:
+    named = W.category_label(study, cat) if study is not None else None
+    if named:
+        return named  # a dataset without PARCAT1: its subject in words ("Vital signs")
     if cat.isupper() and " " not in cat and cat.startswith("AD"):
         return cat  # a dataset name (no PARCAT1): ADVS stays ADVS
     return cat[:1].upper() + cat[1:].lower() if cat.isupper() else cat
 
 
+def title(study) -> str:
+    return W.page_title(study, ID)
+
+
+def extra_panels(study) -> list[str]:
+    """The study's extra panels, drawn under every profile ([pages.patient] extra_panels)."""
+    return [c for c in W.patient_defaults(study)["extra_panels"] if c in study.params]
+
+
+def step_panels(study) -> set[str]:
+    return {c for c in W.patient_defaults(study)["step_panels"] if c in study.params}
+
+
+def unit_groups(study) -> dict:
+    return A.unit_groups(study.params)
+
+
+def extra_demographics(study) -> list[tuple[str, str]]:
+    """The study's ADSL baseline variables (the Overview's baseline rows) for the header."""
+    return [(sp.name, sp.label) for sp in W.baseline_specs(study) if sp.source == "adsl"]
+
+
 def param_options(study) -> list[dict]:
     opts = []
     for cat, codes in A.param_groups(study.params).items():
-        opts.append({"label": f"— {_cat_title(cat)} —", "value": f"{GROUP_PREFIX}{cat}", "disabled": True})
+        opts.append({"label": f"— {_cat_title(cat, study)} —", "value": f"{GROUP_PREFIX}{cat}", "disabled": True})
         opts += [{"label": study.params[c].name, "value": c} for c in codes]
     return opts
 
 
 def default_labs(study) -> list[str]:
-    chosen = [c for c in DEFAULT_LABS if c in study.params]
+    """[pages.patient] panels, else the first five parameters of the first category (extra panels aside)."""
+    chosen = [c for c in W.patient_defaults(study)["panels"] if c in study.params]
     if chosen:
         return chosen
+    extra = set(extra_panels(study))
     for codes in A.param_groups(study.params).values():
-        rest = [c for c in codes if c not in ACTIVITY]
+        rest = [c for c in codes if c not in extra]
         if rest:
             return rest[:5]
     return []
 
 
+def group_label(study, gid: str) -> str:
+    cat, unit, codes = unit_groups(study)[gid]
+    split = A.GROUP_UNIT_SEP in gid
+    return f"{_cat_title(cat, study)}" + (f", {unit or 'no unit'}" if split else "") + f" ({len(codes)})"
+
+
 def group_options(study) -> list[dict]:
     return [{"label": "No group panel", "value": NO_GROUP}] + [
-        {"label": f"{_cat_title(cat)} ({len(codes)})", "value": cat}
-        for cat, codes in A.param_groups(study.params).items()]
+        {"label": group_label(study, gid), "value": gid} for gid in unit_groups(study)]
 
 
 def default_group(study, labs: list[str]) -> str:
-    groups = A.param_groups(study.params)
-    if DEFAULT_GROUP in groups:
-        return DEFAULT_GROUP
+    """[pages.patient] group (its first unit when it mixes units), else a group of another dataset."""
+    groups = unit_groups(study)
+    given = W.patient_defaults(study)["group"]
+    if given is not None:
+        match = [g for g, (cat, _u, _c) in groups.items() if cat == given]
+        if match:
+            return match[0]
     lab_datasets = {study.params[c].dataset for c in labs}
-    for cat, codes in groups.items():
+    for gid, (_cat, _unit, codes) in groups.items():
         if not any(c in labs for c in codes) and study.params[codes[0]].dataset not in lab_datasets:
-            return cat
+            return gid
     return NO_GROUP
 
 
@@ -128,6 +165,7 @@ def _label(text, for_id):
 
 def layout(study):
     labs = default_labs(study)
+    text = W.page_text(study, ID)
     controls = dbc.Card(dbc.CardBody(dbc.Row([
         dbc.Col([_label("Patient (within the filter)", "pt-patient"),
                  dcc.Dropdown(id="pt-patient", options=patient_options(study, list(study.subjects)), value=None,
@@ -145,8 +183,9 @@ def layout(study):
                               clearable=False, searchable=False)], md=2),
     ], className="g-2 align-items-end"), className="py-2"), className="page-controls mb-2")
     return html.Div([
-        html.H2(["Patient profile ", html.Small("one subject over time" + (" · simulated data" if study.simulated else ""), className="text-muted",
-                                                style={"fontSize": "1rem"})], className="page-title"),
+        html.H2([text.heading + " ",
+                 html.Small(" · ".join(t for t in (text.subheading, "simulated data" if study.simulated else "") if t),
+                            className="text-muted", style={"fontSize": "1rem"})], className="page-title"),
         controls,
         html.Div(id="pt-message"),
         dbc.Card(dbc.CardBody(html.Div(id="pt-header")), className="mb-2"),
@@ -173,7 +212,7 @@ def header(study, usubjid: str, order: list[str]):
     pos = (f"patient {order.index(usubjid) + 1} of {len(order)} in the filter" if usubjid in order
            else "not in the current filter")
     baseline = []
-    for code in ACTIVITY:
+    for code in extra_panels(study):
         if code in study.params:
             b = A.baseline_value(subject_data(study, usubjid, "measurements"), usubjid, code)
             baseline.append(_fact(f"Baseline {study.params[code].name}", "–" if b is None else _num(b)))
@@ -181,7 +220,8 @@ def header(study, usubjid: str, order: list[str]):
         html.Div([html.Span(usubjid, className="pt-id", id="pt-id"),
                   html.Span(arm_label, className="pt-arm", style={"background": arm.colour if arm else "#52606d"}),
                   html.Span(pos, className="pt-pos")], className="pt-head"),
-        html.Div([_fact(k, v) for k, v in A.demographics(row)], className="pt-facts", id="pt-demographics"),
+        html.Div([_fact(k, v) for k, v in A.demographics(row, extra_demographics(study))], className="pt-facts",
+                 id="pt-demographics"),
         html.Div(baseline, className="pt-facts", id="pt-baseline") if baseline else None,
         html.Div([_fact(k, v) for k, v in A.disposition(row)], className="pt-facts", id="pt-disposition"),
     ])
@@ -224,9 +264,11 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     colour = arm.colour if arm else "#1f4e79"
     light = arm.light if arm else "#9ccbe8"
     notes: list[str] = []
-    groups = A.param_groups(study.params)
+    groups = unit_groups(study)
+    extra = extra_panels(study)
+    steps = step_panels(study)
 
-    # Which panels, in the issue's order: dosing, labs, group, activity, AEs.
+    # Which panels, in this order: dosing, chosen parameters, group, the study's extra panels, AEs.
     panels: list[tuple[str, object, float, str]] = []  # (kind, payload, height units, title)
     if study.adex is None or study.adex.empty:
         notes.append("No exposure dataset (ADEX) in this study: no dosing panel.")
@@ -241,14 +283,9 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     for code in lab_codes:
         panels.append(("lab", code, 1.0, study.params[code].name))
     if group != NO_GROUP and group in groups:
-        unit = study.params[groups[group][0]].unit
-        panels.append(("group", group, 1.5, f"{_cat_title(group)}" + (f" ({unit})" if unit else "")))
-    present = [c for c in ACTIVITY if c in study.params]
-    missing = [c for c in ACTIVITY if c not in study.params]
-    if missing:
-        notes.append(f"No {', '.join(missing)} parameter in this study: "
-                     f"{'no disease-activity panel' if not present else 'that panel is left out'}.")
-    for code in present:
+        cat, unit, _codes = groups[group]
+        panels.append(("group", group, 1.5, f"{_cat_title(cat, study)}" + (f" ({unit})" if unit else "")))
+    for code in extra:
         if code not in lab_codes:
             panels.append(("activity", code, 0.85, study.params[code].name))
     if study.adae is None:
@@ -278,17 +315,17 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     for ann in fig.layout.annotations:  # panel titles, left-aligned above each panel
         ann.update(x=0, xanchor="left", font=dict(size=14, color="#1f2933"))
 
-    last_week = max(study.visit_numbers or (48,))
+    last_week = max(study.visit_numbers or (0,))
     extents = [last_week]
     for r, (kind, payload, _, _) in enumerate(panels, start=1):
         if kind == "dose":
             extents.append(float(payload["end_week"].max()))
             _dose_panel(fig, r, payload, colour, light)
         elif kind in ("lab", "activity"):
-            line = colour if kind == "lab" else ACTIVITY_COLOURS.get(payload, colour)
-            _lab_panel(fig, study, r, usubjid, payload, line, band=kind == "lab", step=payload == "PREDDOSE")
+            line = colour if kind == "lab" else EXTRA_COLOURS[extra.index(payload) % len(EXTRA_COLOURS)]
+            _lab_panel(fig, study, r, usubjid, payload, line, band=kind == "lab", step=payload in steps)
         elif kind == "group":
-            _group_panel(fig, study, r, usubjid, groups[payload])
+            _group_panel(fig, study, r, usubjid, groups[payload][2])
         elif kind == "ae":
             if len(payload):
                 extents.append(float(payload["end"].max()))
@@ -409,7 +446,8 @@ def _group_panel(fig, study, r, usubjid, codes):
             line=dict(color=c, width=2.2), marker=dict(size=7, color=c),
             hovertemplate=f"<b>{study.params[code].name}</b><br>week %{{x:g}}<br>%{{y:.{dec}f}}<extra></extra>",
         ), row=r, col=1)
-    unit = study.params[codes[0]].unit
+    units = {study.params[c].unit for c in codes}
+    unit = units.pop() if len(units) == 1 else ""  # one unit per group panel (unit_groups): never a mixed label
     fig.update_yaxes(title_text=(unit if len(unit) <= 12 else ""), row=r, col=1)
 
 
@@ -460,7 +498,7 @@ def clean_panels(study, params, group) -> tuple[list[str], str]:
     if not isinstance(params, list) or len(params) > len(study.params) or \
             not all(isinstance(p, str) and p in study.params for p in params):
         raise PreventUpdate
-    if not isinstance(group, str) or (group != NO_GROUP and group not in A.param_groups(study.params)):
+    if not isinstance(group, str) or (group != NO_GROUP and group not in unit_groups(study)):
         raise PreventUpdate
     return list(dict.fromkeys(params)), group
 

@@ -23,6 +23,7 @@ from components.shell import FILTER_STORE
 from components.tables import frame_table
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
+from data import words as W
 
 ID = "safety"
 PATH = "/safety"
@@ -47,6 +48,10 @@ THRESHOLD_OPTIONS = [{"label": "All preferred terms", "value": 0}] + [
 CARD = "mb-3"
 
 
+def title(study) -> str:
+    return W.page_title(study, ID)
+
+
 # -- layout ------------------------------------------------------------------------------------
 def _csv_header(title, button_id, download_id):
     """A card header with the card's "Download CSV" button."""
@@ -55,21 +60,36 @@ def _csv_header(title, button_id, download_id):
                                     dcc.Download(id=download_id)], className="d-flex align-items-center"))
 
 
+def default_arms(study) -> tuple[str, str]:
+    """(compared arm, reference arm) of the risk difference: the study's reference arm ([arms] reference, else
+    the ADaM default) and the last other arm."""
+    codes = study.arm_codes
+    ref = study.reference_arm if study.reference_arm in codes else codes[0]
+    others = [c for c in codes if c != ref]
+    return ref, (others[-1] if others else ref)
+
+
+def rules(study) -> list:
+    """How each row of the AE overview is counted in this study (or why it cannot be), from the whole ADAE/ADSL."""
+    return W.cached(study, "safety-rules", lambda: S.summary_rules(
+        study.adae, study.adsl, getattr(study.config, "safety", None), study.ae_vars))
+
+
 def _arm_options(study):
     return [{"label": a.label, "value": a.code} for a in study.arms]
 
 
 def layout(study):
-    title = html.H2("Safety: adverse events", className="page-title")
+    text = W.page_text(study, ID)
+    title = html.H2([text.heading + " ", html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})]
+                    if text.subheading else text.heading, className="page-title")
     if study.adae is None:
         return html.Div([
             title,
             dbc.Alert(["There is no adverse-event data in this study: the dataset folder holds no ADAE, ",
                        "so there is nothing to summarise, list or plot here."], color="secondary", id="ae-none"),
         ])
-    arms = study.arms
-    ref = arms[0].code
-    comp = arms[-1].code if len(arms) > 1 else arms[0].code
+    ref, comp = default_arms(study)
     label = {"className": "filter-label"}
     incidence_controls = dbc.Row(
         [
@@ -214,7 +234,7 @@ def _summary(study, state):
     labels = state.arm_labels(study)
     pop = _population(study, state)
     events = S.select_events(study.adae, pop["USUBJID"], _window(state, study))
-    return S.overview_summary(pop, events, labels, study.adsl), pop
+    return S.overview_summary(pop, events, labels, study.adsl, rules(study)), pop
 
 
 def _incidence(study, state, threshold, compare):
@@ -292,7 +312,8 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False)
         return stamp(fig, study, state=state)
-    xmax = max(48.0, max(study.visit_numbers or (48,)),
+    # To the study's last visit, or further when an AE or a dose of the subjects shown runs past it.
+    xmax = max(max(study.visit_numbers or (0.0,)),
                float(events["end"].max()) if len(events) else 0.0,
                float(dosing["end_week"].max()) if len(dosing) else 0.0) + 1
     xmin = -1.0
@@ -395,7 +416,8 @@ def summary_csv(study, store) -> dict:
     state = _state(store, study)
     table, pop = _summary(study, state)
     note = (f"Overview of treatment-emergent AEs: n (%) of the {len(pop)} subjects of the safety population; "
-            f"{_window_text(state, study)}.\nMethod: subjects counted once per row; last row counts events")
+            f"{_window_text(state, study)}.\nMethod: subjects counted once per row; last row counts events. "
+            f"{S.rules_text(rules(study))}")
     return dict(content=csv_with_provenance(table, study, state, note),
                 filename=f"{study.study_id}-ae-summary.csv", type="text/csv")
 
@@ -515,10 +537,9 @@ def register(app, study, cache):
         state = _state(store, study)
         table, pop = cache.get_or_compute("safety-summary", state.key(), lambda: _summary(study, state))
         note = html.Div(
-            "n (%) of subjects in the safety population; each subject counts once per row. Related: AEREL "
-            "related (any drug, see the listing's 'Related to'). Discontinuation: action taken 'DRUG WITHDRAWN'. "
-            "Deaths: AE with fatal outcome (AESDTH = Y) or ADSL death flag (DTHFL = Y). Last row: events, not subjects.",
-            className="caption")
+            f"n (%) of subjects in the safety population; each subject counts once per row. {S.rules_text(rules(study))} "
+            "Last row: events, not subjects.",
+            className="caption", id="ae-summary-note")
         return [frame_table(table, "ae-summary-table"), note], _caption(study, state, pop)
 
     @app.callback(

@@ -23,6 +23,7 @@ from dash.exceptions import PreventUpdate
 
 from components import viewstate as V
 from data import filters as F
+from data import words as W
 
 FILTER_STORE = "filter-state"
 PRESENT_STORE = "presentation"
@@ -37,7 +38,8 @@ def badge_simulated(study):
 
 
 def navbar(study, pages):
-    links = [dbc.NavItem(dbc.NavLink(p.TITLE, href=p.PATH, id=f"nav-{p.ID}", active="exact")) for p in pages]
+    links = [dbc.NavItem(dbc.NavLink(W.page_title(study, p), href=p.PATH, id=f"nav-{p.ID}", active="exact"))
+             for p in pages]
     return dbc.Navbar(
         dbc.Container(
             [
@@ -133,12 +135,13 @@ def footer(study):
     )
 
 
-def not_found(pathname: str, pages):
+def not_found(pathname: str, pages, study=None):
     return dbc.Container(
         [
             html.H2("Page not found"),
             html.P(f"There is no page at {pathname!s:.80}. The pages of this dashboard are:"),
-            html.Ul([html.Li(dcc.Link(p.TITLE, href=p.PATH)) for p in pages]),
+            html.Ul([html.Li(dcc.Link(W.page_title(study, p) if study is not None else p.TITLE, href=p.PATH))
+                     for p in pages]),
         ],
         className="py-4",
     )
@@ -244,7 +247,7 @@ def register(app, study, pages):
     def route(pathname):
         page = page_of(pathname)
         if page is None:
-            return not_found(pathname, pages)
+            return not_found(pathname, pages, study)
         return wrap(page)
 
     @app.callback(

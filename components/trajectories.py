@@ -1,4 +1,7 @@
-"""Serology & clinical-activity trajectories by arm (the abstract's Figure 1), with their statistics.
+"""Trajectories by arm of the study's parameters, with their statistics (LSO-088: its Figure 1).
+
+The page's words, parameters and default selections come from the study (``data.words``:
+``[pages.trajectories]`` of study.toml, else the ADaM metadata).
 
 Figure: x = study week, one line per arm (mean ± 95% t-CI, or median with IQR) on the
 raw, change-from-baseline or %-change scale; optional faded patient lines; the
@@ -26,7 +29,7 @@ from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
-from analysis import codegen
+from analysis import codegen, explain
 from analysis import mmrm as MM
 from analysis import trajectory as T
 from analysis.descriptive import QUANTILE_METHOD, param_slices
@@ -38,10 +41,11 @@ from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
+from data import words as W
 
 ID = "trajectories"
 PATH = "/trajectories"
-TITLE = "Serology & activity"
+TITLE = W.DEFAULT_TITLES[ID]  # the study's own title: title(study)
 # The view in the URL ("Copy link to this view"; components.viewstate) and the presentation-mode arrow keys.
 URL_STATE = {"view": ("traj-mode", "value"), "param": ("traj-param", "value"), "params": ("traj-params", "value"),
              "scale": ("traj-scale", "value"), "stat": ("traj-stat", "value"), "opts": ("traj-opts", "value"),
@@ -49,9 +53,6 @@ URL_STATE = {"view": ("traj-mode", "value"), "param": ("traj-param", "value"), "
              "adjust": ("traj-adjust", "value")}
 PRESENT_STEP = {"control": "traj-param", "when": ("traj-mode", "value", "single")}
 
-PRIMARY_CATEGORIES = ("SEROLOGY", "CLINICAL ACTIVITY")
-DEFAULT_PARAM = "IGG"
-DEFAULT_MULTI = ("IGG", "C3", "DSDNA", "ANUA")  # the abstract's Figure 1 A–D
 MAX_MULTI = 6
 MODES = {"single": "One parameter", "multi": "Small multiples"}
 SCALE_LABELS = {"raw": "Value", "chg": "Change from baseline", "pchg": "% change from baseline"}
@@ -65,21 +66,13 @@ BAND_COLOUR = "#2f855a"
 
 
 # -- parameters offered ------------------------------------------------------------------------
+def title(study) -> str:
+    return W.page_title(study, ID)
+
+
 def page_params(study) -> list:
-    """study.toml [pages.trajectories] when set; else serology and clinical-activity parameters; for
-    other studies every ADLB-like parameter (else every parameter), in catalogue order within category."""
-    if ID in (getattr(study, "page_sources", None) or {}):
-        chosen = list(study.params_for(ID).values())
-        cats = list(dict.fromkeys(p.category for p in chosen))
-        return sorted(chosen, key=lambda p: cats.index(p.category))
-    ps = list(study.params.values())
-    prim = [p for p in ps if p.category.upper() in PRIMARY_CATEGORIES]
-    if prim:
-        return sorted(prim, key=lambda p: PRIMARY_CATEGORIES.index(p.category.upper()))
-    lb = [p for p in ps if p.dataset.upper().startswith("ADLB")]
-    chosen = lb or ps
-    cats = list(dict.fromkeys(p.category for p in chosen))
-    return sorted(chosen, key=lambda p: cats.index(p.category))
+    """study.toml [pages.trajectories] datasets / parcat1 when set, else every parameter; grouped by category."""
+    return W.page_params(study, ID)
 
 
 def allowed_codes(study) -> list[str]:
@@ -95,21 +88,21 @@ def param_options(study) -> list[dict]:
     opts, last = [], None
     for p in page_params(study):
         if p.category != last:
-            opts.append({"label": f"— {_cat_title(p.category)} —", "value": f"__group__{p.category}", "disabled": True})
+            title = W.category_label(study, p.category) or _cat_title(p.category)
+            opts.append({"label": f"— {title} —", "value": f"__group__{p.category}", "disabled": True})
             last = p.category
         opts.append({"label": p.name, "value": p.code})
     return opts
 
 
 def default_single(study) -> str | None:
-    codes = allowed_codes(study)
-    return DEFAULT_PARAM if DEFAULT_PARAM in codes else (codes[0] if codes else None)
+    """[pages.trajectories] parameter, else the first parameter offered."""
+    return W.default_parameter(study, ID)
 
 
 def default_multi(study) -> list[str]:
-    codes = allowed_codes(study)
-    chosen = [c for c in DEFAULT_MULTI if c in codes]
-    return chosen or codes[:4]
+    """[pages.trajectories] multiples, else the first four parameters offered."""
+    return W.default_multiples(study, ID)
 
 
 _SLICES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # study -> {PARAMCD: its rows}
@@ -146,7 +139,7 @@ def controls(study):
                 dcc.RadioItems(id="traj-mode", options=[{"label": v, "value": k} for k, v in MODES.items()],
                                value="single", inline=True, className="traj-radio",
                                inputClassName="me-1", labelClassName="me-3"),
-                html.Div([_label("Parameter", "traj-param"),
+                html.Div([_label(W.page_text(study, ID).parameter_label, "traj-param"),
                           dcc.Dropdown(id="traj-param", options=param_options(study), value=default_single(study),
                                        clearable=False, searchable=True, maxHeight=320)],
                          id="traj-param-wrap"),
@@ -169,7 +162,7 @@ def controls(study):
                 _label("Comparison visit (vs baseline)", "traj-visit"),
                 dcc.Dropdown(id="traj-visit", options=visits, value=END, clearable=False, searchable=False),
                 _label("Reference arm (MMRM)", "traj-ref"),
-                dcc.Dropdown(id="traj-ref", options=arms, value=study.arms[0].code if study.arms else None,
+                dcc.Dropdown(id="traj-ref", options=arms, value=default_reference(study),
                              clearable=False, searchable=False),
                 html.Div([_label("Multiplicity across parameters"),
                           dcc.RadioItems(id="traj-adjust",
@@ -183,10 +176,23 @@ def controls(study):
     )
 
 
+def default_reference(study) -> str | None:
+    """The study's reference arm ([arms] reference, else the ADaM default) for the MMRM."""
+    if study.reference_arm in study.arm_codes:
+        return study.reference_arm
+    return study.arms[0].code if study.arms else None
+
+
+def _heading(study):
+    text = W.page_text(study, ID)
+    small = [html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})] if text.subheading else []
+    return html.H2([text.heading + (" " if small else ""), *small], className="page-title")
+
+
 def layout(study):
     return html.Div(
         [
-            html.H2("Serology & clinical activity over time, by arm", className="page-title"),
+            _heading(study),
             dbc.Row(
                 [
                     dbc.Col(controls(study), lg=3, md=4),
@@ -631,9 +637,13 @@ def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, out
         pairs = pair_values(df[df["ARM"] == arm], b0, v)
         w = wilcoxon_signed_rank(pairs["a"], pairs["b"])
         t = paired_t(pairs["a"], pairs["b"], log=log and positive)
-        out["within"].append({"arm": arm, "w": w, "t": t})
+        why = (explain.arm_pairs_cause(df, arm, b0, v, study.visit_label(b0), study.visit_label(v),
+                                       reference=arm == ref_label, baseline=True) if not len(pairs) else None)
+        out["within"].append({"arm": arm, "w": w, "t": t, "why": why})
     win = df[df["AVISITN"].between(max(weeks[0], b0), weeks[1]) | T.is_baseline(df)]
     out["mmrm"] = MM.fit_mmrm(win, ref_label, v, labels, outcome=outcome)
+    if not out["mmrm"].ok:  # the cause in the data, when there is a more specific one than the model's note
+        out["mmrm_cause"] = explain.baseline_cause(win, ref_label, v, labels, outcome, study.visit_label(v))
     return out
 
 
@@ -709,7 +719,9 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
             w, t = x["w"], x["t"]
             cells = [_arm_cell(study, x["arm"], x["arm"]), html.Td(str(w.n_pairs))]
             if not w.ok:
-                cells.append(html.Td(w.note or "not computable", colSpan=4, className="text-muted", style=WRAP))
+                why = x.get("why")
+                cells.append(html.Td((why[:1].upper() + why[1:]) if why else (w.note or "not computable"), colSpan=4,
+                                     className="text-muted", style=WRAP))
             else:
                 cells += [html.Td(_ci(w.estimate, w.ci_low, w.ci_high, d) + unit),
                           _pcell(w.p_value, aw[x["arm"]][i], w.method, adj_label)]
@@ -741,7 +753,8 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
         unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
         if not m.ok:
             mrows.append(html.Tr([html.Td(f"vs {ref_label}"),
-                                  html.Td(f"Not estimated: {m.note}", colSpan=3, className="text-muted", style=WRAP)]))
+                                  html.Td(f"Not estimated: {r.get('mmrm_cause') or m.note}", colSpan=3,
+                                          className="text-muted", style=WRAP)]))
             continue
         for c in m.contrasts:
             cells = [_arm_cell(study, c.arm, f"{c.arm} − {ref_label}"), html.Td(f"{c.n_arm} / {c.n_ref}")]
@@ -847,7 +860,7 @@ def register(app, study, cache):
             fig, summ = trajectory_figure(study, state, ctl)
             return fig, summ
 
-        return cache.get_or_compute("serology-figure", key, compute)
+        return cache.get_or_compute("traj-figure", key, compute)
 
     @app.callback(
         Output("traj-graph", "figure"),
@@ -917,7 +930,7 @@ def register(app, study, cache):
         for code in ctl["codes"]:
             key = ("stats", code, state.key(), ctl["patmode"], sctl["visit"], sctl["ref"], log_t, outcome)
             res = cache.get_or_compute(
-                "serology-stats", key,
+                "traj-stats", key,
                 lambda c=code: param_stats(study, c, labels, subjects, state.weeks, sctl["visit"], ref_label,
                                            log_t, outcome))
             results.append(res)

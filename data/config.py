@@ -19,6 +19,24 @@ from pathlib import Path
 CONFIG_FILE = "study.toml"
 # Pages whose parameters can be chosen with [pages.<id>]: the trajectory page and the boxplot page.
 PARAMETER_PAGES = ("trajectories", "comparison")
+# Every page's words and defaults can be set under [pages.<id>] (README, "study.toml"): key -> kind.
+_WORDS = {"title": "title", "heading": "text", "subheading": "text"}
+PAGE_KEYS_BY_PAGE: dict[str, dict[str, str]] = {
+    "overview": dict(_WORDS),
+    "trajectories": {"datasets": "namelist", "parcat1": "strlist", **_WORDS, "parameter_label": "title",
+                     "parameter": "code", "multiples": "codelist"},
+    "comparison": {"datasets": "namelist", "parcat1": "strlist", **_WORDS, "parameter_label": "title",
+                   "noun": "title", "single_view": "title", "grid_view": "title", "parameter": "code"},
+    "safety": dict(_WORDS),
+    "patient": {**_WORDS, "panels": "codelist", "group": "str", "extra_panels": "codelist",
+                "step_panels": "codelist"},
+}
+PAGES = tuple(PAGE_KEYS_BY_PAGE)
+BASELINE_STATISTICS = ("mean", "median", "both")
+BASELINE_TYPES = ("categorical", "continuous")
+DISCONTINUATION_SOURCES = ("AEACN", "DSRAEFL", "DCSREAS")
+MAX_TITLE, MAX_TEXT = 40, 120
+_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 ENCODINGS = ("utf-8", "cp1252", "latin-1")
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
@@ -36,6 +54,27 @@ class ConfigError(Exception):
 class PageSource:
     datasets: tuple[str, ...] = ()  # upper-case dataset names; () = every parameter dataset
     parcat1: tuple[str, ...] = ()  # PARCAT1 values; () = every category
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    """One characteristic of the Overview's baseline table ([overview] baseline)."""
+
+    variable: str | None = None  # ADSL variable
+    parameter: str | None = None  # PARAMCD: the subject's baseline value (ABLFL = "Y") of a BDS parameter
+    label: str | None = None  # None = the variable's label / the parameter's PARAM
+    statistic: str | None = None  # "mean", "median" or "both"; None = both (continuous)
+    type: str | None = None  # "categorical" / "continuous"; None = decided from the data
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """[safety]: the adverse-event vocabularies."""
+
+    relatedness: str | None = None  # ADAE variable; None = AEREL, else AERELN
+    related: tuple[str, ...] = ()  # values that count as related; () = the default vocabulary
+    not_related: tuple[str, ...] = ()  # values that count as not related; () = the default vocabulary
+    discontinuation: str | None = None  # AEACN, DSRAEFL or DCSREAS; None = the first that has data
 
 
 @dataclass(frozen=True)
@@ -59,6 +98,9 @@ class StudyConfig:
     include_visits: tuple[str, ...] = ()
     visit_weeks: dict = field(default_factory=dict)
     pages: dict = field(default_factory=dict)  # page id -> PageSource
+    page_text: dict = field(default_factory=dict)  # page id -> {key: value} of [pages.<id>] words and defaults
+    baseline_rows: tuple = ()  # [overview] baseline: BaselineRow, in table order; () = the ADaM default rows
+    safety: SafetyConfig = field(default_factory=SafetyConfig)  # [safety]
 
 
 # section -> {key: (kind, description)}; kind drives the type check.
@@ -68,6 +110,9 @@ SCHEMA: dict[str, dict[str, str]] = {
     "populations": {"efficacy": "flag", "safety": "flag"},
     "datasets": {"adverse_events": "name", "exposure": "name", "exclude": "namelist"},
     "visits": {"baseline": "visit", "end": "visit", "include": "strlist", "weeks": "weeks"},
+    "overview": {"baseline": "baseline"},
+    "safety": {"relatedness": "name", "related": "vocab", "not_related": "vocab",
+               "discontinuation": "discontinuation"},
 }
 PAGE_KEYS = {"datasets": "namelist", "parcat1": "strlist"}
 
@@ -81,6 +126,38 @@ def _check(kind: str, where: str, value, errors: list[str]):
         if not isinstance(value, str) or not value.strip():
             return bad(f"must be a non-empty string, not {value!r}")
         return value.strip()
+    if kind in ("title", "text"):  # words shown on a page: one line, of a length a page can hold
+        longest = MAX_TITLE if kind == "title" else MAX_TEXT
+        if not isinstance(value, str) or not value.strip():
+            return bad(f"must be a non-empty string, not {value!r}")
+        if any(c in value for c in "\r\n\t") or len(value.strip()) > longest:
+            return bad(f"must be one line of at most {longest} characters, not {value[:60]!r}")
+        return value.strip()
+    if kind in ("code", "codelist"):  # PARAMCD values, kept as written
+        vals = value if kind == "codelist" else [value]
+        if not isinstance(vals, list) or not all(isinstance(v, str) and _CODE.match(v.strip()) for v in vals):
+            what = "a list of parameter codes (PARAMCD)" if kind == "codelist" else "a parameter code (PARAMCD)"
+            return bad(f"must be {what}, not {value!r}")
+        vals = [v.strip() for v in vals]
+        dup = sorted({v for v in vals if vals.count(v) > 1})
+        if dup:
+            return bad(f"listed twice: {', '.join(map(repr, dup))}")
+        return tuple(vals) if kind == "codelist" else vals[0]
+    if kind == "vocab":  # values of an AE variable: text or numeric codes, compared upper-case
+        if not isinstance(value, list) or not value or not all(
+                (isinstance(v, str) and v.strip()) or (isinstance(v, int) and not isinstance(v, bool)) for v in value):
+            return bad(f"must be a list of values (text or whole-number codes), not {value!r}")
+        vals = [str(v).strip().upper() for v in value]
+        dup = sorted({v for v in vals if vals.count(v) > 1})
+        if dup:
+            return bad(f"listed twice: {', '.join(map(repr, dup))}")
+        return tuple(vals)
+    if kind == "discontinuation":
+        if not isinstance(value, str) or value.strip().upper() not in DISCONTINUATION_SOURCES:
+            return bad(f"must be one of {', '.join(DISCONTINUATION_SOURCES)}, not {value!r}")
+        return value.strip().upper()
+    if kind == "baseline":
+        return _baseline_rows(value, where, bad)
     if kind == "bool":
         if not isinstance(value, bool):
             return bad(f"must be true or false, not {value!r}")
@@ -132,6 +209,62 @@ def _check(kind: str, where: str, value, errors: list[str]):
     raise AssertionError(kind)
 
 
+_ROW_KEYS = {"variable": "name", "parameter": "code", "label": "title", "statistic": "statistic", "type": "type"}
+
+
+def _baseline_rows(value, where: str, bad):
+    """[overview] baseline: a list of ADSL variable names or {variable|parameter, label, statistic, type} tables."""
+    if not isinstance(value, list) or not value:
+        return bad('must be a list of ADSL variables ("AGE") or tables ({ variable = "AGE", label = "Age (years)", '
+                   'statistic = "mean" })')
+    rows, problems = [], []
+    for i, item in enumerate(value, 1):
+        if isinstance(item, str):
+            item = {"variable": item}
+        if not isinstance(item, dict):
+            problems.append(f"item {i}: {item!r} is neither a variable name nor a table")
+            continue
+        unknown = sorted(k for k in item if k not in _ROW_KEYS)
+        if unknown:
+            problems.append(f"item {i}: unknown key(s) {', '.join(unknown)}; known: {', '.join(_ROW_KEYS)}")
+            continue
+        if ("variable" in item) == ("parameter" in item):
+            problems.append(f"item {i}: give either variable (ADSL) or parameter (PARAMCD)")
+            continue
+        got = {}
+        for key, kind in _ROW_KEYS.items():
+            if key not in item:
+                continue
+            v = item[key]
+            if kind == "name":
+                ok = isinstance(v, str) and _NAME.match(v.strip())
+                got[key] = v.strip().upper() if ok else None
+            elif kind == "code":
+                ok = isinstance(v, str) and _CODE.match(v.strip())
+                got[key] = v.strip() if ok else None
+            elif kind == "title":
+                ok = isinstance(v, str) and v.strip() and len(v.strip()) <= MAX_TEXT and "\n" not in v
+                got[key] = v.strip() if ok else None
+            else:
+                allowed = BASELINE_STATISTICS if kind == "statistic" else BASELINE_TYPES
+                ok = v in allowed
+                got[key] = v if ok else None
+            if not ok:
+                problems.append(f"item {i}: {key} {v!r} is not valid"
+                                + (f" (one of {', '.join(BASELINE_STATISTICS if kind == 'statistic' else BASELINE_TYPES)})"
+                                   if kind in ("statistic", "type") else ""))
+        if got.get("type") == "categorical" and "statistic" in got:
+            problems.append(f"item {i}: statistic applies to continuous rows only")
+        rows.append(BaselineRow(**got))
+    keys = [(r.variable, r.parameter) for r in rows]
+    dup = sorted({str(k[0] or k[1]) for k in keys if keys.count(k) > 1})
+    if dup:
+        problems.append(f"listed twice: {', '.join(map(repr, dup))}")
+    if problems:
+        return bad("; ".join(problems))
+    return tuple(rows)
+
+
 def parse(text: str) -> StudyConfig:
     """Parse the text of a study.toml. Raises ConfigError listing every problem."""
     try:
@@ -161,25 +294,35 @@ def parse(text: str) -> StudyConfig:
                 if v is not None:
                     values[f"{section}.{key}"] = v
     pages: dict[str, PageSource] = {}
+    page_text: dict[str, dict] = {}
     if "pages" in raw:
         if not isinstance(raw["pages"], dict):
             errors.append(f"ERROR {CONFIG_FILE}: pages must be [pages.<page>] sections")
         else:
             for page, table in raw["pages"].items():
-                if page not in PARAMETER_PAGES:
+                if page not in PAGES:
                     errors.append(f"ERROR {CONFIG_FILE}: unknown page [pages.{page}]; "
-                                  f"known: {', '.join(f'[pages.{p}]' for p in PARAMETER_PAGES)}")
+                                  f"known: {', '.join(f'[pages.{p}]' for p in PAGES)}")
                     continue
                 if not isinstance(table, dict):
                     errors.append(f"ERROR {CONFIG_FILE}: pages.{page} must be a [pages.{page}] section")
                     continue
-                unknown = sorted(k for k in table if k not in PAGE_KEYS)
+                keys = PAGE_KEYS_BY_PAGE[page]
+                unknown = sorted(k for k in table if k not in keys)
                 if unknown:
                     errors.append(f"ERROR {CONFIG_FILE} [pages.{page}]: unknown key(s) {', '.join(unknown)}; "
-                                  f"known: {', '.join(PAGE_KEYS)}")
+                                  f"known: {', '.join(keys)}")
                 got = {k: _check(kind, f"[pages.{page}] {k}", table[k], errors)
-                       for k, kind in PAGE_KEYS.items() if k in table}
-                pages[page] = PageSource(got.get("datasets") or (), got.get("parcat1") or ())
+                       for k, kind in keys.items() if k in table}
+                if "datasets" in table or "parcat1" in table:
+                    pages[page] = PageSource(got.get("datasets") or (), got.get("parcat1") or ())
+                words = {k: v for k, v in got.items() if k not in PAGE_KEYS and v is not None}
+                if words:
+                    page_text[page] = words
+    both = set(values.get("safety.related", ())) & set(values.get("safety.not_related", ()))
+    if both:
+        errors.append(f"ERROR {CONFIG_FILE} [safety]: {', '.join(map(repr, sorted(both)))} listed under both "
+                      f"related and not_related")
     order = values.get("arms.order", ())
     for key in ("arms.reference",):
         if key in values and order and values[key] not in order:
@@ -210,6 +353,14 @@ def parse(text: str) -> StudyConfig:
         include_visits=values.get("visits.include", ()),
         visit_weeks=values.get("visits.weeks", {}),
         pages=pages,
+        page_text=page_text,
+        baseline_rows=values.get("overview.baseline", ()),
+        safety=SafetyConfig(
+            relatedness=values.get("safety.relatedness"),
+            related=values.get("safety.related", ()),
+            not_related=values.get("safety.not_related", ()),
+            discontinuation=values.get("safety.discontinuation"),
+        ),
     )
 
 
@@ -225,4 +376,5 @@ def load(folder: Path | str) -> StudyConfig:
     return parse(text)
 
 
-__all__ = ["CONFIG_FILE", "ConfigError", "PageSource", "PARAMETER_PAGES", "StudyConfig", "load", "parse"]
+__all__ = ["BaselineRow", "CONFIG_FILE", "ConfigError", "PAGES", "PageSource", "PARAMETER_PAGES", "SafetyConfig",
+           "StudyConfig", "load", "parse"]

@@ -18,7 +18,8 @@ Treg under Ld-IL2 follows a pulse instead of ``f``: it builds during the
 every-other-day phases and partly recedes during the weekly phases.
 
 Run ``python -m data.generate_lso088 [OUT_DIR] [--seed N]`` to (re)write the
-files and ``LOCK.json``. The same seed always yields identical tables and,
+files, LSO-088's ``study.toml`` (its words and defaults: the pages' generic code
+reads them from there, see ``STUDY_TOML``) and ``LOCK.json``, which covers them all. The same seed always yields identical tables and,
 with the same pandas/pyarrow versions, byte-identical parquet files.
 """
 
@@ -109,6 +110,60 @@ AE_TABLE = (
     ("Rash", "Skin and subcutaneous tissue disorders", (1, 1, 1), ("skin rash", "maculopapular rash"), "other"),
     ("Systemic lupus erythematosus", "Musculoskeletal and connective tissue disorders", (0, 1, 0), ("lupus flare",), "flare"),
 )
+
+
+# LSO-088's own words and defaults. The pages are study-neutral: everything lupus- or LSO-088-specific
+# they show (page names, headings, pickers, the abstract's Figure 1 and Figure 2 selections, the
+# baseline table, the patient profile's disease-activity panels) is configuration, written here.
+STUDY_TOML = """\
+# LSO-088: the study's own words and defaults for the pages (README, "study.toml").
+# Written by data/generate_lso088.py; part of the lock (LOCK.json).
+
+[arms]
+reference = "Belimumab"               # between-arm statistics of every page compare with belimumab alone
+
+[pages.trajectories]                   # the abstract's Figure 1: serology and clinical activity
+parcat1 = ["SEROLOGY", "CLINICAL ACTIVITY"]
+title = "Serology & activity"
+heading = "Serology & clinical activity over time, by arm"
+parameter = "IGG"
+multiples = ["IGG", "C3", "DSDNA", "ANUA"]   # Figure 1 A-D
+
+[pages.comparison]                     # the abstract's Figure 2: flow cytometry at two visits
+datasets = ["ADCELL"]
+title = "Cell subsets"
+heading = "Immune cell subsets"
+subheading = "flow cytometry"
+parameter_label = "Cell subset"
+noun = "subset"
+single_view = "One subset"
+grid_view = "Figure 2 grid"
+parameter = "NAIVEB"
+
+[pages.patient]
+panels = ["IGG", "DSDNA", "ANUA", "C3", "C4"]
+group = "B CELLS"
+extra_panels = ["SLEDAI", "PREDDOSE"]  # disease activity and steroid dose, under every profile
+step_panels = ["PREDDOSE"]             # a dose holds until it changes
+
+[overview]
+baseline = [
+  { variable = "AGE", label = "Age (years)", statistic = "mean" },
+  "SEX",
+  "RACE",
+  { variable = "DISDUR", label = "Disease duration (years)", statistic = "median" },
+  { variable = "LNHISTFL", label = "History of lupus nephritis" },
+  { parameter = "SLEDAI", label = "SLEDAI-2K score", statistic = "mean" },
+  { parameter = "PGA", label = "Physician global assessment", statistic = "mean" },
+  { parameter = "IGG", label = "IgG (g/L)", statistic = "mean" },
+  { parameter = "DSDNA", label = "Anti-dsDNA (IU/mL)", statistic = "median" },
+  { parameter = "ANUA", label = "Anti-nucleosome (RU/mL)", statistic = "median" },
+  { parameter = "C3", label = "C3 (g/L)", statistic = "mean" },
+  { parameter = "C4", label = "C4 (g/L)", statistic = "mean" },
+  { parameter = "UPROT", label = "Urine protein (g/24 h)", statistic = "median" },
+  { parameter = "PREDDOSE", label = "Prednisone-equivalent dose (mg/day)", statistic = "median" },
+]
+"""
 
 
 def effect_shape(weeks: np.ndarray) -> np.ndarray:
@@ -426,6 +481,7 @@ def write(out_dir: Path, seed: int = SEED) -> dict[str, pd.DataFrame]:
     tables = generate(seed)
     for name, df in tables.items():
         df.to_parquet(out_dir / f"{name}.parquet", index=False, compression="zstd")
+    (out_dir / "study.toml").write_bytes(STUDY_TOML.encode("utf-8"))  # bytes: the same file on every OS
     write_manifest(
         out_dir,
         study_id=STUDYID,

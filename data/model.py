@@ -86,6 +86,8 @@ class Study:
     datasets: dict = field(default_factory=dict)  # dataset name -> file name, for the datasets used
     ae_vars: dict = field(default_factory=dict)  # role -> ADAE variable (None when absent)
     config: _config.StudyConfig = field(default_factory=_config.StudyConfig)
+    var_labels: dict = field(default_factory=dict)  # dataset name -> {variable: label} as the files give them
+    dataset_labels: dict = field(default_factory=dict)  # dataset name -> the file's dataset label ("" when none)
 
     # -- look-ups used by every page -------------------------------------------------
     @property

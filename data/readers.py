@@ -77,19 +77,25 @@ def _read_sas(path: Path, kind: str, encoding: str | None) -> tuple[pd.DataFrame
     reader = pyreadstat.read_xport if kind == "xport" else pyreadstat.read_sas7bdat
     opts = dict(dates_as_pandas_datetime=True)
     if encoding:
-        df, _ = reader(str(path), encoding={"latin-1": "ISO-8859-1"}.get(encoding, encoding.upper()), **opts)
+        df, meta = reader(str(path), encoding={"latin-1": "ISO-8859-1"}.get(encoding, encoding.upper()), **opts)
         used = None
     elif kind == "sas7bdat":  # sas7bdat records its encoding in the header
         try:
-            df, _ = reader(str(path), **opts)
+            df, meta = reader(str(path), **opts)
             used = None
         except UnicodeDecodeError:
-            df, _ = reader(str(path), encoding="ISO-8859-1", **opts)
+            df, meta = reader(str(path), encoding="ISO-8859-1", **opts)
             df, used = _fix_text(df, None)
     else:
-        df, _ = reader(str(path), encoding="ISO-8859-1", **opts)
+        df, meta = reader(str(path), encoding="ISO-8859-1", **opts)
         df, used = _fix_text(df, None)
-    return _sas_dates(df), used
+    df = _sas_dates(df)
+    # The file's own labels (dataset and variables), for the pages' words; the loader takes them out of attrs.
+    df.attrs = {"label": str(getattr(meta, "file_label", None) or "")[:200],
+                "labels": {str(c).upper(): str(lab)[:200] for c, lab in
+                           zip(getattr(meta, "column_names", None) or [], getattr(meta, "column_labels", None) or [])
+                           if lab}}
+    return df, used
 
 
 def _is_char_var(name: str) -> bool:

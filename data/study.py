@@ -21,6 +21,7 @@ import pandas as pd
 
 from data import config as _config
 from data import lock as _lock
+from data import words as _words
 from data.adam import (_CONTROL_HINT, ARM_PALETTE, _arm_codes, _arm_order, _derive_baseline, _lighten,
                        _param_catalogue, _pick, _prepare_bds, _visit_number, unit_of)
 from data.model import Arm, DataError, ParamInfo, Population, Study
@@ -69,6 +70,7 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     except _config.ConfigError as exc:
         raise DataError(folder, exc.lines) from None
     tables, errors, notes = _read_folder(folder, cfg.encoding)
+    var_labels, dataset_labels = _words.take_labels(tables)
     files = {file: len(df) for file, df in tables.values()}
     if "ADSL" not in tables:
         errors.append(f"ERROR {folder.name}: no ADSL dataset (adsl.xpt, .sas7bdat, .parquet or .csv) — it is required")
@@ -315,7 +317,7 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
         used[ae_name] = ae_file
     if adex is not None:
         used[ex_name] = ex_file
-    return Study(
+    study = Study(
         folder=folder,
         study_id=study_id,
         title=cfg.title or str(extra.get("title", study_id)),
@@ -342,7 +344,13 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
         datasets=used,
         ae_vars=ae_vars,
         config=cfg,
+        var_labels=var_labels,
+        dataset_labels=dataset_labels,
     )
+    errors = _words.check(study)  # [pages.*], [overview], [safety] keys against the data
+    if errors:
+        raise DataError(folder, errors)
+    return study
 
 
 # -- the command line's verbs --------------------------------------------------------------------

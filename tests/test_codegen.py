@@ -318,12 +318,13 @@ def test_overview_script_reproduces_design_and_tables(study, results, case):
         weeks = np.concatenate([np.asarray(w, float) for w in d["dose_weeks"]])
         mine = got["schedule"].set_index(["ARM", "EXTRT"]).loc[(arm, trt), "weeks"]
         np.testing.assert_allclose(np.unique(mine), np.unique(weeks))
-    params = overview._baseline_params(study)
-    base = baseline_table(study.adsl, study.measurements, labels, subjects, params).set_index("Characteristic")
+    specs = overview._baseline_specs(study)
+    base = baseline_table(study.adsl, study.measurements, labels, subjects, specs).set_index("Characteristic")
     cont = got["continuous"]
     cols = [c for c in base.columns if c != "Statistic"]
     meas = study.measurements
     rows = [("Age (years)", "mean", 1), ("Disease duration (years)", "median", 1)]
+    params = [(sp.name, sp.label, sp.statistic) for sp in specs if sp.source == "parameter"]
     for code, label, kind in params:  # the app's decimals: 2 below a median of 10, else 1
         vals = meas.loc[(meas["ABLFL"] == "Y") & (meas["PARAMCD"] == code) & meas["USUBJID"].isin(subjects), "AVAL"]
         rows.append((label, kind, 2 if vals.abs().median() < 10 else 1))

@@ -25,8 +25,9 @@ def test_readme_example_is_valid_and_shows_every_key():
     for section, keys in C.SCHEMA.items():
         for key in keys:
             assert re.search(rf"^\[{section}\]$(?:(?!^\[).)*^{key} = ", text, re.S | re.M), f"[{section}] {key}"
-    for page in C.PARAMETER_PAGES:
-        assert f"[pages.{page}]" in text
+    for page, keys in C.PAGE_KEYS_BY_PAGE.items():
+        for key in keys:
+            assert re.search(rf"^\[pages\.{page}\][^\n]*$(?:(?!^\[).)*^{key} = ", text, re.S | re.M), f"[pages.{page}] {key}"
     assert cfg.arm_variable == "TRT01P" and cfg.arm_order[0] == "Placebo" and cfg.reference_arm == "Placebo"
     assert cfg.efficacy_flag == "FASFL" and cfg.encoding == "cp1252" and cfg.visit_weeks == {"End of Treatment": 26.0}
     assert cfg.pages["trajectories"] == C.PageSource(("ADLB", "ADVS"), ("CHEMISTRY", "VITAL SIGNS"))
@@ -40,11 +41,16 @@ def test_no_file_means_defaults(tmp_path):
     ('[arms]\ncolour = { "A" = "#000000" }\n',
      "ERROR study.toml [arms]: unknown key(s) colour; known: variable, order, reference, colours"),
     ('[arm]\nvariable = "TRT01A"\n',
-     "ERROR study.toml: unknown section(s) [arm]; known: [study], [arms], [populations], [datasets], [visits], [pages]"),
+     "ERROR study.toml: unknown section(s) [arm]; known: [study], [arms], [populations], [datasets], [visits], "
+     "[overview], [safety], [pages]"),
     ('[pages.safety]\ndatasets = ["ADAE"]\n',
-     "ERROR study.toml: unknown page [pages.safety]; known: [pages.trajectories], [pages.comparison]"),
+     "ERROR study.toml [pages.safety]: unknown key(s) datasets; known: title, heading, subheading"),
+    ('[pages.serology]\ntitle = "Serology"\n',
+     "ERROR study.toml: unknown page [pages.serology]; known: [pages.overview], [pages.trajectories], "
+     "[pages.comparison], [pages.safety], [pages.patient]"),
     ('[pages.comparison]\ndataset = ["ADCELL"]\n',
-     "ERROR study.toml [pages.comparison]: unknown key(s) dataset; known: datasets, parcat1"),
+     "ERROR study.toml [pages.comparison]: unknown key(s) dataset; known: datasets, parcat1, title, heading, "
+     "subheading, parameter_label, noun, single_view, grid_view, parameter"),
     ('[study]\nsimulated = "yes"\n', "ERROR study.toml [study] simulated: must be true or false, not 'yes'"),
     ('[study]\nencoding = "ebcdic"\n',
      "ERROR study.toml [study] encoding: must be one of utf-8, cp1252, latin-1, not 'ebcdic'"),

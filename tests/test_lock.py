@@ -14,7 +14,8 @@ from data.study import load_study
 def test_intact_folder_verifies(data_copy):
     info = verify(data_copy)
     assert info.locked and info.study_id == "LSO-088" and info.lock_date == "2026-06-30"
-    assert set(info.files) == {"adsl.parquet", "adlb.parquet", "adcell.parquet", "adae.parquet", "adex.parquet"}
+    assert set(info.files) == {"adsl.parquet", "adlb.parquet", "adcell.parquet", "adae.parquet", "adex.parquet",
+                               "study.toml"}
 
 
 def test_modified_byte_is_refused(data_copy):

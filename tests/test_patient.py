@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import pytest
 
 from analysis import patient as A
+from components import patient
 from conftest import CallbackClient, default_store
 
 FIG = ("pt-figure", "figure")
@@ -77,7 +78,7 @@ def test_demographics_and_disposition_read_adsl(study, raw):
     adsl = raw["adsl"].set_index("USUBJID")
     for u in ("LSO-088-001", "LSO-088-003"):
         row = A.subject_row(study.adsl, u)
-        demo = dict(A.demographics(row))
+        demo = dict(A.demographics(row, patient.extra_demographics(study)))
         assert demo["Age"] == f"{adsl.loc[u, 'AGE']} years"
         assert demo["Sex"] == {"F": "female", "M": "male"}[adsl.loc[u, "SEX"]]
         assert demo["Disease duration (years)"] == f"{adsl.loc[u, 'DISDUR']:g}"

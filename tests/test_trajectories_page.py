@@ -406,7 +406,7 @@ def test_picker_groups_serology_then_clinical_activity(study):
     assert codes == ["IGG", "DSDNA", "ANUA", "C3", "C4", "SLEDAI", "PGA", "UPROT", "PREDDOSE"]
 
 
-def test_other_studies_fall_back_to_lab_parameters_by_category():
+def test_other_studies_offer_every_parameter_by_category():
     from types import SimpleNamespace
 
     from components.trajectories import page_params, param_unit
@@ -417,7 +417,8 @@ def test_other_studies_fall_back_to_lab_parameters_by_category():
 
     params = {"ALT": p("ALT", "ADLB", "CHEMISTRY"), "HGB": p("HGB", "ADLB", "HEMATOLOGY"),
               "AST": p("AST", "ADLB", "CHEMISTRY"), "CD4": p("CD4", "ADCELL", "T CELLS")}
-    assert [x.code for x in page_params(SimpleNamespace(params=params))] == ["ALT", "AST", "HGB"]
+    other = SimpleNamespace(params=params, params_for=lambda _page: dict(params), page_sources={})
+    assert [x.code for x in page_params(other)] == ["ALT", "AST", "HGB", "CD4"]  # by category, catalogue order
     assert param_unit(p("PGA", "ADLB", "X", "0-3")) == "" and param_unit(p("IGG", "ADLB", "X")) == "g/L"
 
 

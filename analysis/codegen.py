@@ -161,11 +161,12 @@ def bds_lines(study, datasets: list[str], codes_expr: str, var: str, visits_expr
     reads = [read_expr(study, d) for d in datasets]
     src = reads[0] if len(reads) == 1 else "pd.concat([" + ", ".join(reads) + "], ignore_index=True)"
     flag = any(uses_analysis_flag(study, d) for d in datasets)
-    cond = f"{var}['PARAMCD'].isin({codes_expr}) & {var}['AVISITN'].isin({visits_expr})"
+    cond = f"{var}['PARAMCD'].isin({codes_expr}) & {var}['TIME'].isin({visits_expr})"
     if flag:
         cond = f"({var}['ANL01FL'] == 'Y') & " + cond + "  # analysis records"
     return [
         f"{var} = {src}",
+        f"{var}['TIME'] = {var}['AVISITN']  # the position on the app's time axis",
         f"keep = {cond}",
         f"{var} = {var}[keep].copy()",
         f"{var}['ARM'] = {var}['USUBJID'].map(arm_of)",
@@ -254,7 +255,7 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     L += ["", f"DATA = Path({lit(str(Path(study.folder).resolve()))})"]
     L += arm_constants(study, labels)
     L += [
-        f"WEEKS = {lit(tuple(float(w) for w in state.weeks))}  # timepoint window (AVISITN, inclusive)",
+        f"WEEKS = {lit(tuple(float(w) for w in state.weeks))}  # timepoint window (TIME, inclusive)",
         f"VISITS = {lit([float(v) for v in study.visit_numbers])}  # scheduled visits (the time axis)",
         *assign("PARAMS", codes),
         f"SCALE = {lit(col)}  # AVAL value | CHG change | PCHG % change from baseline",
@@ -274,13 +275,13 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     # -- summaries
     L += ["", "def summarise(d):",
           '    """n, mean, SD, t-based 95% CI of the mean, median and quartiles (type 7) per arm and visit."""',
-          "    g = d.groupby(['ARM', 'AVISITN'])['y']",
+          "    g = d.groupby(['ARM', 'TIME'])['y']",
           "    s = g.agg(n='count', mean='mean', sd='std', median='median').reset_index()",
           "    s['q1'], s['q3'] = g.quantile(0.25).to_numpy(), g.quantile(0.75).to_numpy()",
           "    half = stats.t.ppf(0.975, s['n'] - 1) * s['sd'] / np.sqrt(s['n'])",
           "    s['ci_low'], s['ci_high'] = s['mean'] - half, s['mean'] + half"]
     if log and stat == "mean":
-        L += ["    lg = np.log(d['y'].where(d['y'] > 0)).groupby([d['ARM'], d['AVISITN']])  # geometric mean",
+        L += ["    lg = np.log(d['y'].where(d['y'] > 0)).groupby([d['ARM'], d['TIME']])  # geometric mean",
               "    m, se = lg.mean().to_numpy(), (lg.std() / np.sqrt(lg.count())).to_numpy()",
               "    q = stats.t.ppf(0.975, lg.count().to_numpy() - 1)",
               "    s['gmean'], s['gci_low'], s['gci_high'] = np.exp(m), np.exp(m - q * se), np.exp(m + q * se)"]
@@ -292,7 +293,7 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     else:
         y, lo, hi = "median", "q1", "q3"
     L += ["", "summaries, figures = {}, {}", "for code in PARAMS:",
-          "    d = bds[(bds['PARAMCD'] == code) & bds['AVISITN'].between(*WEEKS)].copy()",
+          "    d = bds[(bds['PARAMCD'] == code) & bds['TIME'].between(*WEEKS)].copy()",
           "    d['y'] = d[SCALE]"]
     if scale == "chg":
         L.append("    d.loc[(d['ABLFL'] == 'Y') & d['AVAL'].notna(), 'y'] = 0.0  # 0 at baseline by definition")
@@ -307,7 +308,7 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     L += ["    for arm, colour in zip(ARMS, COLOURS):",
           "        a = s[s['ARM'] == arm]",
           f"        up, down = a[{lit(hi)}] - a[{lit(y)}], a[{lit(y)}] - a[{lit(lo)}]",
-          f"        fig.add_scatter(x=a['AVISITN'], y=a[{lit(y)}], name=arm, mode='lines+markers', line_color=colour,",
+          f"        fig.add_scatter(x=a['TIME'], y=a[{lit(y)}], name=arm, mode='lines+markers', line_color=colour,",
           "                        error_y=dict(type='data', array=up, arrayminus=down))",
           f"    fig.update_layout(title=f'{{code}}: {what}, {SCALE_WORDS[scale]}', xaxis_title='Study week')"]
     if log:
@@ -330,9 +331,9 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
           "within = []",
           "for code, visit in COMPARE_AT.items():",
           "    d = bds[bds['PARAMCD'] == code]",
-          "    b0 = d.loc[d['ABLFL'] == 'Y', 'AVISITN'].min()  # the baseline visit",
-          "    pairs = pd.concat({'a': d[d['AVISITN'] == b0].set_index('USUBJID')['AVAL'],",
-          "                       'b': d[d['AVISITN'] == visit].set_index('USUBJID')['AVAL']}, axis=1, join='inner').dropna()",
+          "    b0 = d.loc[d['ABLFL'] == 'Y', 'TIME'].min()  # the baseline visit",
+          "    pairs = pd.concat({'a': d[d['TIME'] == b0].set_index('USUBJID')['AVAL'],",
+          "                       'b': d[d['TIME'] == visit].set_index('USUBJID')['AVAL']}, axis=1, join='inner').dropna()",
           "    pairs['ARM'] = pairs.index.map(arm_of)",
           "    for arm in ARMS:",
           "        p = pairs[pairs['ARM'] == arm]",
@@ -351,18 +352,18 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
           "mmrm = []",
           "for code, visit in COMPARE_AT.items():",
           "    d = bds[bds['PARAMCD'] == code]",
-          "    b0 = d.loc[d['ABLFL'] == 'Y', 'AVISITN'].min()",
-          "    m = d[(d['ABLFL'] != 'Y') & (d['AVISITN'] > 0) & d['AVISITN'].between(max(WEEKS[0], b0), WEEKS[1])]",
+          "    b0 = d.loc[d['ABLFL'] == 'Y', 'TIME'].min()",
+          "    m = d[(d['ABLFL'] != 'Y') & (d['TIME'] > 0) & d['TIME'].between(max(WEEKS[0], b0), WEEKS[1])]",
           f"    m = m.dropna(subset=[{lit(outcome)}, 'BASE'])",
-          "    n_at = m[m['AVISITN'] == visit].groupby('ARM')['USUBJID'].nunique()",
+          "    n_at = m[m['TIME'] == visit].groupby('ARM')['USUBJID'].nunique()",
           "    arms = [a for a in ARMS if n_at.get(a, 0) >= 3]  # arms with at least 3 subjects at the visit",
           "    if REFERENCE not in arms or len(arms) < 2:",
           "        continue",
           "    others = [a for a in arms if a != REFERENCE]",
           "    m = m[m['ARM'].isin(arms)]",
           "    m = m.assign(arm=pd.Categorical(m['ARM'], [REFERENCE] + others),  # reference levels first:",
-          "                 visit=pd.Categorical(m['AVISITN'], [visit] + sorted(set(m['AVISITN']) - {visit})))",
-          "    if m['AVISITN'].nunique() > 1:",
+          "                 visit=pd.Categorical(m['TIME'], [visit] + sorted(set(m['TIME']) - {visit})))",
+          "    if m['TIME'].nunique() > 1:",
           f"        fit = smf.mixedlm({lit(outcome + ' ~ BASE + visit * arm')}, m, groups=m['USUBJID']).fit(reml=True, "
           "method=['bfgs'])",
           "    else:",
@@ -423,7 +424,7 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
     L += [
         f"LIGHT = {lit([study.arm_by_label[a].light for a in labels])}",
         *assign("CODES", list(codes)),
-        f"V1, V2 = {lit(float(va))}, {lit(float(vb))}  # timepoints 1 and 2 (AVISITN)",
+        f"V1, V2 = {lit(float(va))}, {lit(float(vb))}  # timepoints 1 and 2 (TIME)",
         f"SCALE = {lit(scale)}  # between-arm rank tests on: 'pchg' % change | 'chg' absolute change",
         f"REFERENCE = {lit(reference)}  # ANCOVA reference arm",
         "", "# -- data: the app's rules when it loads the study (the patient filter only highlights)",
@@ -451,16 +452,16 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
           "for k, code in enumerate(CODES):",
           "    d = cells[cells['PARAMCD'] == code]",
           "    # boxes: n, median and quartiles (type 7) per arm and timepoint",
-          "    g = d.groupby(['ARM', 'AVISITN'])['AVAL']",
+          "    g = d.groupby(['ARM', 'TIME'])['AVAL']",
           "    boxes.append(pd.DataFrame({'n': g.count(), 'median': g.median(), 'q1': g.quantile(0.25),",
           "                               'q3': g.quantile(0.75)}).reset_index().assign(PARAMCD=code))",
           "    for i, (arm, colour, light) in enumerate(zip(ARMS, COLOURS, LIGHT)):",
           "        for v, c in ((V1, light), (V2, colour)):",
-          "            y = d.loc[(d['ARM'] == arm) & (d['AVISITN'] == v), 'AVAL']",
+          "            y = d.loc[(d['ARM'] == arm) & (d['TIME'] == v), 'AVAL']",
           "            fig.add_box(y=y, name=f'{arm} · week {v:g}', marker_color=c, boxpoints='all', showlegend=k == 0,",
           "                        row=k // cols + 1, col=k % cols + 1)",
           "    # one row per subject with a value at both timepoints",
-          "    pairs = d.pivot(index='USUBJID', columns='AVISITN', values='AVAL').reindex(columns=[V1, V2]).dropna()",
+          "    pairs = d.pivot(index='USUBJID', columns='TIME', values='AVAL').reindex(columns=[V1, V2]).dropna()",
           "    pairs.columns = ['a', 'b']",
           "    pairs['ARM'] = pairs.index.map(arm_of)",
           "    pairs['chg'] = pairs['b'] - pairs['a']",
@@ -629,7 +630,8 @@ def overview_script(study, state, baseline_params) -> str:
         src = reads[0] if len(reads) == 1 else "pd.concat([" + ", ".join(reads) + "], ignore_index=True)"
         flag_cond = "(base['ANL01FL'] == 'Y') & " if any(uses_analysis_flag(study, d) for d in datasets) else ""
         L += [f"base = {src}",
-              f"base = base[{flag_cond}(base['ABLFL'] == 'Y') & base['AVISITN'].isin(VISITS)]",
+              "base['TIME'] = base['AVISITN']  # the position on the app's time axis",
+              f"base = base[{flag_cond}(base['ABLFL'] == 'Y') & base['TIME'].isin(VISITS)]",
               "base = base[base['USUBJID'].isin(eff)]",
               "for code, label in BASELINE_PARAMS.items():",
               "    b = base[base['PARAMCD'] == code].set_index('USUBJID')['AVAL']",

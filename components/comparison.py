@@ -197,7 +197,7 @@ class SubsetAnalysis:
     arms: tuple[str, ...]
     reference: str
     scale: str
-    values: pd.DataFrame  # USUBJID, ARM, AVISITN, AVAL at the two visits
+    values: pd.DataFrame  # USUBJID, ARM, TIME, AVAL at the two visits
     pairs: pd.DataFrame  # USUBJID, ARM, a, b, chg, pchg
     within: tuple[PairedResult, ...]  # one per arm, in arm order
     between: BetweenArms
@@ -207,13 +207,13 @@ def analyse(study, code: str, va: float, vb: float, arms: list[str], subjects, r
             scale: str, rows: pd.DataFrame | None = None) -> SubsetAnalysis:
     """``rows``: the parameter's rows when the caller has them (``param_slices``), else the whole frame."""
     m = study.measurements if rows is None else rows
-    d = m[(m["PARAMCD"] == code) & m["AVISITN"].isin([va, vb]) & m["USUBJID"].isin(subjects)]
+    d = m[(m["PARAMCD"] == code) & m["TIME"].isin([va, vb]) & m["USUBJID"].isin(subjects)]
     d = d[d["ARM"].isin(arms)].dropna(subset=["AVAL"])
-    values = d[["USUBJID", "ARM", "AVISITN", "AVAL"]].copy()
+    values = d[["USUBJID", "ARM", "TIME", "AVAL"]].copy()
     values["USUBJID"] = values["USUBJID"].astype(str)
     values["ARM"] = values["ARM"].astype(str)
     values = values.reset_index(drop=True)
-    pairs = change_frame(values, va, vb)
+    pairs = change_frame(values, va, vb, visit="TIME")
     within = []
     for arm in arms:
         p = pairs[pairs["ARM"] == arm]
@@ -233,7 +233,7 @@ def summary_numbers(res: SubsetAnalysis) -> pd.DataFrame:
     for arm, w in zip(res.arms, res.within):
         row = {"ARM": arm}
         for tag, v in (("1", res.visit_a), ("2", res.visit_b)):
-            x = res.values.loc[(res.values["ARM"] == arm) & (res.values["AVISITN"] == v), "AVAL"]
+            x = res.values.loc[(res.values["ARM"] == arm) & (res.values["TIME"] == v), "AVAL"]
             q1, med, q3 = (x.quantile([0.25, 0.5, 0.75]).tolist() if len(x) else (np.nan,) * 3)
             row.update({f"N{tag}": len(x), f"MEDIAN{tag}": med, f"Q1_{tag}": q1, f"Q3_{tag}": q3})
         p = res.pairs[res.pairs["ARM"] == arm]
@@ -261,7 +261,7 @@ def summary_table(study, res: SubsetAnalysis) -> pd.DataFrame:
     rows = []
     for arm, w in zip(res.arms, res.within):
         def vals(v):
-            return res.values.loc[(res.values["ARM"] == arm) & (res.values["AVISITN"] == v), "AVAL"]
+            return res.values.loc[(res.values["ARM"] == arm) & (res.values["TIME"] == v), "AVAL"]
 
         a, b = vals(res.visit_a), vals(res.visit_b)
         p = res.pairs[res.pairs["ARM"] == arm]
@@ -390,12 +390,12 @@ class _Scale:
 def is_large(res: SubsetAnalysis) -> bool:
     """More than ``MAX_POINTS`` patients in one of the subset's boxes."""
     v = res.values
-    return bool(len(v)) and int(v.groupby(["ARM", "AVISITN"]).size().max()) > MAX_POINTS
+    return bool(len(v)) and int(v.groupby(["ARM", "TIME"]).size().max()) > MAX_POINTS
 
 
 def _within_whiskers(vals: pd.DataFrame, highlight) -> pd.DataFrame:
     """Rows inside their box's whiskers (Q1 − 1.5 IQR to Q3 + 1.5 IQR), and every chosen patient's row."""
-    g = vals.groupby(["ARM", "AVISITN"])["AVAL"]
+    g = vals.groupby(["ARM", "TIME"])["AVAL"]
     q1, q3 = g.transform(lambda v: v.quantile(0.25)), g.transform(lambda v: v.quantile(0.75))
     iqr = q3 - q1
     keep = vals["AVAL"].between(q1 - 1.5 * iqr, q3 + 1.5 * iqr) | vals["USUBJID"].isin(list(highlight))
@@ -435,7 +435,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
         a = study.arm_by_label[arm]
         pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
         for v, fill, tag in ((va, a.light, "1"), (vb, a.colour, "2")):
-            d = vals[(vals["ARM"] == arm) & (vals["AVISITN"] == v)]
+            d = vals[(vals["ARM"] == arm) & (vals["TIME"] == v)]
             data = box_summary(d["AVAL"], pos[v]) if large else dict(x=[pos[v]] * len(d), y=d["AVAL"].tolist())
             fig.add_trace(go.Box(
                 **data, name=f"{arm} · {study.visit_label(v)}",
@@ -459,7 +459,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             showlegend=False, meta={"role": "pairs", "arm": arm, "subjects": p["USUBJID"].tolist()},
         ), **rc)
         for v, tag in ((va, "1"), (vb, "2")):
-            d = vals[(vals["ARM"] == arm) & (vals["AVISITN"] == v)]
+            d = vals[(vals["ARM"] == arm) & (vals["TIME"] == v)]
             fig.add_trace(go.Scatter(
                 x=[pos[v] + _jitter(u) for u in d["USUBJID"]], y=d["AVAL"].tolist(), mode="markers",
                 marker=dict(size=6 if grid else 8, color=a.light if tag == "1" else a.colour,
@@ -478,8 +478,8 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             continue
         i = arm_idx[str(d["ARM"].iloc[0])]
         pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
-        pts = [(pos[v] + _jitter(u), float(d.loc[d["AVISITN"] == v, "AVAL"].iloc[0]), v) for v in (va, vb)
-               if (d["AVISITN"] == v).any()]
+        pts = [(pos[v] + _jitter(u), float(d.loc[d["TIME"] == v, "AVAL"].iloc[0]), v) for v in (va, vb)
+               if (d["TIME"] == v).any()]
         for k, (x, y, v) in enumerate(pts):
             hx.append(x)
             hy.append(y)

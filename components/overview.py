@@ -119,7 +119,7 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
     meas = study.measurements
     if len(meas):
         cat_col = "PARCAT1" if "PARCAT1" in meas.columns else "DATASET"
-        sched = meas.groupby(cat_col, observed=True)["AVISITN"].unique()
+        sched = meas.groupby(cat_col, observed=True)["TIME"].unique()
         groups: dict[tuple, list[str]] = {}
         for cat, weeks in sched.items():
             groups.setdefault(tuple(sorted(float(w) for w in weeks if w == w)), []).append(_readable(str(cat)))
@@ -138,7 +138,7 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True)
     fig.update_xaxes(title="Study week", dtick=4, range=[-1.5, max(study.visit_numbers or (48,)) + 1.5])
     stamp(fig, study, "dosing: ADEX doses of the most-dosed subject per arm and treatment; visits: scheduled "
-                      "AVISITN per parameter category", state=state)
+                      "visits on the time axis per parameter category", state=state)
     return fig
 
 

@@ -370,11 +370,11 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
     if has_band and hi is not None:
         out |= y > hi
     day = d["ADY"].to_numpy(float) if "ADY" in d.columns else np.full(len(d), np.nan)
-    visit = d["AVISIT"].astype(str).tolist() if "AVISIT" in d.columns else [f"week {w:g}" for w in d["AVISITN"]]
+    visit = d["AVISIT"].astype(str).tolist() if "AVISIT" in d.columns else [f"week {w:g}" for w in d["TIME"]]
     custom = [[v, f"{x:.0f}" if np.isfinite(x) else "–"] for v, x in zip(visit, day)]
     rng = f"<br>normal range {lo:g}–{hi:g} {unit}" if has_band and lo is not None and hi is not None else ""
     fig.add_trace(go.Scatter(
-        x=d["AVISITN"], y=y, mode="lines+markers", showlegend=False, name=_short(study, code),
+        x=d["TIME"], y=y, mode="lines+markers", showlegend=False, name=_short(study, code),
         line=dict(color=colour, width=2.4, shape="hv" if step else "linear"),
         marker=dict(size=8, color=[OUT_OF_RANGE if o else colour for o in out],
                     line=dict(width=1, color="#fff")),
@@ -405,7 +405,7 @@ def _group_panel(fig, study, r, usubjid, codes):
         name = _short(study, code)
         dec = _decimals(g["AVAL"])
         fig.add_trace(go.Scatter(
-            x=g["AVISITN"], y=g["AVAL"], mode="lines+markers", name=name, legend="legend2",
+            x=g["TIME"], y=g["AVAL"], mode="lines+markers", name=name, legend="legend2",
             line=dict(color=c, width=2.2), marker=dict(size=7, color=c),
             hovertemplate=f"<b>{study.params[code].name}</b><br>week %{{x:g}}<br>%{{y:.{dec}f}}<extra></extra>",
         ), row=r, col=1)

@@ -387,7 +387,7 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
                 xs, ys, ids = [], [], []
                 span += list(pts["y"])
                 for sid, g in pts.groupby("USUBJID", sort=True):
-                    xs += list(g["AVISITN"]) + [None]
+                    xs += list(g["TIME"]) + [None]
                     ys += list(g["y"]) + [None]
                     ids += [sid] * len(g) + [None]
                 colour = study.arm_by_label[arm].light
@@ -429,10 +429,10 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
                 what, band = "median", "IQR"
             up = (hi - y).fillna(0).clip(lower=0)
             down = (y - lo).fillna(0).clip(lower=0)
-            custom = np.column_stack([s["n"], lo, hi, s["AVISITN"]])
+            custom = np.column_stack([s["n"], lo, hi, s["TIME"]])
             span += [*y, *lo, *hi]
             fig.add_trace(go.Scatter(
-                x=s["AVISITN"] + off, y=y, customdata=custom, mode="lines+markers", name=arm,
+                x=s["TIME"] + off, y=y, customdata=custom, mode="lines+markers", name=arm,
                 line=dict(color=colour, width=3.2), marker=dict(size=8, color=colour, line=dict(width=1, color="white")),
                 error_y=dict(type="data", array=up.to_numpy(), arrayminus=down.to_numpy(), thickness=1.6, width=4,
                              color=colour),
@@ -451,7 +451,7 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
             text = [""] * (len(g) - 1) + [_short_id(sid)]
             span += list(g["y"])
             fig.add_trace(go.Scatter(
-                x=g["AVISITN"], y=g["y"], mode="lines+markers+text", name=f"{sid} ({arm})", text=text,
+                x=g["TIME"], y=g["y"], mode="lines+markers+text", name=f"{sid} ({arm})", text=text,
                 textposition=("top right", "bottom right")[j % 2], textfont=dict(size=13, color="#111"),
                 line=dict(color=colour, width=2.2, dash="dot"),
                 marker=dict(size=7, symbol="diamond", color="white", line=dict(width=2, color=colour)),
@@ -541,7 +541,7 @@ def _n_row(fig, study, labels, summ):
         s = summ[summ["ARM"] == arm]
         colour = study.arm_by_label[arm].colour
         fig.add_trace(go.Scatter(
-            x=s["AVISITN"], y=[arm] * len(s), text=[str(int(n)) for n in s["n"]], mode="text",
+            x=s["TIME"], y=[arm] * len(s), text=[str(int(n)) for n in s["n"]], mode="text",
             textfont=dict(size=13, color=colour), showlegend=False, name=f"n {arm}",
             hovertemplate=f"{arm}<br>Week %{{x}}: n = %{{text}}<extra></extra>",
         ), row=2, col=1)
@@ -558,7 +558,7 @@ def summary_frame(study, codes, summaries: dict, scale: str) -> pd.DataFrame:
         info = study.params[code]
         for r in summaries[code].itertuples():
             rows.append({"PARAMCD": code, "Parameter": info.name, "Scale": SCALE_LABELS[scale],
-                         "Unit": _unit_text(info, scale), "Arm": r.ARM, "Week": r.AVISITN, "n": r.n,
+                         "Unit": _unit_text(info, scale), "Arm": r.ARM, "Week": r.TIME, "n": r.n,
                          "Mean": r.mean, "SD": r.sd, "CI95 low": r.ci_low, "CI95 high": r.ci_high,
                          "Median": r.median, "Q1": r.q1, "Q3": r.q3, "Geometric mean": r.gmean,
                          "GM CI95 low": r.gci_low, "GM CI95 high": r.gci_high})
@@ -574,8 +574,8 @@ def summary_table(study, summ: pd.DataFrame, labels, d: int, table_id: str):
                                      "textAlign": "center"}) for a in arms]
     head2 = [html.Th(x) for _ in arms for x in ("n", "mean (SD)", "median [Q1, Q3]")]
     body = []
-    by = {(r.ARM, r.AVISITN): r for r in summ.itertuples()}
-    for v in sorted(summ["AVISITN"].unique()):
+    by = {(r.ARM, r.TIME): r for r in summ.itertuples()}
+    for v in sorted(summ["TIME"].unique()):
         cells = [html.Td(study.visit_label(v), className="row-label")]
         for a in arms:
             r = by.get((a, v))
@@ -613,7 +613,7 @@ def tables_block(study, state, ctl, summaries):
 
 # -- statistics -------------------------------------------------------------------------------
 def _baseline_visit(df: pd.DataFrame) -> float:
-    b = df.loc[T.is_baseline(df), "AVISITN"].dropna()
+    b = df.loc[T.is_baseline(df), "TIME"].dropna()
     return float(b.min()) if len(b) else 0.0
 
 
@@ -628,12 +628,13 @@ def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, out
     b0 = _baseline_visit(df)
     positive = bool((df["AVAL"].dropna() > 0).all())
     for arm in labels:
-        pairs = pair_values(df[df["ARM"] == arm], b0, v)
+        pairs = pair_values(df[df["ARM"] == arm], b0, v, visit="TIME")
         w = wilcoxon_signed_rank(pairs["a"], pairs["b"])
         t = paired_t(pairs["a"], pairs["b"], log=log and positive)
         out["within"].append({"arm": arm, "w": w, "t": t})
-    win = df[df["AVISITN"].between(max(weeks[0], b0), weeks[1]) | T.is_baseline(df)]
-    out["mmrm"] = MM.fit_mmrm(win, ref_label, v, labels, outcome=outcome)
+    win = df[df["TIME"].between(max(weeks[0], b0), weeks[1]) | T.is_baseline(df)]
+    # analysis.mmrm reads the visit from AVISITN: give it the position on the time axis
+    out["mmrm"] = MM.fit_mmrm(win.assign(AVISITN=win["TIME"]), ref_label, v, labels, outcome=outcome)
     return out
 
 

@@ -170,6 +170,6 @@ def _param_catalogue(meas: pd.DataFrame) -> dict[str, ParamInfo]:
             unit=unit,
             lo=float(lo.iloc[0]) if len(lo) else None,
             hi=float(hi.iloc[0]) if len(hi) else None,
-            visits=tuple(sorted(float(v) for v in d["AVISITN"].dropna().unique())),
+            visits=tuple(sorted(float(v) for v in d["TIME"].dropna().unique())),
         )
     return out

@@ -240,35 +240,37 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
         pop = populations["efficacy"]
         notes.append(f"NOTE {pop.text}: {sum(outside.values())} record(s) of the other subjects not shown "
                      f"({', '.join(f'{f} {n}' for f, n in outside.items())})")
-    keep_cols = ("DATASET", "USUBJID", "ARM", "PARCAT1", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADY",
+    keep_cols = ("DATASET", "USUBJID", "ARM", "PARCAT1", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "TIME", "ADY",
                  "AVAL", "BASE", "CHG", "PCHG", "ABLFL", "ANRLO", "ANRHI")
     if frames:
         meas = pd.concat(frames, ignore_index=True)
+        meas["TIME"] = meas["AVISITN"]  # the position on the time axis (AVISITN stays the sponsor's sort key)
         meas["ARM"] = meas["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
         params = _param_catalogue(meas)  # before categoricals: keeps the files' parameter order
         for col in ("PARAMCD", "PARAM", "AVISIT", "PARCAT1", "DATASET"):
             meas[col] = meas[col].astype(str).astype("category")
         meas["USUBJID"] = meas["USUBJID"].astype(subjects)
         meas = meas[[c for c in keep_cols if c in meas.columns]]
-        meas = meas.sort_values(["PARAMCD", "USUBJID", "AVISITN"]).reset_index(drop=True)
+        meas = meas.sort_values(["PARAMCD", "USUBJID", "TIME"]).reset_index(drop=True)
     else:
-        meas = pd.DataFrame({c: pd.Series(dtype="float64" if c in ("AVISITN", "AVAL") else "str")
-                             for c in ("DATASET", "USUBJID", "ARM", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "AVAL",
+        meas = pd.DataFrame({c: pd.Series(dtype="float64" if c in ("AVISITN", "TIME", "AVAL") else "str")
+                             for c in ("DATASET", "USUBJID", "ARM", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "TIME", "AVAL",
                                        "ABLFL")})
         params = {}
     off_axis = pd.concat(off_frames, ignore_index=True) if off_frames else meas.iloc[0:0].copy()
     if len(off_axis):
         off_axis["ARM"] = off_axis["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
+        off_axis["TIME"] = off_axis["AVISITN"]
         off_axis = off_axis[[c for c in keep_cols if c in off_axis.columns]].reset_index(drop=True)
 
-    visit_tab = meas.dropna(subset=["AVISITN"])[["AVISITN", "AVISIT"]].drop_duplicates("AVISITN").sort_values("AVISITN")
-    visits = tuple((float(n), str(v)) for n, v in zip(visit_tab["AVISITN"], visit_tab["AVISIT"]))
+    visit_tab = meas.dropna(subset=["TIME"])[["TIME", "AVISIT"]].drop_duplicates("TIME").sort_values("TIME")
+    visits = tuple((float(n), str(v)) for n, v in zip(visit_tab["TIME"], visit_tab["AVISIT"]))
     vmap = dict(visits)
     missing_inc = [v for v in cfg.include_visits if v not in vmap.values()]
     if missing_inc:
         errors.append(f"ERROR study.toml [visits] include: {', '.join(map(repr, missing_inc))} not on the time axis: "
                       f"no such AVISIT, or it has no AVISITN (give its week under [visits] weeks)")
-    base_rows = meas.loc[meas["ABLFL"].astype(str) == "Y", "AVISITN"] if len(meas) else pd.Series(dtype=float)
+    base_rows = meas.loc[meas["ABLFL"].astype(str) == "Y", "TIME"] if len(meas) else pd.Series(dtype=float)
     baseline_visit = float(base_rows.mode().iloc[0]) if len(base_rows) else (visits[0][0] if visits else None)
     if cfg.baseline_visit is not None and visits:
         _visit_number(cfg.baseline_visit, vmap, "baseline", errors)

@@ -23,6 +23,7 @@ from dash.exceptions import PreventUpdate
 
 from components import viewstate as V
 from data import filters as F
+from data.study import served_without
 
 FILTER_STORE = "filter-state"
 PRESENT_STORE = "presentation"
@@ -153,6 +154,18 @@ def data_notes(study):
     )
 
 
+def dropped_notice(study):
+    """Red, on every page: a parameter dataset that could not be read or resolved is not shown at all."""
+    dropped = getattr(study, "dropped", None)
+    if not dropped:
+        return None
+    return dbc.Alert(
+        [html.Strong(f"Served without {', '.join(dropped)}: its parameters are on no page"),
+         html.Ul([html.Li(line.removeprefix("ERROR ")) for line in served_without(study)])],
+        color="danger", className="dropped-notice", id="dropped-notice",
+    )
+
+
 def layout(study, pages):
     return html.Div(
         [
@@ -171,6 +184,7 @@ def layout(study, pages):
                     html.Div(id="present-summary", className="present-summary"),
                     filter_bar(study),
                     dbc.Alert(id="filter-notice", color="info", is_open=False, dismissable=True, className="py-2"),
+                    dropped_notice(study),
                     data_notes(study),
                     html.Main(id="page-content"),
                 ],

@@ -135,7 +135,7 @@ def disposition(row: pd.Series) -> list[tuple[str, str]]:
 
 def subject_values(meas: pd.DataFrame, usubjid: str, codes) -> pd.DataFrame:
     """The subject's analysis values of ``codes`` on the time axis, sorted by parameter and visit."""
-    cols = ["PARAMCD", "TIME", "AVISIT", "ADY", "AVAL", "ANRLO", "ANRHI"]
+    cols = ["PARAMCD", "TIME", "AVISIT", "ADY", "AVAL", "ANRLO", "ANRHI", "ANRIND"]
     d = meas[(meas["USUBJID"].astype(str) == usubjid) & meas["PARAMCD"].isin(list(codes))]
     d = d[[c for c in cols if c in d.columns]].dropna(subset=["AVAL"]).copy()
     d["PARAMCD"] = d["PARAMCD"].astype(str)

@@ -142,13 +142,16 @@ def offered_visits(study, codes, state: F.FilterState) -> list[float]:
 
 
 def visit_name(study, v: float) -> str:
+    """'Week 12'; a visit whose name is not its place on the axis says both: 'Month 3 (week 13.04)'."""
     lab = study.visit_label(v)
-    return lab if lab.lower().startswith("week") else f"{lab} (week {v:g})"
+    if study.time_unit == "week" and lab.lower().startswith("week"):
+        return lab
+    return f"{lab} ({study.time_text(v)})"
 
 
 def short_visit(study, v: float) -> str:
     lab = study.visit_label(v)
-    return lab if len(lab) <= 9 else f"Wk {v:g}"
+    return lab if len(lab) <= 9 else (f"Wk {v:g}" if study.time_unit == "week" else f"Visit {v:g}")
 
 
 def visit_options(study, visits) -> list[dict]:
@@ -164,23 +167,19 @@ def default_visits(offered: list[float], state: F.FilterState) -> tuple[float | 
 
 
 def population(study, state: F.FilterState) -> pd.Index:
-    """Subjects of the selected arms (efficacy flag when the study has one); patients do not shrink it."""
+    """Subjects of the selected arms; patients do not shrink it. Each parameter's values are already those
+    of its dataset's population (safety data: safety population; efficacy data: efficacy population)."""
     adsl = study.adsl
     mask = adsl["ARM_LABEL"].isin(state.arm_labels(study))
-    pop = study.population("efficacy") if hasattr(study, "population") else None
-    if pop is not None:
-        if pop.flag is not None:
-            mask &= adsl["USUBJID"].astype(str).isin(pop.subjects)
-    elif study.efficacy_flag:
-        mask &= adsl[study.efficacy_flag].astype(str) == "Y"
     return pd.Index(adsl.loc[mask, "USUBJID"].astype(str))
 
 
-def population_text(study) -> str:
-    pop = study.population("efficacy") if hasattr(study, "population") else None
-    if pop is not None:
-        return pop.text
-    return f"efficacy population ({study.efficacy_flag} = 'Y')" if study.efficacy_flag else "all subjects"
+def population_text(study, codes=None) -> str:
+    """The population(s) of the parameters ``codes`` (default: the page's)."""
+    codes = subset_codes(study) if codes is None else codes
+    datasets = list(dict.fromkeys(study.params[c].dataset for c in codes if c in study.params))
+    pops = list(dict.fromkeys(p.text for p in (study.population_of(d) for d in datasets) if p is not None))
+    return "; ".join(pops) if pops else "all subjects"
 
 
 def patient_label(study, usubjid: str) -> str:
@@ -220,6 +219,11 @@ def analyse(study, code: str, va: float, vb: float, arms: list[str], subjects, r
         within.append(wilcoxon_signed_rank(p["a"].to_numpy(float), p["b"].to_numpy(float)))
     between = compare_arms(pairs, arms, reference, change=scale)
     return SubsetAnalysis(code, va, vb, tuple(arms), reference, scale, values, pairs, tuple(within), between)
+
+
+def _imputations(study, codes) -> tuple[str, ...]:
+    """The sponsor's imputed record types (DTYPE LOCF…) of ``codes``: this page does not use them."""
+    return tuple(sorted({t for c in codes for t in getattr(study.params[c], "imputations", ())}))
 
 
 def _decimals(values) -> int:
@@ -747,11 +751,12 @@ def _visits_message(study, state, shown_codes, va, vb) -> str | None:
     for v in (va, vb):
         if v not in measured:
             what = short_name(study, shown_codes[0]) if len(shown_codes) == 1 else "these subsets"
-            return f"There is no measurement of {what} at week {v:g}."
+            return f"There is no measurement of {what} at {visit_name(study, v)}."
     lo, hi = state.weeks
     for v in (va, vb):
         if not lo <= v <= hi:
-            return f"Week {v:g} is outside the timepoint window (weeks {lo:g}–{hi:g}); widen the window to use it."
+            return (f"{visit_name(study, v)} is outside the timepoint window ({study.time_word}s {lo:g}–{hi:g}); "
+                    f"widen the window to use it.")
     return None
 
 
@@ -798,7 +803,7 @@ def deck_figure(study, state):
         return None
     reference, _ = _reference(study, state, default_reference(study))
     res = analyse(study, code, va, vb, state.arm_labels(study), population(study, state), reference, "pchg")
-    return f"{short_name(study, code)}, week {va:g} vs week {vb:g}", \
+    return f"{short_name(study, code)}, {visit_name(study, va)} vs {visit_name(study, vb)}", \
         single_figure(study, res, state.patients, "within", False, state)
 
 
@@ -891,7 +896,8 @@ def register(app, study, cache):
             tables = [frame_table(summary_table(study, res), "cmp-summary-table"),
                       frame_table(stats_table(study, res), "cmp-stats-table")]
         tables.append(html.Div(
-            f"Population: {', '.join(results[0].arms)}; {population_text(study)}. Medians and quartiles: "
+            f"Population: {', '.join(results[0].arms)}; {population_text(study, shown)}. Observed values only"
+            f"{' (not the sponsor’s imputed records)' if _imputations(study, shown) else ''}. Medians and quartiles: "
             f"{QUANTILE_METHOD}. Change = timepoint 2 − timepoint 1; % change relative to timepoint 1. "
             "Wilcoxon signed-rank: exact when n ≤ 25 without ties or zero differences; HL = Hodges–Lehmann "
             "median of the paired differences, 95% CI from the signed-rank distribution. Mann–Whitney U: exact "
@@ -940,7 +946,7 @@ def register(app, study, cache):
         reference, _ = _reference(study, state, ref)
         results = results_for(state, shown, va, vb, scale, reference)
         note = (f"Cell subsets, {visit_name(study, va)} vs {visit_name(study, vb)}; population: selected arms, "
-                f"{population_text(study)} (the patient filter only highlights).\n"
+                f"{population_text(study, shown)} (the patient filter only highlights).\n"
                 f"Methods: median [Q1, Q3] by {QUANTILE_METHOD}; within arm Wilcoxon signed-rank with "
                 f"Hodges–Lehmann CI; between arms Kruskal–Wallis and Mann–Whitney U on {SCALE_TEXT[scale]} "
                 f"(Holm-adjusted); ANCOVA (OLS) vs {reference}.")

@@ -94,7 +94,9 @@ def filter_bar(study):
                     ),
                     dbc.Col(
                         [
-                            html.Label("Timepoint window (study week)", htmlFor="f-weeks", className="filter-label"),
+                            html.Label("Timepoint window (study week)" if study.time_unit == "week" else
+                                       "Timepoint window (visit number, AVISITN)", htmlFor="f-weeks",
+                                       className="filter-label"),
                             dcc.RangeSlider(
                                 id="f-weeks", min=full[0], max=full[1], step=None, marks=marks,
                                 value=list(full), allowCross=False, pushable=0,

@@ -180,7 +180,10 @@ class VisitPlan:
         return not self.missing
 
     def source_text(self) -> str:
-        src = self.visits["source"].dropna()
+        v = self.visits
+        if self.base_avisitn is not None:  # visits before baseline are not on the axis
+            v = v[~(v["AVISITN"] < self.base_avisitn)]
+        src = v["source"].dropna()
         if src.empty:
             return "no scheduled visit"
         counts = src.value_counts()
@@ -233,11 +236,14 @@ OUT_COLUMNS = ("DATASET", "USUBJID", "PARCAT1", "PARAMCD", "PARAM", "PARAMN", "A
                "AVAL", "BASE", "CHG", "PCHG", "ABLFL", "DTYPE", "ANRLO", "ANRHI", "ANRIND", "AVALU")
 
 
-def prepare(df: pd.DataFrame, dataset: str, file: str, cfg: _config.StudyConfig, notes: list[str]) -> pd.DataFrame:
+def prepare(df: pd.DataFrame, dataset: str, file: str, cfg: _config.StudyConfig, notes: list[str]
+            ) -> tuple[pd.DataFrame, tuple | None]:
     """Numbers, text flags, visit names, normal ranges and the baseline flag on a copy of one BDS frame.
 
     Runs after structural validation (``validate_bds``). Baseline without ABLFL: the visit of
     ``[visits] baseline``, else AVISITN 0, else the visit named Baseline (observed records only).
+    Returns the frame and how its baseline was found: None (the file's ABLFL), else (variable, value)
+    ("AVISITN", 0.0), ("AVISIT", "Week 2"), ("AVISIT", "baseline") (case-insensitive), or ().
     """
     df = df.copy()
     for col in _NUMERIC:
@@ -266,24 +272,27 @@ def prepare(df: pd.DataFrame, dataset: str, file: str, cfg: _config.StudyConfig,
         df["ANRIND"] = _text(df["ANRIND"], upper=True)
     names = df["AVISIT"]
     abl_text = _text(df["ABLFL"], upper=True) if "ABLFL" in df.columns else None
+    rule = None
     if abl_text is not None and (abl_text == "Y").any():
         df["ABLFL"] = np.where(abl_text == "Y", "Y", "")
     else:
-        how, abl = None, pd.Series(False, index=df.index)
+        how, abl, rule = None, pd.Series(False, index=df.index), ()
         b = cfg.baseline_visit
         if b is not None:
             abl = (df["AVISITN"] == b) if isinstance(b, float) else (names == b)
-            how = f"study.toml [visits] baseline = {b!r}"
+            how, rule = f"study.toml [visits] baseline = {b!r}", ("AVISITN" if isinstance(b, float) else "AVISIT", b)
         if not abl.any() and (df["AVISITN"] == 0).any():
-            abl, how = df["AVISITN"] == 0, "AVISITN = 0"
+            abl, how, rule = df["AVISITN"] == 0, "AVISITN = 0", ("AVISITN", 0.0)
         if not abl.any() and names.str.lower().eq("baseline").any():
-            abl, how = names.str.lower().eq("baseline"), "the visit named Baseline"
+            abl, how, rule = names.str.lower().eq("baseline"), "the visit named Baseline", ("AVISIT", "baseline")
         abl &= df["DTYPE"] == ""
         if abl.any():
             notes.append(f"NOTE {file}: no ABLFL; baseline records are those at {how}")
+        else:
+            rule = ()
         df["ABLFL"] = np.where(abl, "Y", "")
     df["_SCHED"] = visit_on_axis(df, cfg.include_visits) & (names != "")
-    return df
+    return df, rule
 
 
 @dataclass
@@ -297,6 +306,7 @@ class Selection:
     off_axis: pd.DataFrame  # observed records at unscheduled or derived visits, or before baseline
     params: dict  # analysis code -> {paramcd, atptn, atpt, basetype, imputations}
     key: tuple[str, ...] = ()  # the ADaM key of the file as delivered
+    rules: dict = field(default_factory=dict)  # the selection as data, for the Show-code scripts
     decisions: list[str] = field(default_factory=list)  # the lines `check` prints
     notes: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)  # non-empty: the records cannot be resolved
@@ -362,10 +372,11 @@ def _key_examples(d: pd.DataFrame, cols) -> str:
 
 
 def select_records(df: pd.DataFrame, dataset: str, file: str, cfg: _config.StudyConfig, time_unit: str,
-                   plan: VisitPlan, arm_subjects: set, key_cols: tuple[str, ...]) -> Selection:
+                   plan: VisitPlan, arm_subjects: set, key_cols: tuple[str, ...], file_cols=()) -> Selection:
     """The analysis records of one prepared BDS frame (``prepare``), placed on the study's time axis.
 
-    ``key_cols``: the ADaM key of the file as delivered (``bds_key`` of the frame before ``prepare``).
+    ``key_cols``: the ADaM key of the file as delivered (``bds_key`` of the frame before ``prepare``);
+    ``file_cols``: the file's variables.
     """
     opts = cfg.dataset_options.get(dataset, _config.DatasetOptions())
     notes, decisions, problems = [], [], []
@@ -436,7 +447,8 @@ def select_records(df: pd.DataFrame, dataset: str, file: str, cfg: _config.Study
             if resolves and lost == 0 and unflagged_base == 0:
                 applied = f
                 decisions.append(f"analysis flag: {f} applied: it resolves {n_keys} duplicate key(s), flags every "
-                                 f"baseline record and keeps a record at every subject's visits")
+                                 f"baseline record and keeps a record at every subject's visits"
+                                 + (f" (not {'; not '.join(why)})" if why else ""))
                 break
             why.append(f"{f} " + "; ".join(x for x in (
                 "does not resolve them" if not resolves else "",
@@ -475,7 +487,7 @@ def select_records(df: pd.DataFrame, dataset: str, file: str, cfg: _config.Study
                                         f"duplicate key among the records with {applied} = 'Y' in {_rows(rows.index)}: "
                                         f"{_key_examples(rows, sponsor_key)}"))
     if problems:
-        return Selection(dataset, file, df.iloc[0:0], df.iloc[0:0], df.iloc[0:0], {}, key_cols, decisions, notes,
+        return Selection(dataset, file, df.iloc[0:0], df.iloc[0:0], df.iloc[0:0], {}, key_cols, {}, decisions, notes,
                          problems)
     sel = pd.concat([cand[cand["ABLFL"] == "Y"], post]).sort_index()
 
@@ -516,7 +528,20 @@ def select_records(df: pd.DataFrame, dataset: str, file: str, cfg: _config.Study
     sel = sel[[c for c in OUT_COLUMNS if c in sel.columns]]
     imput = imput.assign(DATASET=dataset)[[c for c in OUT_COLUMNS if c in imput.columns]]
     off = off.assign(DATASET=dataset)[[c for c in OUT_COLUMNS if c in off.columns]]
-    return Selection(dataset, file, sel, imput, off, params, key_cols, decisions, notes, problems)
+    placed = df[df["_SCHED"] & df["TIME"].notna() & ~base]
+    by = "AVISIT" if "AVISIT" in file_cols else "AVISITN"
+    rules = {
+        "time_by": by,  # the variable the time axis is read from in the file
+        "time": {(str(k) if by == "AVISIT" else float(k)): float(v)
+                 for k, v in placed.drop_duplicates(by).set_index(by)["TIME"].items()},
+        "cut": 0.0 if time_unit == "week" else float(plan.base_avisitn if plan.base_avisitn is not None else 0.0),
+        "flag": applied,
+        "basetype": dict(basetype) if "BASETYPE" in file_cols else {},
+        "timepoints": sorted({v["paramcd"] for v in tp_info.values()}),
+        "derive": derived,
+        "dtype": "DTYPE" in file_cols,
+    }
+    return Selection(dataset, file, sel, imput, off, params, key_cols, rules, decisions, notes, problems)
 
 
 def _derive_change(frame: pd.DataFrame, sel: pd.DataFrame, derived: list[str]) -> pd.DataFrame:

@@ -107,6 +107,7 @@ class Study:
     dataset_populations: dict = field(default_factory=dict)  # BDS dataset name -> Population
     dropped: dict = field(default_factory=dict)  # dataset name -> (problem lines): served without it
     reports: dict = field(default_factory=dict)  # BDS dataset name -> (lines of what was decided)
+    record_rules: dict = field(default_factory=dict)  # BDS dataset name -> the selection as data (Show code)
     empty_pages: tuple[str, ...] = ()  # warnings: pages that would show n = 0 everywhere, and why
 
     # -- look-ups used by every page -------------------------------------------------

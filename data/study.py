@@ -263,9 +263,9 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     arm_subjects = set(adsl["USUBJID"])
 
     # -- BDS: the time axis, then the records each page analyses ---------------------------------------
-    prepared, plans = {}, {}
+    prepared, plans, base_rules = {}, {}, {}
     for file, df in bds.items():
-        prepared[file] = prepare(df, dataset_of[file], file, cfg, notes)
+        prepared[file], base_rules[file] = prepare(df, dataset_of[file], file, cfg, notes)
         plans[file] = visit_plan(prepared[file], dataset_of[file], cfg)
         notes += plans[file].notes
     time_unit = "week" if all(p.in_weeks for p in plans.values()) else "visit"
@@ -276,7 +276,9 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     selections = {}
     for file in bds:
         name = dataset_of[file]
-        sel = select_records(prepared[file], name, file, cfg, time_unit, plans[file], arm_subjects, bds_key(bds[file]))
+        sel = select_records(prepared[file], name, file, cfg, time_unit, plans[file], arm_subjects, bds_key(bds[file]),
+                             tuple(bds[file].columns))
+        sel.rules.update(baseline=base_rules[file], population=population_kind(name, cfg))
         if sel.problems:
             dropped.setdefault(name, []).extend(str(p).removeprefix("ERROR ") for p in sel.problems)
             continue
@@ -438,6 +440,7 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
         dataset_populations=dataset_pops,
         dropped={k: tuple(v) for k, v in dropped.items()},
         reports=reports,
+        record_rules={sel.dataset: sel.rules for sel in selections.values()},
         empty_pages=tuple(empty),
     )
 

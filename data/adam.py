@@ -191,11 +191,22 @@ class VisitPlan:
         return "study weeks from " + ", ".join(parts)
 
 
-def visit_plan(df: pd.DataFrame, dataset: str, cfg: _config.StudyConfig) -> VisitPlan:
+def visit_days(frames) -> dict[str, float]:
+    """Median ADY of each scheduled visit name over every BDS frame (prepared), so that a visit placed by
+    its study days sits at one position whatever dataset it is in."""
+    parts = [df.loc[df["_SCHED"], ["AVISIT", "ADY"]] for df in frames if "ADY" in df.columns]
+    if not parts:
+        return {}
+    d = pd.concat(parts).dropna(subset=["ADY"])
+    return d.groupby("AVISIT")["ADY"].median().to_dict()
+
+
+def visit_plan(df: pd.DataFrame, dataset: str, cfg: _config.StudyConfig, days: dict | None = None) -> VisitPlan:
     """Weeks of the scheduled visits of one BDS frame (AVISIT, AVISITN, ABLFL prepared by ``prepare``).
 
-    Per visit: ``[visits] weeks`` in study.toml, else the week its name states, else its records'
-    median ADY / 7. Names are trusted only when they follow the sponsor's AVISITN order.
+    Per visit: ``[visits] weeks`` in study.toml, else the week its name states, else the median ADY
+    of its records (``days``: over every dataset, from ``visit_days``) / 7. Names are trusted only
+    when they follow the sponsor's AVISITN order.
     """
     sched = df["_SCHED"]
     d = df.loc[sched, ["AVISIT", "AVISITN"] + (["ADY"] if "ADY" in df.columns else [])]
@@ -205,6 +216,8 @@ def visit_plan(df: pd.DataFrame, dataset: str, cfg: _config.StudyConfig) -> Visi
     tab = d.groupby("AVISIT", sort=False).agg(**agg).reset_index()
     if "ADY" not in tab.columns:
         tab["ADY"] = np.nan
+    if days:
+        tab["ADY"] = tab["AVISIT"].map(days).where(lambda s: s.notna(), tab["ADY"])
     base = df.loc[df["ABLFL"] == "Y", "AVISITN"].dropna()
     base_n = float(base.mode().iloc[0]) if len(base) else (float(tab["AVISITN"].min()) if len(tab) else None)
     notes = []

@@ -22,7 +22,8 @@ import pandas as pd
 from data import config as _config
 from data import lock as _lock
 from data.adam import (_CONTROL_HINT, ARM_PALETTE, _arm_codes, _arm_order, _lighten, _param_catalogue, _pick,
-                       _visit_number, arm_membership, population_kind, prepare, select_records, unit_of, visit_plan)
+                       _visit_number, arm_membership, population_kind, prepare, select_records, unit_of, visit_days,
+                       visit_plan)
 from data.model import Arm, DataError, ParamInfo, Population, Study
 from data.readers import _read_folder, read_dataset
 from data.validate import Problem, _examples, _rows, bds_key, validate_adae, validate_adsl, validate_bds
@@ -266,7 +267,9 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     prepared, plans, base_rules = {}, {}, {}
     for file, df in bds.items():
         prepared[file], base_rules[file] = prepare(df, dataset_of[file], file, cfg, notes)
-        plans[file] = visit_plan(prepared[file], dataset_of[file], cfg)
+    days = visit_days(prepared.values())
+    for file in bds:
+        plans[file] = visit_plan(prepared[file], dataset_of[file], cfg, days)
         notes += plans[file].notes
     time_unit = "week" if all(p.in_weeks for p in plans.values()) else "visit"
     if time_unit == "visit":
@@ -344,8 +347,12 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     # -- the time axis: one position per visit, named after the visit ---------------------------------
     on_axis = meas.dropna(subset=["TIME"])
     if len(on_axis):
-        names = on_axis[on_axis["ABLFL"].astype(str) != "Y"].groupby("TIME", observed=True)["AVISIT"] \
-            .agg(lambda s: s.astype(str).value_counts().index[0])
+        # a position's name: the visit name most datasets use there ('Week 12' over ADVS' 'WEEK 12'), then most rows
+        post = on_axis[on_axis["ABLFL"].astype(str) != "Y"]
+        use = post.groupby(["TIME", post["AVISIT"].astype(str)], observed=True).agg(
+            datasets=("DATASET", "nunique"), rows=("DATASET", "size")).reset_index()
+        use = use.sort_values(["TIME", "datasets", "rows"], ascending=[True, False, False], kind="stable")
+        names = use.drop_duplicates("TIME").set_index("TIME")["AVISIT"]
         times = sorted(set(on_axis["TIME"].astype(float)))
         visits = tuple((float(t_), "Baseline" if t_ == 0 and t_ not in names.index else str(names.get(t_, "Baseline")))
                        for t_ in times)

@@ -218,7 +218,11 @@ def visit_plan(df: pd.DataFrame, dataset: str, cfg: _config.StudyConfig, days: d
         tab["ADY"] = np.nan
     if days:
         tab["ADY"] = tab["AVISIT"].map(days).where(lambda s: s.notna(), tab["ADY"])
-    base = df.loc[df["ABLFL"] == "Y", "AVISITN"].dropna()
+    abl = df["ABLFL"] == "Y"
+    if "BASETYPE" in df.columns and abl.any():  # the baseline visit of the baseline definition analysed
+        opts = cfg.dataset_options.get(dataset, _config.DatasetOptions())
+        abl &= df["BASETYPE"] == (opts.basetype if opts.basetype is not None else df["BASETYPE"].mode().iloc[0])
+    base = df.loc[abl, "AVISITN"].dropna()
     base_n = float(base.mode().iloc[0]) if len(base) else (float(tab["AVISITN"].min()) if len(tab) else None)
     notes = []
     named = tab["AVISIT"].map(week_of_name)
@@ -461,9 +465,9 @@ def select_records(df: pd.DataFrame, dataset: str, file: str, cfg: _config.Study
                 applied = f
                 decisions.append(f"analysis flag: {f} applied: it resolves {n_keys} duplicate key(s), flags every "
                                  f"baseline record and keeps a record at every subject's visits"
-                                 + (f" (not {'; not '.join(why)})" if why else ""))
+                                 + "".join(f"; {w}" for w in why))
                 break
-            why.append(f"{f} " + "; ".join(x for x in (
+            why.append(f"{f} not: it " + " and ".join(x for x in (
                 "does not resolve them" if not resolves else "",
                 f"would lose {lost} subject-visit(s)" if lost else "",
                 f"flags {'no' if unflagged_base == len(bases) else 'not every'} baseline record"

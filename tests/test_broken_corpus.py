@@ -237,8 +237,8 @@ SERVED_WITHOUT = [
     ("adlb_without_aval", _case_adlb_without_aval, "ADLB", r"adlb\.parquet, column AVAL: required variable is missing"),
     ("duplicate_bds_key", _case_duplicate_bds_key, "ADLB",
      r"adlb\.parquet, column USUBJID\+PARAMCD\+AVISITN: duplicate key among the observed records at scheduled "
-     r"visits in rows 7, 10, 98 \(\+1 more\): 'XYZ-101-001/CREAT/4\.0', 'XYZ-101-002/ALT/2\.0'; ANL01FL does "
-     r"not resolve them — name the record to use "
+     r"visits in rows 7, 10, 98 \(\+1 more\): 'XYZ-101-001/CREAT/4\.0', 'XYZ-101-002/ALT/2\.0'; ANL01FL not: "
+     r"it does not resolve them — name the record to use "
      r"with \[datasets\.ADLB\] analysis_flag in study\.toml"),
     ("bds_unknown_subject", _case_bds_unknown_subject, "ADLB",
      r"adlb\.parquet, column USUBJID: subjects not in ADSL in rows 6: 'XYZ-101-999'"),

@@ -144,7 +144,7 @@ def offered_visits(study, codes, state: F.FilterState) -> list[float]:
 def visit_name(study, v: float) -> str:
     """'Week 12'; a visit whose name is not its place on the axis says both: 'Month 3 (week 13.04)'."""
     lab = study.visit_label(v)
-    if study.time_unit == "week" and lab.lower().startswith("week"):
+    if lab.lower() == study.time_text(v).lower() or (study.time_unit == "week" and lab.lower().startswith("week")):
         return lab
     return f"{lab} ({study.time_text(v)})"
 

@@ -23,7 +23,6 @@ from dash.exceptions import PreventUpdate
 
 from components import viewstate as V
 from data import filters as F
-from data.study import served_without
 
 FILTER_STORE = "filter-state"
 PRESENT_STORE = "presentation"
@@ -161,9 +160,10 @@ def dropped_notice(study):
     dropped = getattr(study, "dropped", None)
     if not dropped:
         return None
+    head = (f"Served without {', '.join(dropped)}: " + ("its parameters are" if len(dropped) == 1 else
+                                                          "their parameters are") + " on no page")
     return dbc.Alert(
-        [html.Strong(f"Served without {', '.join(dropped)}: its parameters are on no page"),
-         html.Ul([html.Li(line.removeprefix("ERROR ")) for line in served_without(study)])],
+        [html.Strong(head), html.Ul([html.Li(line) for lines in dropped.values() for line in lines])],
         color="danger", className="dropped-notice", id="dropped-notice",
     )
 

@@ -386,9 +386,9 @@ def _unit_text(info, scale: str) -> str:
 def axis_title(info, scale: str, short: bool = False) -> str:
     u = param_unit(info)
     unit_sfx = f" ({u})" if u else ""
-    base_name = info.name if not u else info.name[: info.name.rfind("(")].rstrip()
-    if scale == "raw":
-        return (u or "value") if short else info.name
+    base_name = (info.name if not u else info.name[: info.name.rfind("(")].rstrip()).replace(" · ", "<br>")
+    if scale == "raw":  # a timepoint parameter's long name on two lines: 'Systolic BP<br>after standing… (mmHg)'
+        return (u or "value") if short else info.name.replace(" · ", "<br>")
     if scale == "chg":
         return (f"Change ({u})" if u else "Change") if short else f"Change in {base_name}{unit_sfx}"
     return "% change" if short else f"% change in {base_name}"
@@ -423,6 +423,8 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
     week_ticks = set()
     imputed = bool(ctl.get("imputed"))
     word = study.time_word.capitalize()  # hovers say what x is: "Week 4", "Visit 5 (Week 2)"
+    gaps = np.diff(sorted(set(study.visit_numbers))) if len(study.visit_numbers) > 1 else np.array([4.0])
+    dodge = min(0.55, 0.18 * float(gaps.min()))  # arms side by side, never as far as the next visit
     kinds = "/".join(imputation_types(study, codes)) or "imputed"
     n_all = n_imp = 0  # values shown, and how many of them the sponsor imputed
     sampled_arms = {}  # arm -> patients in it, when its patient lines are a sample
@@ -489,7 +491,7 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
             if s.empty:
                 continue
             colour = study.arm_by_label[arm].colour
-            off = (k - (n_arms - 1) / 2) * 0.55
+            off = (k - (n_arms - 1) / 2) * dodge
             if stat == "mean" and ctl["log"] and s["gmean"].notna().all():
                 y, lo, hi = s["gmean"], s["gci_low"], s["gci_high"]
                 what, band = "geometric mean", "95% CI"
@@ -536,7 +538,9 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
             ), row=r, col=c)
         # -- axes
         if single:
-            fig.update_yaxes(title_text=axis_title(info, scale), row=1, col=1)
+            title = axis_title(info, scale)
+            long = max(len(x) for x in title.split("<br>")) > 28  # a timepoint's two-line name: smaller, in the plot
+            fig.update_yaxes(title_text=title, title_font=dict(size=13) if long else None, row=1, col=1)
         else:
             fig.update_yaxes(title_text=axis_title(info, scale, short=True), row=r, col=c)
             fig.update_xaxes(title_text=study.time_title if r == rows else None, row=r, col=c)
@@ -572,8 +576,7 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
         pop += "; " + indiv_sample_text(sampled_arms)
     if imputed:
         pop += f"; {imputed_text(kinds, n_imp, n_all)}"
-        fig.update_layout(legend_title_text=f"Observed values + the sponsor's {kinds} "
-                                            f"({n_imp} of {n_all} values imputed):")
+        fig.update_layout(legend_title_text=f"{kinds}: {n_imp} of {n_all} values imputed ·")
     stamp(fig, study, f"{SCALE_LABELS[scale].lower()}, {what}; n per arm and visit{pop}", state=state)
     return fig, summaries
 

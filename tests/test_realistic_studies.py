@@ -392,7 +392,7 @@ def test_derived_records_are_not_counted_and_locf_is_a_labelled_switch(parquet):
     total, imputed = len(pts), int((pts["DTYPE"] == "LOCF").sum())
     assert imputed == 7
     label = f"LOCF: {imputed} of {total} values imputed"
-    assert f"({imputed} of {total} values imputed)" in fig.layout.legend.title.text
+    assert label in fig.layout.legend.title.text
     assert any(label in (a.text or "") for a in fig.layout.annotations)  # the figure's footnote (and PNG)
     assert label in text_of(out["traj-table.children"])
     rows = rows_of(find(out["traj-table.children"], "traj-table-ACTOT"))

@@ -466,6 +466,9 @@ def select_records(df: pd.DataFrame, dataset: str, file: str, cfg: _config.Study
                 decisions.append(f"analysis flag: {f} applied: it resolves {n_keys} duplicate key(s), flags every "
                                  f"baseline record and keeps a record at every subject's visits"
                                  + "".join(f"; {w}" for w in why))
+                if why:  # the Data notes say why the other flag(s) were not used
+                    notes.append(f"NOTE {file}: {f} applied (it resolves {n_keys} duplicate key(s) and keeps every "
+                                 f"baseline and visit); {'; '.join(why)}")
                 break
             why.append(f"{f} not: it " + " and ".join(x for x in (
                 "does not resolve them" if not resolves else "",
@@ -492,6 +495,9 @@ def select_records(df: pd.DataFrame, dataset: str, file: str, cfg: _config.Study
                             f"baseline record(s)")
             decisions.append(f"analysis flag: {f} not applied: the keys are unique without it"
                              + (f" ({'; '.join(what)}; [datasets.{dataset}] analysis_flag applies it)" if what else ""))
+            if what:  # a flag that would drop records or baselines is never applied silently
+                notes.append(f"NOTE {file}: {f} not applied: the keys are unique without it, and {'; '.join(what)} "
+                             f"([datasets.{dataset}] analysis_flag = \"{f}\" in study.toml applies it)")
     if applied is not None:
         if applied not in df.columns:
             problems.append(Problem(file, applied, "study.toml [datasets] analysis_flag names a variable the "

@@ -322,6 +322,11 @@ def test_worst_value_flag_is_not_the_analysis_record(parquet, tmp_path):
     assert any(x.startswith("analysis flag: ANL01FL not applied: the keys are unique without it (it would leave "
                             "out") and "flags no baseline record" in x for x in s2.reports["ADLB"])
     assert len(s2.measurements[s2.measurements["PARAMCD"] == "ALT"]) == len(points(raw(d), "ALT"))
+    # not silently: the Data notes (and check, before its verdict) say what the flag would have done
+    assert any(n.startswith("NOTE adlb.parquet: ANL01FL not applied: the keys are unique without it, and it would "
+                            "leave out") and "it flags no baseline record" in n for n in s2.notes)
+    assert any(n.startswith("NOTE adlb.parquet: ANL02FL applied") and "ANL01FL not: it would lose" in n
+               for n in study.notes)
     # and with neither flag resolving a retest, ADLB is left out, naming the flag and how to choose one
     t = R.build("worst_flag")
     t["adlb"] = t["adlb"].drop(columns="ANL02FL")

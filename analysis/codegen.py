@@ -254,7 +254,7 @@ def _dataset_lines(study, dataset: str, imputed: bool) -> list[str]:
     kind = r.get("population", "efficacy")
     for x in targets:
         L.append(f"{x} = {x}[{x}['USUBJID'].isin(POPULATION[{lit(kind)}])]  # {kind} data: the {kind} population")
-    L.append(f"parts.append(d.assign(DTYPE=''))" if targets == ["d"] else
+    L.append("parts.append(d.assign(DTYPE=''))" if targets == ["d"] else
              "parts += [d.assign(DTYPE=''), imp.assign(DTYPE=imp['DTYPE'])]")
     return L
 

@@ -106,20 +106,16 @@ def file_columns(study, dataset: str) -> tuple[str, ...]:
         return ()
 
 
-def uses_analysis_flag(study, dataset: str) -> bool:
-    return "ANL01FL" in file_columns(study, dataset)
-
-
 def filter_text(study, state) -> str:
     """The filters in force, as the CSV exports and the figure captions say them."""
     arms = ", ".join(state.arm_labels(study)) if state.arms else "all arms"
-    weeks = f"weeks {state.weeks[0]:g}–{state.weeks[1]:g}"
+    weeks = f"{getattr(study, 'time_word', 'week')}s {state.weeks[0]:g}–{state.weeks[1]:g}"
     patients = ", ".join(state.patients) if state.patients else "all patients"
     return f"{arms}; {weeks}; {patients}"
 
 
-def _visit_words(visit) -> str:
-    return "the end of the week window" if visit is None else f"week {visit:g}"
+def _visit_words(study, visit) -> str:
+    return "the end of the timepoint window" if visit is None else study.visit_label(visit)
 
 
 def header(study, title: str, state, view: str, needs: str) -> list[str]:
@@ -147,31 +143,138 @@ def arm_constants(study, labels) -> list[str]:
     ]
 
 
+def untreated_lines(study, var: str = "adsl") -> list[str]:
+    """The subjects the app leaves out of the arms although their arm value is an arm: without any population
+    flag in ADSL, those without TRTSDT (never treated). Screen failures' arm values are not in ARMS anyway."""
+    from data.adam import POPULATION_FLAGS
+
+    cfg = getattr(study, "config", None)
+    if any(f in study.adsl.columns for f in POPULATION_FLAGS) or "TRTSDT" not in study.adsl.columns \
+            or (cfg is not None and cfg.include_untreated):
+        return []
+    return [f"{var} = {var}[{var}['TRTSDT'].notna()]  # no population flag: a subject without TRTSDT is in no arm"]
+
+
 def population_lines(study, kind: str, subjects_var: str = "arm_of") -> list[str]:
     """``arm_of``: USUBJID -> arm, for the subjects of the population ``kind`` (efficacy / safety)."""
     flag = study.efficacy_flag if kind == "efficacy" else study.safety_flag
-    lines = [f"adsl = {read_expr(study, 'ADSL')}"]
+    lines = [f"adsl = {read_expr(study, 'ADSL')}", *untreated_lines(study)]
     if flag:
         lines.append(f"adsl = adsl[adsl[{lit(flag)}] == 'Y']  # {kind} population")
     lines.append(f"{subjects_var} = adsl.set_index('USUBJID')[{lit(study.arm_variable)}].astype(str)  # treatment arm")
     return lines
 
 
-def bds_lines(study, datasets: list[str], codes_expr: str, var: str, visits_expr: str) -> list[str]:
-    """Read the BDS file(s), keep analysis records of ``codes_expr`` at ``visits_expr``, attach the arm."""
-    reads = [read_expr(study, d) for d in datasets]
-    src = reads[0] if len(reads) == 1 else "pd.concat([" + ", ".join(reads) + "], ignore_index=True)"
-    flag = any(uses_analysis_flag(study, d) for d in datasets)
-    cond = f"{var}['PARAMCD'].isin({codes_expr}) & {var}['AVISITN'].isin({visits_expr})"
+def subjects_lines(study, datasets: list[str], var: str = "adsl") -> list[str]:
+    """``adsl`` (``var``) of the subjects in an arm, ``arm_of`` (USUBJID -> arm) and ``POPULATION`` (kind ->
+    USUBJIDs) for the populations the ``datasets`` are analysed in (safety data: the safety population;
+    efficacy data: the efficacy population)."""
+    adsl = var
+    lines = [f"{adsl} = {read_expr(study, 'ADSL')}", *untreated_lines(study, adsl),
+             f"arm_of = {adsl}.set_index('USUBJID')[{lit(study.arm_variable)}].astype(str)  # treatment arm",
+             "POPULATION = {"]
+    kinds = list(dict.fromkeys(study.record_rules.get(d, {}).get("population", "efficacy") for d in datasets))
+    for kind in kinds:
+        pop = study.populations.get(kind)
+        flag = pop.flag if pop is not None else None
+        expr = f"set({adsl}.loc[{adsl}[{lit(flag)}] == 'Y', 'USUBJID'])" if flag else f"set({adsl}['USUBJID'])"
+        lines.append(f"    {lit(kind)}: {expr},")
+    lines.append("}")
+    return lines
+
+
+def _dataset_lines(study, dataset: str, imputed: bool) -> list[str]:
+    """Read one BDS file into ``d`` and keep the records the app analyses (see ``data.adam``); with
+    ``imputed``, the sponsor's imputed records at visits without an observed value go into ``imp``."""
+    r = study.record_rules.get(dataset, {})
+    cols = set(file_columns(study, dataset))
+    kinds = sorted({k for p in study.params.values() if p.dataset == dataset for k in p.imputations})
+    imputed = imputed and bool(kinds)
+    file = _file_of(study, dataset)
+    L = [f"# {comment(dataset)} ({comment(file)}): the app's records (README, 'Use your own study')",
+         f"d = {read_expr(study, dataset)}"]
+    text = [c for c in ("AVISIT", "ABLFL", "DTYPE", "BASETYPE", r.get("flag")) if c and c in cols]
+    if text:
+        L.append(f"for c in {lit(text)}:  # text as read: blanks may be missing values")
+        L.append("    d[c] = d[c].fillna('').astype(str).str.strip()")
+    obs = "(d['DTYPE'] == '')" if r.get("dtype") else None
+    rule = r.get("baseline")
+    if rule is None:
+        L.append("d['ABLFL'] = np.where(d['ABLFL'].str.upper() == 'Y', 'Y', '')  # the baseline record")
+    elif rule:
+        var, val = rule
+        cond = (f"d['AVISIT'].str.lower() == {lit(val)}" if var == "AVISIT" and val == "baseline"
+                else f"d[{lit(var)}] == {lit(val)}")
+        L.append(f"d['ABLFL'] = np.where(({cond})" + (f" & {obs}" if obs else "") +
+                 ", 'Y', '')  # no ABLFL in the file: the app's baseline rule")
+    else:
+        L.append("d['ABLFL'] = ''  # no baseline record")
+    if r.get("timepoints"):
+        L += [f"multi = d['PARAMCD'].isin({lit(r['timepoints'])}) & d['ATPTN'].notna()  # one parameter per "
+              f"timepoint (ATPTN)",
+              "d.loc[multi, 'PARAMCD'] = d.loc[multi, 'PARAMCD'] + '@' + d.loc[multi, 'ATPTN'].map('{:g}'.format)"]
+    if r.get("basetype"):
+        L += [*assign("BASETYPE", r["basetype"], "the baseline definition analysed, per parameter"),
+              "d = d[d['BASETYPE'] == d['PARAMCD'].map(BASETYPE)]"]
+    by = r.get("time_by", "AVISIT")
+    L += [*assign("VISIT_TIME", r.get("time", {}), f"{by} -> position on the time axis "
+                                                   f"({'study week' if study.time_unit == 'week' else 'AVISITN'})"),
+          f"d['TIME'] = d[{lit(by)}].map(VISIT_TIME)  # unscheduled and derived visits: none",
+          "base = d['ABLFL'] == 'Y'",
+          "d.loc[base, 'TIME'] = 0.0  # the baseline record at 0, whatever its visit"]
+    cut = float(r.get("cut", 0.0))
+    post = f"(d['TIME'] > {lit(cut)})" + (f" & {obs}" if obs else "")
+    if imputed and r.get("dtype"):
+        L.append(f"imp = d[~base & d['DTYPE'].isin({lit(kinds)}) & (d['TIME'] > {lit(cut)})]  # the sponsor's imputed "
+                 f"records")
+    flag = r.get("flag")
     if flag:
-        cond = f"({var}['ANL01FL'] == 'Y') & " + cond + "  # analysis records"
-    return [
-        f"{var} = {src}",
-        f"keep = {cond}",
-        f"{var} = {var}[keep].copy()",
+        post += f" & (d[{lit(flag)}] == 'Y')"
+    L.append(f"d = d[base | ({post})]  # baseline + observed records after it"
+             + (f"; {comment(flag)} as the app applies it" if flag else ""))
+    if imputed and r.get("dtype"):
+        L += ["imp = imp.merge(d[['USUBJID', 'PARAMCD', 'TIME']], how='left', indicator=True)",
+              "imp = imp[imp['_merge'] == 'left_only'].drop(columns='_merge')  # only where nothing was observed",
+              "imp = imp.drop_duplicates(['USUBJID', 'PARAMCD', 'TIME'])"]
+    derive = r.get("derive", [])
+    targets = ["d", "imp"] if imputed and r.get("dtype") else ["d"]
+    if derive:
+        L.append(f"# {', '.join(derive)} not in the file: derived as ADaM defines them")
+        if "BASE" in derive:
+            L.append("base_value = d[d['ABLFL'] == 'Y'].drop_duplicates(['USUBJID', 'PARAMCD'])"
+                     ".set_index(['USUBJID', 'PARAMCD'])['AVAL']")
+        for x in targets:
+            if "BASE" in derive:
+                L.append(f"{x}['BASE'] = base_value.reindex(pd.MultiIndex.from_frame({x}[['USUBJID', 'PARAMCD']]))"
+                         f".to_numpy()")
+            if "CHG" in derive:
+                L.append(f"{x}['CHG'] = ({x}['AVAL'] - {x}['BASE']).where({x}['ABLFL'] != 'Y')")
+            if "PCHG" in derive:
+                L.append(f"{x}['PCHG'] = (100 * ({x}['AVAL'] - {x}['BASE']) / {x}['BASE'].where({x}['BASE'] != 0))"
+                         f".where({x}['ABLFL'] != 'Y')")
+    kind = r.get("population", "efficacy")
+    for x in targets:
+        L.append(f"{x} = {x}[{x}['USUBJID'].isin(POPULATION[{lit(kind)}])]  # {kind} data: the {kind} population")
+    L.append("parts.append(d.assign(DTYPE=''))" if targets == ["d"] else
+             "parts += [d.assign(DTYPE=''), imp.assign(DTYPE=imp['DTYPE'])]")
+    return L
+
+
+def bds_lines(study, datasets: list[str], codes_expr: str, var: str, visits_expr: str, imputed: bool = False
+              ) -> list[str]:
+    """Read the BDS file(s) and keep the records the app analyses (per dataset: its time axis, baseline,
+    timepoints, baseline definition, analysis flag, population), of ``codes_expr`` at ``visits_expr``; attach
+    the arm. ``imputed``: with the sponsor's imputed records where no value was observed (DTYPE says which)."""
+    L = ["parts = []"]
+    for dataset in datasets:
+        L += _dataset_lines(study, dataset, imputed)
+    L += [
+        f"{var} = pd.concat(parts, ignore_index=True)",
+        f"{var} = {var}[{var}['PARAMCD'].isin({codes_expr}) & {var}['TIME'].isin({visits_expr})].copy()",
         f"{var}['ARM'] = {var}['USUBJID'].map(arm_of)",
         f"{var} = {var}[{var}['ARM'].isin(ARMS)]",
     ]
+    return L
 
 
 HL_FUNCTIONS = '''
@@ -234,7 +337,7 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     log_t = {c: bool(log and positive[c]) for c in codes}
     what = ("geometric mean ± 95% CI" if log else "mean ± 95% CI") if stat == "mean" else "median, IQR"
     view = (f"{', '.join(study.params[c].name for c in codes)}; {SCALE_WORDS[scale]}, {what}; "
-            f"comparison visit {_visit_words(sctl['visit'])}; "
+            f"comparison visit {_visit_words(study, sctl['visit'])}; "
             f"MMRM reference {ref}" + (f"; multiplicity {adjust}" if multi else ""))
     needs = "pandas, pyarrow, numpy, scipy, statsmodels, plotly"
     L = header(study, f"{W.page_title(study, 'trajectories')}: trajectories by arm, with their statistics", state,
@@ -256,7 +359,7 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     L += ["", f"DATA = Path({lit(str(Path(study.folder).resolve()))})"]
     L += arm_constants(study, labels)
     L += [
-        f"WEEKS = {lit(tuple(float(w) for w in state.weeks))}  # timepoint window (AVISITN, inclusive)",
+        f"WEEKS = {lit(tuple(float(w) for w in state.weeks))}  # timepoint window (TIME, inclusive)",
         f"VISITS = {lit([float(v) for v in study.visit_numbers])}  # scheduled visits (the time axis)",
         *assign("PARAMS", codes),
         f"SCALE = {lit(col)}  # AVAL value | CHG change | PCHG % change from baseline",
@@ -267,22 +370,25 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
         L += assign("NORMAL", normal, "normal range (ANRLO, ANRHI)")
     if subjects_restricted is not None:
         L += assign("PATIENTS", list(subjects_restricted), "summaries restricted to the chosen patients")
+    imputed = bool(ctl.get("imputed"))
     L += ["", "# -- data: the app's rules when it loads the study"]
-    L += population_lines(study, "efficacy")
-    L += bds_lines(study, datasets, "PARAMS", "bds", "VISITS")
+    L += subjects_lines(study, datasets)
+    L += bds_lines(study, datasets, "PARAMS", "bds", "VISITS", imputed)
     if subjects_restricted is not None:
         L.append("bds = bds[bds['USUBJID'].isin(PATIENTS)]")
+    L.append("observed = bds[bds['DTYPE'] == '']  # the mixed model uses observed values only" if imputed else
+             "observed = bds")
     L.append(HL_FUNCTIONS)
     # -- summaries
     L += ["", "def summarise(d):",
           '    """n, mean, SD, t-based 95% CI of the mean, median and quartiles (type 7) per arm and visit."""',
-          "    g = d.groupby(['ARM', 'AVISITN'])['y']",
+          "    g = d.groupby(['ARM', 'TIME'])['y']",
           "    s = g.agg(n='count', mean='mean', sd='std', median='median').reset_index()",
           "    s['q1'], s['q3'] = g.quantile(0.25).to_numpy(), g.quantile(0.75).to_numpy()",
           "    half = stats.t.ppf(0.975, s['n'] - 1) * s['sd'] / np.sqrt(s['n'])",
           "    s['ci_low'], s['ci_high'] = s['mean'] - half, s['mean'] + half"]
     if log and stat == "mean":
-        L += ["    lg = np.log(d['y'].where(d['y'] > 0)).groupby([d['ARM'], d['AVISITN']])  # geometric mean",
+        L += ["    lg = np.log(d['y'].where(d['y'] > 0)).groupby([d['ARM'], d['TIME']])  # geometric mean",
               "    m, se = lg.mean().to_numpy(), (lg.std() / np.sqrt(lg.count())).to_numpy()",
               "    q = stats.t.ppf(0.975, lg.count().to_numpy() - 1)",
               "    s['gmean'], s['gci_low'], s['gci_high'] = np.exp(m), np.exp(m - q * se), np.exp(m + q * se)"]
@@ -294,7 +400,7 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     else:
         y, lo, hi = "median", "q1", "q3"
     L += ["", "summaries, figures = {}, {}", "for code in PARAMS:",
-          "    d = bds[(bds['PARAMCD'] == code) & bds['AVISITN'].between(*WEEKS)].copy()",
+          "    d = bds[(bds['PARAMCD'] == code) & bds['TIME'].between(*WEEKS)].copy()",
           "    d['y'] = d[SCALE]"]
     if scale == "chg":
         L.append("    d.loc[(d['ABLFL'] == 'Y') & d['AVAL'].notna(), 'y'] = 0.0  # 0 at baseline by definition")
@@ -309,9 +415,10 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     L += ["    for arm, colour in zip(ARMS, COLOURS):",
           "        a = s[s['ARM'] == arm]",
           f"        up, down = a[{lit(hi)}] - a[{lit(y)}], a[{lit(y)}] - a[{lit(lo)}]",
-          f"        fig.add_scatter(x=a['AVISITN'], y=a[{lit(y)}], name=arm, mode='lines+markers', line_color=colour,",
+          f"        fig.add_scatter(x=a['TIME'], y=a[{lit(y)}], name=arm, mode='lines+markers', line_color=colour,",
           "                        error_y=dict(type='data', array=up, arrayminus=down))",
-          f"    fig.update_layout(title=f'{{code}}: {what}, {SCALE_WORDS[scale]}', xaxis_title='Study week')"]
+          f"    fig.update_layout(title=f'{{code}}: {what}, {SCALE_WORDS[scale]}', "
+          f"xaxis_title={lit(study.time_title)})"]
     if log:
         L.append("    fig.update_yaxes(type='log')")
     L.append("    figures[code] = fig")
@@ -332,9 +439,9 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
           "within = []",
           "for code, visit in COMPARE_AT.items():",
           "    d = bds[bds['PARAMCD'] == code]",
-          "    b0 = d.loc[d['ABLFL'] == 'Y', 'AVISITN'].min()  # the baseline visit",
-          "    pairs = pd.concat({'a': d[d['AVISITN'] == b0].set_index('USUBJID')['AVAL'],",
-          "                       'b': d[d['AVISITN'] == visit].set_index('USUBJID')['AVAL']}, axis=1, join='inner').dropna()",
+          "    b0 = d.loc[d['ABLFL'] == 'Y', 'TIME'].min()  # the baseline visit",
+          "    pairs = pd.concat({'a': d[d['TIME'] == b0].set_index('USUBJID')['AVAL'],",
+          "                       'b': d[d['TIME'] == visit].set_index('USUBJID')['AVAL']}, axis=1, join='inner').dropna()",
           "    pairs['ARM'] = pairs.index.map(arm_of)",
           "    for arm in ARMS:",
           "        p = pairs[pairs['ARM'] == arm]",
@@ -352,19 +459,19 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
           "#    Wald t-test with df = subjects − arms − 1 (one post-baseline visit: ANCOVA by least squares)",
           "mmrm = []",
           "for code, visit in COMPARE_AT.items():",
-          "    d = bds[bds['PARAMCD'] == code]",
-          "    b0 = d.loc[d['ABLFL'] == 'Y', 'AVISITN'].min()",
-          "    m = d[(d['ABLFL'] != 'Y') & (d['AVISITN'] > 0) & d['AVISITN'].between(max(WEEKS[0], b0), WEEKS[1])]",
+          "    d = observed[observed['PARAMCD'] == code]",
+          "    b0 = d.loc[d['ABLFL'] == 'Y', 'TIME'].min()",
+          "    m = d[(d['ABLFL'] != 'Y') & (d['TIME'] > 0) & d['TIME'].between(max(WEEKS[0], b0), WEEKS[1])]",
           f"    m = m.dropna(subset=[{lit(outcome)}, 'BASE'])",
-          "    n_at = m[m['AVISITN'] == visit].groupby('ARM')['USUBJID'].nunique()",
+          "    n_at = m[m['TIME'] == visit].groupby('ARM')['USUBJID'].nunique()",
           "    arms = [a for a in ARMS if n_at.get(a, 0) >= 3]  # arms with at least 3 subjects at the visit",
           "    if REFERENCE not in arms or len(arms) < 2:",
           "        continue",
           "    others = [a for a in arms if a != REFERENCE]",
           "    m = m[m['ARM'].isin(arms)]",
           "    m = m.assign(arm=pd.Categorical(m['ARM'], [REFERENCE] + others),  # reference levels first:",
-          "                 visit=pd.Categorical(m['AVISITN'], [visit] + sorted(set(m['AVISITN']) - {visit})))",
-          "    if m['AVISITN'].nunique() > 1:",
+          "                 visit=pd.Categorical(m['TIME'], [visit] + sorted(set(m['TIME']) - {visit})))",
+          "    if m['TIME'].nunique() > 1:",
           f"        fit = smf.mixedlm({lit(outcome + ' ~ BASE + visit * arm')}, m, groups=m['USUBJID']).fit(reml=True, "
           "method=['bfgs'])",
           "    else:",
@@ -401,7 +508,8 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
     datasets = list(dict.fromkeys(study.params[c].dataset for c in codes))
     names = [study.params[c].name for c in codes]
     nouns = W.page_text(study, "comparison").nouns
-    view = (f"{names[0] if len(codes) == 1 else f'{len(codes)} {nouns}'}; week {va:g} vs week {vb:g}; "
+    view = (f"{names[0] if len(codes) == 1 else f'{len(codes)} {nouns}'}; {study.visit_label(va)} vs "
+            f"{study.visit_label(vb)}; "
             f"between-arm tests on {'% change' if scale == 'pchg' else 'absolute change'}; ANCOVA reference {reference}")
     L = header(study, f"{W.page_title(study, 'comparison')}: two timepoints by arm, with their statistics", state, view,
                "pandas, pyarrow, numpy, scipy, statsmodels, plotly")
@@ -426,12 +534,12 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
     L += [
         f"LIGHT = {lit([study.arm_by_label[a].light for a in labels])}",
         *assign("CODES", list(codes)),
-        f"V1, V2 = {lit(float(va))}, {lit(float(vb))}  # timepoints 1 and 2 (AVISITN)",
+        f"V1, V2 = {lit(float(va))}, {lit(float(vb))}  # timepoints 1 and 2 (TIME)",
         f"SCALE = {lit(scale)}  # between-arm rank tests on: 'pchg' % change | 'chg' absolute change",
         f"REFERENCE = {lit(reference)}  # ANCOVA reference arm",
         "", "# -- data: the app's rules when it loads the study (the patient filter only highlights)",
     ]
-    L += population_lines(study, "efficacy")
+    L += subjects_lines(study, datasets)
     L += bds_lines(study, datasets, "CODES", "cells", "[V1, V2]")
     L.append("cells = cells.dropna(subset=['AVAL'])")
     L.append(HL_FUNCTIONS)
@@ -454,16 +562,17 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
           "for k, code in enumerate(CODES):",
           "    d = cells[cells['PARAMCD'] == code]",
           "    # boxes: n, median and quartiles (type 7) per arm and timepoint",
-          "    g = d.groupby(['ARM', 'AVISITN'])['AVAL']",
+          "    g = d.groupby(['ARM', 'TIME'])['AVAL']",
           "    boxes.append(pd.DataFrame({'n': g.count(), 'median': g.median(), 'q1': g.quantile(0.25),",
           "                               'q3': g.quantile(0.75)}).reset_index().assign(PARAMCD=code))",
           "    for i, (arm, colour, light) in enumerate(zip(ARMS, COLOURS, LIGHT)):",
           "        for v, c in ((V1, light), (V2, colour)):",
-          "            y = d.loc[(d['ARM'] == arm) & (d['AVISITN'] == v), 'AVAL']",
-          "            fig.add_box(y=y, name=f'{arm} · week {v:g}', marker_color=c, boxpoints='all', showlegend=k == 0,",
+          "            y = d.loc[(d['ARM'] == arm) & (d['TIME'] == v), 'AVAL']",
+          f"            fig.add_box(y=y, name=f'{{arm}} · {study.time_word} {{v:g}}', marker_color=c, boxpoints='all',"
+          " showlegend=k == 0,",
           "                        row=k // cols + 1, col=k % cols + 1)",
           "    # one row per subject with a value at both timepoints",
-          "    pairs = d.pivot(index='USUBJID', columns='AVISITN', values='AVAL').reindex(columns=[V1, V2]).dropna()",
+          "    pairs = d.pivot(index='USUBJID', columns='TIME', values='AVAL').reindex(columns=[V1, V2]).dropna()",
           "    pairs.columns = ['a', 'b']",
           "    pairs['ARM'] = pairs.index.map(arm_of)",
           "    pairs['chg'] = pairs['b'] - pairs['a']",
@@ -498,7 +607,7 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
           "                               ci_low=ci.loc[term, 0], ci_high=ci.loc[term, 1], p=fit.pvalues[term]))",
           "boxes = pd.concat(boxes, ignore_index=True)",
           "within, between, ancova = (pd.DataFrame(x) for x in (within, between, ancova))",
-          "fig.update_layout(boxmode='group', title=f'Week {V1:g} vs week {V2:g}')"]
+          f"fig.update_layout(boxmode='group', title={lit(study.visit_label(va) + ' vs ' + study.visit_label(vb))})"]
     L = _main(L, ["for name in ('boxes', 'within', 'between', 'ancova'):",
                   "    print(name)",
                   "    print(globals()[name].round(4).to_string(index=False))",
@@ -626,18 +735,10 @@ def overview_script(study, state, baseline_specs) -> str:
                      f"for g, d in groups.items()}})")
     if codes:
         datasets = list(dict.fromkeys(study.params[c].dataset for c in codes))
-        flag = study.efficacy_flag
-        L += [f"eff = {read_expr(study, 'ADSL')}"]
-        if flag:
-            L.append(f"eff = set(eff.loc[eff[{lit(flag)}] == 'Y', 'USUBJID'])  # baseline values: efficacy population")
-        else:
-            L.append("eff = set(eff['USUBJID'])")
-        reads = [read_expr(study, d) for d in datasets]
-        src = reads[0] if len(reads) == 1 else "pd.concat([" + ", ".join(reads) + "], ignore_index=True)"
-        flag_cond = "(base['ANL01FL'] == 'Y') & " if any(uses_analysis_flag(study, d) for d in datasets) else ""
-        L += [f"base = {src}",
-              f"base = base[{flag_cond}(base['ABLFL'] == 'Y') & base['AVISITN'].isin(VISITS)]",
-              "base = base[base['USUBJID'].isin(eff)]",
+        L += ["", "# -- baseline values: the app's records of each dataset, in that dataset's population"]
+        L += subjects_lines(study, datasets, "adsl_pop")
+        L += bds_lines(study, datasets, "list(BASELINE_PARAMS)", "base", "VISITS")
+        L += ["base = base[base['ABLFL'] == 'Y']",
               "for code, label in BASELINE_PARAMS.items():",
               "    b = base[base['PARAMCD'] == code].set_index('USUBJID')['AVAL']",
               "    continuous[label] = pd.DataFrame({g: describe(b.reindex(d['USUBJID'])) for g, d in groups.items()})"]

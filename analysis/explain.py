@@ -19,7 +19,7 @@ MIN_PER_ARM = 3
 
 
 def _subjects(df: pd.DataFrame, arm: str, visit: float, column: str = "AVAL") -> set:
-    d = df[(df["ARM"].astype(str) == arm) & (df["AVISITN"] == visit)]
+    d = df[(df["ARM"].astype(str) == arm) & (df["TIME"] == visit)]
     return set(d.loc[np.isfinite(pd.to_numeric(d[column], errors="coerce").astype(float)), "USUBJID"].astype(str))
 
 
@@ -55,7 +55,7 @@ def pairs_cause(values: pd.DataFrame, reference: str, va: float, vb: float, la: 
                 arms=None) -> str | None:
     """The two-visit comparison: why an arm (the reference first) has no subject with both values.
 
-    ``values``: USUBJID, ARM, AVISITN, AVAL at the two visits; ``la``/``lb``: the visits' names.
+    ``values``: USUBJID, ARM, TIME (the time-axis position), AVAL at the two visits; ``la``/``lb``: the visits' names.
     """
     for arm in [reference] + [a for a in (arms or []) if a != reference]:
         why = arm_pairs_cause(values, arm, va, vb, la, lb, reference=arm == reference)
@@ -67,15 +67,15 @@ def pairs_cause(values: pd.DataFrame, reference: str, va: float, vb: float, la: 
 def baseline_cause(df: pd.DataFrame, reference: str, visit: float, arms, outcome: str, visit_label: str) -> str | None:
     """The repeated-measures model: missing baselines, or no value of an arm at the comparison visit.
 
-    ``df``: one parameter's rows (USUBJID, ARM, AVISITN, AVAL, BASE, ``outcome``, ABLFL) inside the window.
+    ``df``: one parameter's rows (USUBJID, ARM, TIME (the time-axis position), AVAL, BASE, ``outcome``, ABLFL) inside the window.
     """
-    if not {"USUBJID", "ARM", "AVISITN", "AVAL"} <= set(df.columns):
+    if not {"USUBJID", "ARM", "TIME", "AVAL"} <= set(df.columns):
         return None
-    post = df["AVISITN"] > 0
+    post = df["TIME"] > 0
     if "ABLFL" in df.columns:
         post &= df["ABLFL"].astype(str) != "Y"
     d = df[post & np.isfinite(pd.to_numeric(df["AVAL"], errors="coerce").astype(float))]
-    at_ref = d[(d["ARM"].astype(str) == reference) & (d["AVISITN"] == visit)]
+    at_ref = d[(d["ARM"].astype(str) == reference) & (d["TIME"] == visit)]
     if reference in list(arms) and at_ref.empty:
         return (f"the reference arm {reference} has no value at {visit_label}: choose another Comparison visit or "
                 f"Reference arm.")

@@ -134,11 +134,11 @@ def disposition(row: pd.Series) -> list[tuple[str, str]]:
 
 def subject_values(meas: pd.DataFrame, usubjid: str, codes) -> pd.DataFrame:
     """The subject's analysis values of ``codes`` on the time axis, sorted by parameter and visit."""
-    cols = ["PARAMCD", "AVISITN", "AVISIT", "ADY", "AVAL", "ANRLO", "ANRHI"]
+    cols = ["PARAMCD", "TIME", "AVISIT", "ADY", "AVAL", "ANRLO", "ANRHI", "ANRIND"]
     d = meas[(meas["USUBJID"].astype(str) == usubjid) & meas["PARAMCD"].isin(list(codes))]
     d = d[[c for c in cols if c in d.columns]].dropna(subset=["AVAL"]).copy()
     d["PARAMCD"] = d["PARAMCD"].astype(str)
-    return d.sort_values(["PARAMCD", "AVISITN"]).reset_index(drop=True)
+    return d.sort_values(["PARAMCD", "TIME"]).reset_index(drop=True)
 
 
 def baseline_value(meas: pd.DataFrame, usubjid: str, code: str) -> float | None:

@@ -27,7 +27,7 @@ SCALES = {
     "pchg": "% change from baseline",
 }
 SCALE_COLUMN = {"raw": "AVAL", "chg": "CHG", "pchg": "PCHG"}
-SUMMARY_COLUMNS = ["ARM", "AVISITN", "n", "mean", "sd", "ci_low", "ci_high", "median", "q1", "q3",
+SUMMARY_COLUMNS = ["ARM", "TIME", "n", "mean", "sd", "ci_low", "ci_high", "median", "q1", "q3",
                    "gmean", "gci_low", "gci_high"]
 CI_METHOD = "t-based 95% CI of the mean (mean ± t(0.975, n − 1) × SD / √n)"
 GEO_METHOD = "geometric mean with the back-transformed t-based 95% CI of the mean of log values"
@@ -35,19 +35,20 @@ GEO_METHOD = "geometric mean with the back-transformed t-based 95% CI of the mea
 
 def select(meas: pd.DataFrame, param: str, arm_labels, subjects=None,
            weeks: tuple[float, float] | None = None) -> pd.DataFrame:
-    """Rows of one parameter for the given arms (display labels), subjects and inclusive week window."""
+    """Rows of one parameter for the given arms (display labels), subjects and inclusive time window
+    (``TIME``: the position on the study's time axis)."""
     mask = (meas["PARAMCD"] == param) & meas["ARM"].isin(list(arm_labels))
     if subjects is not None:
         mask &= meas["USUBJID"].isin(list(subjects))
     if weeks is not None:
-        mask &= meas["AVISITN"].between(weeks[0], weeks[1])
+        mask &= meas["TIME"].between(weeks[0], weeks[1])
     return meas.loc[mask]
 
 
 def is_baseline(df: pd.DataFrame) -> pd.Series:
     if "ABLFL" in df.columns:
         return df["ABLFL"].astype(str) == "Y"
-    return df["AVISITN"] == 0
+    return df["TIME"] == 0
 
 
 def scale_values(df: pd.DataFrame, scale: str) -> pd.Series:
@@ -83,11 +84,11 @@ def summarise(df: pd.DataFrame, scale: str = "raw", arm_order=None, level: float
     """One row per arm × visit with n, mean, sd, ci_low, ci_high, median, q1, q3 (on ``scale``)."""
     if df.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
-    d = pd.DataFrame({"ARM": df["ARM"].astype(str).to_numpy(), "AVISITN": df["AVISITN"].to_numpy(float),
+    d = pd.DataFrame({"ARM": df["ARM"].astype(str).to_numpy(), "TIME": df["TIME"].to_numpy(float),
                       "v": scale_values(df, scale).to_numpy(float)})
     d = d[np.isfinite(d["v"])]
     rows = []
-    for (arm, visit), g in d.groupby(["ARM", "AVISITN"], sort=True):
+    for (arm, visit), g in d.groupby(["ARM", "TIME"], sort=True):
         v = g["v"].to_numpy(float)
         n = len(v)
         lo, hi = t_ci(v, level)
@@ -99,7 +100,7 @@ def summarise(df: pd.DataFrame, scale: str = "raw", arm_order=None, level: float
                    math.exp(ghi) if np.isfinite(ghi) else np.nan)
         else:
             geo = (np.nan, np.nan, np.nan)
-        rows.append({"ARM": arm, "AVISITN": float(visit), "n": n, "mean": float(v.mean()),
+        rows.append({"ARM": arm, "TIME": float(visit), "n": n, "mean": float(v.mean()),
                      "sd": float(v.std(ddof=1)) if n > 1 else float("nan"),
                      "ci_low": lo, "ci_high": hi, "median": float(med), "q1": float(q1), "q3": float(q3),
                      "gmean": geo[0], "gci_low": geo[1], "gci_high": geo[2]})
@@ -107,16 +108,16 @@ def summarise(df: pd.DataFrame, scale: str = "raw", arm_order=None, level: float
     if arm_order is not None:
         order = {a: i for i, a in enumerate(arm_order)}
         out = out[out["ARM"].isin(order)]
-        out = out.assign(_o=out["ARM"].map(order)).sort_values(["_o", "AVISITN"]).drop(columns="_o")
+        out = out.assign(_o=out["ARM"].map(order)).sort_values(["_o", "TIME"]).drop(columns="_o")
     return out.reset_index(drop=True)
 
 
 def subject_lines(df: pd.DataFrame, scale: str = "raw") -> pd.DataFrame:
-    """Per-subject points on ``scale``: USUBJID, ARM, AVISITN, y (sorted; missing values dropped)."""
+    """Per-subject points on ``scale``: USUBJID, ARM, TIME, y (sorted; missing values dropped)."""
     out = pd.DataFrame({"USUBJID": df["USUBJID"].astype(str).to_numpy(), "ARM": df["ARM"].astype(str).to_numpy(),
-                        "AVISITN": df["AVISITN"].to_numpy(float), "y": scale_values(df, scale).to_numpy(float)})
+                        "TIME": df["TIME"].to_numpy(float), "y": scale_values(df, scale).to_numpy(float)})
     out = out[np.isfinite(out["y"])]
-    return out.sort_values(["USUBJID", "AVISITN"]).reset_index(drop=True)
+    return out.sort_values(["USUBJID", "TIME"]).reset_index(drop=True)
 
 
 def effective_visit(chosen: float | None, param_visits, weeks: tuple[float, float]) -> float | None:

@@ -23,8 +23,8 @@ def _rows(study, code, labels, subjects=None, weeks=None):
     if subjects is not None:
         mask &= m["USUBJID"].isin(list(subjects))
     if weeks is not None:
-        mask &= m["AVISITN"].between(*weeks)
-    return m.loc[mask, ["USUBJID", "ARM", "AVISITN", "AVAL", "CHG"]]
+        mask &= m["TIME"].between(*weeks)
+    return m.loc[mask, ["USUBJID", "ARM", "TIME", "AVAL", "CHG"]]
 
 
 def _overview(study, state, ctl):
@@ -44,24 +44,24 @@ def _overview(study, state, ctl):
 def _serology_figure(study, state, ctl):
     labels = state.arm_labels(study)
     d = _rows(study, ctl["traj-param.value"], labels, None, state.weeks)
-    summ = d.groupby(["ARM", "AVISITN"], observed=True)["AVAL"].agg(["count", "mean", "std", "median"])
+    summ = d.groupby(["ARM", "TIME"], observed=True)["AVAL"].agg(["count", "mean", "std", "median"])
     return summ, d[d["USUBJID"].isin(list(state.patients))]
 
 
 def _serology_stats(study, state, ctl):
     labels = state.arm_labels(study)
     d = _rows(study, ctl["traj-param.value"], labels, None, state.weeks)
-    end = d["AVISITN"].max()
-    return d[d["AVISITN"] == end].groupby("ARM", observed=True)["CHG"].agg(["count", "mean", "median"])
+    end = d["TIME"].max()
+    return d[d["TIME"] == end].groupby("ARM", observed=True)["CHG"].agg(["count", "mean", "median"])
 
 
 def _cells(study, state, ctl):
     labels = state.arm_labels(study)
     va, vb = ctl["cmp-visit-a.value"], ctl["cmp-visit-b.value"]
     d = _rows(study, ctl["cmp-param.value"], labels)
-    d = d[d["AVISITN"].isin([va, vb])]
-    wide = d.pivot_table(index="USUBJID", columns="AVISITN", values="AVAL", observed=True)
-    q = d.groupby(["ARM", "AVISITN"], observed=True)["AVAL"].quantile([0.25, 0.5, 0.75])
+    d = d[d["TIME"].isin([va, vb])]
+    wide = d.pivot_table(index="USUBJID", columns="TIME", values="AVAL", observed=True)
+    q = d.groupby(["ARM", "TIME"], observed=True)["AVAL"].quantile([0.25, 0.5, 0.75])
     return wide, q
 
 
@@ -95,7 +95,7 @@ def _ae_timeline(study, state, ctl):
 def _patient(study, state, ctl):
     subject = ctl.get("pt-patient.value")
     m = study.measurements
-    rows = m[m["USUBJID"] == subject].sort_values(["PARAMCD", "AVISITN"])
+    rows = m[m["USUBJID"] == subject].sort_values(["PARAMCD", "TIME"])
     ae = study.adae[study.adae["USUBJID"] == subject] if study.adae is not None else None
     return rows, ae
 

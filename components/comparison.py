@@ -155,13 +155,16 @@ def offered_visits(study, codes, state: F.FilterState) -> list[float]:
 
 
 def visit_name(study, v: float) -> str:
+    """'Week 12'; a visit whose name is not its place on the axis says both: 'Month 3 (week 13.04)'."""
     lab = study.visit_label(v)
-    return lab if lab.lower().startswith("week") else f"{lab} (week {v:g})"
+    if lab.lower() == study.time_text(v).lower() or (study.time_unit == "week" and lab.lower().startswith("week")):
+        return lab
+    return f"{lab} ({study.time_text(v)})"
 
 
 def short_visit(study, v: float) -> str:
     lab = study.visit_label(v)
-    return lab if len(lab) <= 9 else f"Wk {v:g}"
+    return lab if len(lab) <= 9 else (f"Wk {v:g}" if study.time_unit == "week" else f"Visit {v:g}")
 
 
 def visit_options(study, visits) -> list[dict]:
@@ -177,23 +180,19 @@ def default_visits(offered: list[float], state: F.FilterState) -> tuple[float | 
 
 
 def population(study, state: F.FilterState) -> pd.Index:
-    """Subjects of the selected arms (efficacy flag when the study has one); patients do not shrink it."""
+    """Subjects of the selected arms; patients do not shrink it. Each parameter's values are already those
+    of its dataset's population (safety data: safety population; efficacy data: efficacy population)."""
     adsl = study.adsl
     mask = adsl["ARM_LABEL"].isin(state.arm_labels(study))
-    pop = study.population("efficacy") if hasattr(study, "population") else None
-    if pop is not None:
-        if pop.flag is not None:
-            mask &= adsl["USUBJID"].astype(str).isin(pop.subjects)
-    elif study.efficacy_flag:
-        mask &= adsl[study.efficacy_flag].astype(str) == "Y"
     return pd.Index(adsl.loc[mask, "USUBJID"].astype(str))
 
 
-def population_text(study) -> str:
-    pop = study.population("efficacy") if hasattr(study, "population") else None
-    if pop is not None:
-        return pop.text
-    return f"efficacy population ({study.efficacy_flag} = 'Y')" if study.efficacy_flag else "all subjects"
+def population_text(study, codes=None) -> str:
+    """The population(s) of the parameters ``codes`` (default: the page's)."""
+    codes = subset_codes(study) if codes is None else codes
+    datasets = list(dict.fromkeys(study.params[c].dataset for c in codes if c in study.params))
+    pops = list(dict.fromkeys(p.text for p in (study.population_of(d) for d in datasets) if p is not None))
+    return "; ".join(pops) if pops else "all subjects"
 
 
 def patient_label(study, usubjid: str) -> str:
@@ -210,7 +209,7 @@ class SubsetAnalysis:
     arms: tuple[str, ...]
     reference: str
     scale: str
-    values: pd.DataFrame  # USUBJID, ARM, AVISITN, AVAL at the two visits
+    values: pd.DataFrame  # USUBJID, ARM, TIME, AVAL at the two visits
     pairs: pd.DataFrame  # USUBJID, ARM, a, b, chg, pchg
     within: tuple[PairedResult, ...]  # one per arm, in arm order
     between: BetweenArms
@@ -220,19 +219,24 @@ def analyse(study, code: str, va: float, vb: float, arms: list[str], subjects, r
             scale: str, rows: pd.DataFrame | None = None) -> SubsetAnalysis:
     """``rows``: the parameter's rows when the caller has them (``param_slices``), else the whole frame."""
     m = study.measurements if rows is None else rows
-    d = m[(m["PARAMCD"] == code) & m["AVISITN"].isin([va, vb]) & m["USUBJID"].isin(subjects)]
+    d = m[(m["PARAMCD"] == code) & m["TIME"].isin([va, vb]) & m["USUBJID"].isin(subjects)]
     d = d[d["ARM"].isin(arms)].dropna(subset=["AVAL"])
-    values = d[["USUBJID", "ARM", "AVISITN", "AVAL"]].copy()
+    values = d[["USUBJID", "ARM", "TIME", "AVAL"]].copy()
     values["USUBJID"] = values["USUBJID"].astype(str)
     values["ARM"] = values["ARM"].astype(str)
     values = values.reset_index(drop=True)
-    pairs = change_frame(values, va, vb)
+    pairs = change_frame(values, va, vb, visit="TIME")
     within = []
     for arm in arms:
         p = pairs[pairs["ARM"] == arm]
         within.append(wilcoxon_signed_rank(p["a"].to_numpy(float), p["b"].to_numpy(float)))
     between = compare_arms(pairs, arms, reference, change=scale)
     return SubsetAnalysis(code, va, vb, tuple(arms), reference, scale, values, pairs, tuple(within), between)
+
+
+def _imputations(study, codes) -> tuple[str, ...]:
+    """The sponsor's imputed record types (DTYPE LOCF…) of ``codes``: this page does not use them."""
+    return tuple(sorted({t for c in codes for t in getattr(study.params[c], "imputations", ())}))
 
 
 def _decimals(values) -> int:
@@ -246,7 +250,7 @@ def summary_numbers(res: SubsetAnalysis) -> pd.DataFrame:
     for arm, w in zip(res.arms, res.within):
         row = {"ARM": arm}
         for tag, v in (("1", res.visit_a), ("2", res.visit_b)):
-            x = res.values.loc[(res.values["ARM"] == arm) & (res.values["AVISITN"] == v), "AVAL"]
+            x = res.values.loc[(res.values["ARM"] == arm) & (res.values["TIME"] == v), "AVAL"]
             q1, med, q3 = (x.quantile([0.25, 0.5, 0.75]).tolist() if len(x) else (np.nan,) * 3)
             row.update({f"N{tag}": len(x), f"MEDIAN{tag}": med, f"Q1_{tag}": q1, f"Q3_{tag}": q3})
         p = res.pairs[res.pairs["ARM"] == arm]
@@ -274,7 +278,7 @@ def summary_table(study, res: SubsetAnalysis) -> pd.DataFrame:
     rows = []
     for arm, w in zip(res.arms, res.within):
         def vals(v):
-            return res.values.loc[(res.values["ARM"] == arm) & (res.values["AVISITN"] == v), "AVAL"]
+            return res.values.loc[(res.values["ARM"] == arm) & (res.values["TIME"] == v), "AVAL"]
 
         a, b = vals(res.visit_a), vals(res.visit_b)
         p = res.pairs[res.pairs["ARM"] == arm]
@@ -421,15 +425,15 @@ class _Scale:
 def is_large(res: SubsetAnalysis) -> bool:
     """More than ``MAX_POINTS`` patients in one of the subset's boxes."""
     v = res.values
-    return bool(len(v)) and int(v.groupby(["ARM", "AVISITN"]).size().max()) > MAX_POINTS
+    return bool(len(v)) and int(v.groupby(["ARM", "TIME"]).size().max()) > MAX_POINTS
 
 
 def _within_whiskers(vals: pd.DataFrame, highlight) -> pd.DataFrame:
     """Rows inside their box's whiskers (Q1 − 1.5 IQR to Q3 + 1.5 IQR), and every chosen patient's row."""
     if vals.empty:
         return vals
-    q = vals.groupby(["ARM", "AVISITN"])["AVAL"].quantile([0.25, 0.75]).unstack()  # one pass, not a lambda per box
-    key = pd.MultiIndex.from_frame(vals[["ARM", "AVISITN"]])
+    q = vals.groupby(["ARM", "TIME"])["AVAL"].quantile([0.25, 0.75]).unstack()  # one pass, not a lambda per box
+    key = pd.MultiIndex.from_frame(vals[["ARM", "TIME"]])
     q1 = pd.Series(q[0.25].reindex(key).to_numpy(), index=vals.index)
     q3 = pd.Series(q[0.75].reindex(key).to_numpy(), index=vals.index)
     iqr = q3 - q1
@@ -470,7 +474,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
         a = study.arm_by_label[arm]
         pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
         for v, fill, tag in ((va, a.light, "1"), (vb, a.colour, "2")):
-            d = vals[(vals["ARM"] == arm) & (vals["AVISITN"] == v)]
+            d = vals[(vals["ARM"] == arm) & (vals["TIME"] == v)]
             data = box_summary(d["AVAL"], pos[v]) if large else dict(x=[pos[v]] * len(d), y=d["AVAL"].tolist())
             fig.add_trace(go.Box(
                 **data, name=f"{arm} · {study.visit_label(v)}",
@@ -494,7 +498,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             showlegend=False, meta={"role": "pairs", "arm": arm, "subjects": p["USUBJID"].tolist()},
         ), **rc)
         for v, tag in ((va, "1"), (vb, "2")):
-            d = vals[(vals["ARM"] == arm) & (vals["AVISITN"] == v)]
+            d = vals[(vals["ARM"] == arm) & (vals["TIME"] == v)]
             fig.add_trace(go.Scatter(
                 x=[pos[v] + _jitter(u) for u in d["USUBJID"]], y=d["AVAL"].tolist(), mode="markers",
                 marker=dict(size=6 if grid else 8, color=a.light if tag == "1" else a.colour,
@@ -513,8 +517,8 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             continue
         i = arm_idx[str(d["ARM"].iloc[0])]
         pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
-        pts = [(pos[v] + _jitter(u), float(d.loc[d["AVISITN"] == v, "AVAL"].iloc[0]), v) for v in (va, vb)
-               if (d["AVISITN"] == v).any()]
+        pts = [(pos[v] + _jitter(u), float(d.loc[d["TIME"] == v, "AVAL"].iloc[0]), v) for v in (va, vb)
+               if (d["TIME"] == v).any()]
         for k, (x, y, v) in enumerate(pts):
             hx.append(x)
             hy.append(y)
@@ -812,11 +816,12 @@ def _visits_message(study, state, shown_codes, va, vb) -> str | None:
     for v in (va, vb):
         if v not in measured:
             what = short_name(study, shown_codes[0]) if len(shown_codes) == 1 else f"these {words(study).nouns}"
-            return f"There is no measurement of {what} at week {v:g}."
+            return f"There is no measurement of {what} at {visit_name(study, v)}."
     lo, hi = state.weeks
     for v in (va, vb):
         if not lo <= v <= hi:
-            return f"Week {v:g} is outside the timepoint window (weeks {lo:g}–{hi:g}); widen the window to use it."
+            return (f"{visit_name(study, v)} is outside the timepoint window ({study.time_word}s {lo:g}–{hi:g}); "
+                    f"widen the window to use it.")
     return None
 
 
@@ -863,7 +868,7 @@ def deck_figure(study, state):
         return None
     reference, _ = _reference(study, state, default_reference(study))
     res = analyse(study, code, va, vb, state.arm_labels(study), population(study, state), reference, "pchg")
-    return f"{short_name(study, code)}, week {va:g} vs week {vb:g}", \
+    return f"{short_name(study, code)}, {visit_name(study, va)} vs {visit_name(study, vb)}", \
         single_figure(study, res, state.patients, "within", False, state)
 
 
@@ -957,7 +962,8 @@ def register(app, study, cache):
             tables = [frame_table(summary_table(study, res), "cmp-summary-table"),
                       frame_table(stats_table(study, res), "cmp-stats-table")]
         tables.append(html.Div(
-            f"Population: {', '.join(results[0].arms)}; {population_text(study)}. Medians and quartiles: "
+            f"Population: {', '.join(results[0].arms)}; {population_text(study, shown)}. Observed values only"
+            f"{' (not the sponsor’s imputed records)' if _imputations(study, shown) else ''}. Medians and quartiles: "
             f"{QUANTILE_METHOD}. Change = timepoint 2 − timepoint 1; % change relative to timepoint 1. "
             "Wilcoxon signed-rank: exact when n ≤ 25 without ties or zero differences; HL = Hodges–Lehmann "
             "median of the paired differences, 95% CI from the signed-rank distribution. Mann–Whitney U: exact "
@@ -1022,7 +1028,7 @@ def register(app, study, cache):
         reference, _ = _reference(study, state, ref)
         results = results_for(state, shown, va, vb, scale, reference)
         note = (f"{title(study)}, {visit_name(study, va)} vs {visit_name(study, vb)}; population: selected arms, "
-                f"{population_text(study)} (the patient filter only highlights).\n"
+                f"{population_text(study, shown)} (the patient filter only highlights).\n"
                 f"Methods: median [Q1, Q3] by {QUANTILE_METHOD}; within arm Wilcoxon signed-rank with "
                 f"Hodges–Lehmann CI; between arms Kruskal–Wallis and Mann–Whitney U on {SCALE_TEXT[scale]} "
                 f"(Holm-adjusted); ANCOVA (OLS) vs {reference}.")

@@ -16,7 +16,7 @@ def filter_text(study, state) -> str:
     if state is None:
         return "none"
     arms = ", ".join(state.arm_labels(study)) if state.arms else "all arms"
-    weeks = f"weeks {state.weeks[0]:g}–{state.weeks[1]:g}"
+    weeks = f"{getattr(study, 'time_word', 'week')}s {state.weeks[0]:g}–{state.weeks[1]:g}"  # weeks, or visit numbers
     patients = ", ".join(state.patients) if state.patients else "all patients"
     return f"{arms}; {weeks}; {patients}"
 

@@ -119,27 +119,30 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
     meas = study.measurements
     if len(meas):
         cat_col = "PARCAT1" if "PARCAT1" in meas.columns else "DATASET"
-        sched = meas.groupby(cat_col, observed=True)["AVISITN"].unique()
+        sched = meas.groupby(cat_col, observed=True)["TIME"].unique()
         groups: dict[tuple, list[str]] = {}
         for cat, weeks in sched.items():
             groups.setdefault(tuple(sorted(float(w) for w in weeks if w == w)), []).append(
                 W.category_topic(study, str(cat)))
         for weeks, cats in sorted(groups.items(), key=lambda kv: len(kv[0]), reverse=True):
             gaps = sorted({b - a for a, b in zip(weeks, weeks[1:])})
-            row = f"Visits every {gaps[0]:g} weeks" if len(gaps) == 1 else f"Visits ({len(weeks)})"
+            row = f"Visits every {gaps[0]:g} weeks" if len(gaps) == 1 and study.time_unit == "week" \
+                else f"Visits ({len(weeks)})"
             rows.append(row)
             fig.add_trace(go.Scatter(x=list(weeks), y=[row] * len(weeks), mode="markers", showlegend=False,
                                      marker=dict(symbol="circle", size=11, color="#3e4c59"),
-                                     hovertemplate=f"{row}: {', '.join(cats)}<br>week %{{x:.0f}}<extra></extra>"))
+                                     hovertemplate=f"{row}: {', '.join(cats)}<br>{study.time_word} %{{x:g}}"
+                                                   f"<extra></extra>"))
             fig.add_annotation(x=weeks[-1], y=row, text=", ".join(cats), showarrow=False, xanchor="right",
                                yshift=14, font=dict(size=11, color="#52606d"))
     lo, hi = state.weeks
     fig.add_vrect(x0=lo, x1=hi, fillcolor="#12263a", opacity=0.05, line_width=0)
     fig.update_layout(**base_layout(margin=dict(l=290, r=20, t=20, b=80)))
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True)
-    fig.update_xaxes(title="Study week", dtick=4, range=[-1.5, max(study.visit_numbers or (0,)) + 1.5])
+    fig.update_xaxes(title="Study week" if study.time_unit == "week" else "Study week (doses); visit number (visits)",
+                     dtick=4, range=[-1.5, max(study.visit_numbers or (0,)) + 1.5])
     stamp(fig, study, "dosing: ADEX doses of the most-dosed subject per arm and treatment; visits: scheduled "
-                      "AVISITN per parameter category", state=state)
+                      "visits on the time axis per parameter category", state=state)
     return fig
 
 

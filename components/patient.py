@@ -22,6 +22,7 @@ import weakref
 
 import dash_bootstrap_components as dbc
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, ctx, dcc, html
 from dash.exceptions import PreventUpdate
@@ -61,7 +62,7 @@ _ROUTE = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC", "ORAL": "PO", "INTRAMUSCULA
 
 # -- one subject's rows, by position --------------------------------------------------------
 _POSITIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # study -> {frame: {USUBJID: rows}}
-FRAMES = ("measurements", "adex", "adae")
+FRAMES = ("measurements", "other_measurements", "adex", "adae")
 
 
 def subject_data(study, usubjid: str, frame: str):
@@ -72,6 +73,18 @@ def subject_data(study, usubjid: str, frame: str):
     if index is None:
         index = _POSITIONS[study] = {f: A.subject_positions(getattr(study, f, None)) for f in FRAMES}
     return A.subject_frame(getattr(study, frame, None), index[frame], usubjid)
+
+
+def subject_measurements(study, usubjid: str):
+    """All of one subject's analysis values: those of every dataset, whatever its population says (a subject
+    outside the efficacy population still has its efficacy values here, and its labs outside the safety one)."""
+    own = subject_data(study, usubjid, "measurements")
+    other = subject_data(study, usubjid, "other_measurements")
+    if other is None or other.empty:
+        return own
+    return pd.concat([own.astype({c: "object" for c in ("USUBJID", "PARAMCD", "AVISIT", "ARM") if c in own.columns}),
+                      other.astype({c: "object" for c in ("USUBJID", "PARAMCD", "AVISIT", "ARM") if c in other.columns})],
+                     ignore_index=True)
 
 
 # -- what the study offers ------------------------------------------------------------------
@@ -214,7 +227,7 @@ def header(study, usubjid: str, order: list[str]):
     baseline = []
     for code in extra_panels(study):
         if code in study.params:
-            b = A.baseline_value(subject_data(study, usubjid, "measurements"), usubjid, code)
+            b = A.baseline_value(subject_measurements(study, usubjid), usubjid, code)
             baseline.append(_fact(f"Baseline {study.params[code].name}", "–" if b is None else _num(b)))
     return html.Div([
         html.Div([html.Span(usubjid, className="pt-id", id="pt-id"),
@@ -338,7 +351,7 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
         fig.add_annotation(text=f"filter window: weeks {lo:g}–{hi:g}", x=(lo + hi) / 2, xref="x", y=1, yref="paper",
                            yshift=58, showarrow=False, font=dict(size=12, color="#12263a"))
     fig.update_xaxes(range=[-1.5, xmax], dtick=4, showgrid=True, gridcolor="#e4e9ef", zeroline=False)
-    fig.update_xaxes(title_text="Study week", row=len(panels), col=1)
+    fig.update_xaxes(title_text=study.time_title, row=len(panels), col=1)
     fig.update_xaxes(showticklabels=True, side="top", row=1, col=1)  # the week axis on top too: a tall figure
     if len(panels) > 1:
         fig.layout.annotations[0].update(yshift=22)  # first title above the top week labels
@@ -346,7 +359,7 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     fig.update_layout(**base_layout(height=height, margin=dict(l=80, r=205, t=top, b=bottom), hovermode="closest",
                                     showlegend=True, barmode="overlay"))
     fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top", font=dict(size=13)))
-    stamp(fig, study, f"{usubjid} · {arm_label}; labs at nominal visit week, doses and AEs at study day",
+    stamp(fig, study, f"{usubjid} · {arm_label}; labs at their visit's {study.time_word}, doses and AEs at study day",
           state=state)
     return fig, notes
 
@@ -387,7 +400,7 @@ def _dose_panel(fig, r, dose, colour, light):
 
 def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
     info = study.params[code]
-    d = A.subject_values(subject_data(study, usubjid, "measurements"), usubjid, [code])
+    d = A.subject_values(subject_measurements(study, usubjid), usubjid, [code])
     unit = info.unit
     if d.empty:
         _empty_note(fig, r, f"No values of {_short(study, code)} for this subject")
@@ -402,16 +415,20 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
         fig.add_hrect(y0=y0, y1=y1, fillcolor=BAND_COLOUR, opacity=0.13, line_width=0, layer="below", row=r, col=1,
                       exclude_empty_subplots=False)
     out = np.zeros(len(y), bool)
-    if has_band and lo is not None:
-        out |= y < lo
-    if has_band and hi is not None:
-        out |= y > hi
+    if "ANRIND" in d.columns and d["ANRIND"].astype(str).str.strip().ne("").any():
+        # the sponsor's reference range indicator (its own, possibly subject-specific, ranges)
+        out = d["ANRIND"].astype(str).str.upper().isin(["LOW", "HIGH", "ABNORMAL", "LOW LOW", "HIGH HIGH"]).to_numpy()
+    else:
+        if has_band and lo is not None:
+            out |= y < lo
+        if has_band and hi is not None:
+            out |= y > hi
     day = d["ADY"].to_numpy(float) if "ADY" in d.columns else np.full(len(d), np.nan)
-    visit = d["AVISIT"].astype(str).tolist() if "AVISIT" in d.columns else [f"week {w:g}" for w in d["AVISITN"]]
+    visit = d["AVISIT"].astype(str).tolist() if "AVISIT" in d.columns else [study.time_text(w) for w in d["TIME"]]
     custom = [[v, f"{x:.0f}" if np.isfinite(x) else "–"] for v, x in zip(visit, day)]
     rng = f"<br>normal range {lo:g}–{hi:g} {unit}" if has_band and lo is not None and hi is not None else ""
     fig.add_trace(go.Scatter(
-        x=d["AVISITN"], y=y, mode="lines+markers", showlegend=False, name=_short(study, code),
+        x=d["TIME"], y=y, mode="lines+markers", showlegend=False, name=_short(study, code),
         line=dict(color=colour, width=2.4, shape="hv" if step else "linear"),
         marker=dict(size=8, color=[OUT_OF_RANGE if o else colour for o in out],
                     line=dict(width=1, color="#fff")),
@@ -427,7 +444,7 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
 
 
 def _group_panel(fig, study, r, usubjid, codes):
-    d = A.subject_values(subject_data(study, usubjid, "measurements"), usubjid, codes)
+    d = A.subject_values(subject_measurements(study, usubjid), usubjid, codes)
     if d.empty:
         _empty_note(fig, r, "No values of this group for this subject")
         return
@@ -442,9 +459,10 @@ def _group_panel(fig, study, r, usubjid, codes):
         name = _short(study, code)
         dec = _decimals(g["AVAL"])
         fig.add_trace(go.Scatter(
-            x=g["AVISITN"], y=g["AVAL"], mode="lines+markers", name=name, legend="legend2",
+            x=g["TIME"], y=g["AVAL"], mode="lines+markers", name=name, legend="legend2",
             line=dict(color=c, width=2.2), marker=dict(size=7, color=c),
-            hovertemplate=f"<b>{study.params[code].name}</b><br>week %{{x:g}}<br>%{{y:.{dec}f}}<extra></extra>",
+            customdata=[study.visit_label(w) for w in g["TIME"]],
+            hovertemplate=f"<b>{study.params[code].name}</b><br>%{{customdata}}<br>%{{y:.{dec}f}}<extra></extra>",
         ), row=r, col=1)
     units = {study.params[c].unit for c in codes}
     unit = units.pop() if len(units) == 1 else ""  # one unit per group panel (unit_groups): never a mixed label
@@ -569,8 +587,16 @@ def register(app, study, cache):
         fig, notes = cache.get_or_compute(
             "patient-profile", (usubjid, tuple(codes), group, state.key()),
             lambda: profile_figure(study, usubjid, codes, group, state))
-        caption = (("Simulated data. " if study.simulated else "") + "Laboratory values at their nominal visit week (hover: study day), normal range "
-                   "shaded green, values outside it in red; doses and adverse events at their study day "
+        where = ("at their visit's study week" if study.time_unit == "week" else
+                 "at their visit number (AVISITN: the study has no weeks for its visits, so doses and adverse "
+                 "events, in study weeks, do not share that axis)")
+        other = subject_data(study, usubjid, "other_measurements")
+        if other is not None and len(other):
+            outside = sorted({str(x) for x in other["DATASET"]})
+            notes = [*notes, f"All of this subject's values are drawn, including {', '.join(outside)}, whose "
+                             f"population the subject is not in (the other pages leave them out)."]
+        caption = (("Simulated data. " if study.simulated else "") + f"Laboratory values {where} (hover: study day), "
+                   "normal range shaded green, values outside it in red; doses and adverse events at their study day "
                    "(week = (day − 1) / 7). AE bars run from onset to resolution day; a black outline and ★ mark "
                    "a serious AE. " + " ".join(notes))
         msg = [dbc.Alert(m, color="warning", className="py-1 mb-2") for m in messages] or None

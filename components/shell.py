@@ -95,7 +95,9 @@ def filter_bar(study):
                     ),
                     dbc.Col(
                         [
-                            html.Label("Timepoint window (study week)", htmlFor="f-weeks", className="filter-label"),
+                            html.Label("Timepoint window (study week)" if study.time_unit == "week" else
+                                       "Timepoint window (visit number, AVISITN)", htmlFor="f-weeks",
+                                       className="filter-label"),
                             dcc.RangeSlider(
                                 id="f-weeks", min=full[0], max=full[1], step=None, marks=marks,
                                 value=list(full), allowCross=False, pushable=0,
@@ -156,6 +158,19 @@ def data_notes(study):
     )
 
 
+def dropped_notice(study):
+    """Red, on every page: a parameter dataset that could not be read or resolved is not shown at all."""
+    dropped = getattr(study, "dropped", None)
+    if not dropped:
+        return None
+    head = (f"Served without {', '.join(dropped)}: " + ("its parameters are" if len(dropped) == 1 else
+                                                          "their parameters are") + " on no page")
+    return dbc.Alert(
+        [html.Strong(head), html.Ul([html.Li(line) for lines in dropped.values() for line in lines])],
+        color="danger", className="dropped-notice", id="dropped-notice",
+    )
+
+
 def layout(study, pages):
     return html.Div(
         [
@@ -174,6 +189,7 @@ def layout(study, pages):
                     html.Div(id="present-summary", className="present-summary"),
                     filter_bar(study),
                     dbc.Alert(id="filter-notice", color="info", is_open=False, dismissable=True, className="py-2"),
+                    dropped_notice(study),
                     data_notes(study),
                     html.Main(id="page-content"),
                 ],

@@ -3,7 +3,7 @@
 The page's words, parameters and default selections come from the study (``data.words``:
 ``[pages.trajectories]`` of study.toml, else the ADaM metadata).
 
-Figure: x = study week, one line per arm (mean ± 95% t-CI, or median with IQR) on the
+Figure: x = the study's time axis (study weeks, else visit numbers), one line per arm (mean ± 95% t-CI, or median with IQR) on the
 raw, change-from-baseline or %-change scale; optional faded patient lines; the
 patients chosen in the global filter highlighted and labelled; the normal range as
 a band on raw values; n per arm and visit under the plot (one parameter) and in
@@ -57,7 +57,7 @@ MAX_MULTI = 6
 MODES = {"single": "One parameter", "multi": "Small multiples"}
 SCALE_LABELS = {"raw": "Value", "chg": "Change from baseline", "pchg": "% change from baseline"}
 STATS = {"mean": "Mean ± 95% CI", "median": "Median with IQR"}
-OPTS = {"log": "Log y axis", "indiv": "Individual patients"}
+OPTS = {"log": "Log y axis", "indiv": "Individual patients", "imputed": "Include the sponsor's imputed values"}
 PATMODES = {"highlight": "Highlight them", "restrict": "Restrict summaries to them"}
 ADJUST_LABELS = {"none": "None (raw p)", "holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
 END = "end"
@@ -106,16 +106,77 @@ def default_multi(study) -> list[str]:
 
 
 _SLICES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # study -> {PARAMCD: its rows}
+_IMPUTED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # study -> {PARAMCD: its imputed rows}
 
 
-def param_rows(study, code: str) -> pd.DataFrame:
+def param_rows(study, code: str, imputed: bool = False) -> pd.DataFrame:
     """The rows of one parameter: a slice of ``study.measurements`` built once per study
-    (``param_slices``), so a request touches only its parameter's rows, not the whole frame."""
+    (``param_slices``), so a request touches only its parameter's rows, not the whole frame.
+
+    ``imputed``: with the sponsor's imputed records (DTYPE LOCF…, at visits without an observed
+    value) added; their DTYPE says which they are (observed rows: "").
+    """
     slices = _SLICES.get(study)
     if slices is None:
         slices = _SLICES[study] = param_slices(study.measurements)
     rows = slices.get(code)
-    return study.measurements.iloc[0:0] if rows is None else rows
+    rows = study.measurements.iloc[0:0] if rows is None else rows
+    if not imputed:
+        return rows
+    imp = _IMPUTED.get(study)
+    if imp is None:
+        frame = study.imputed if study.imputed is not None else study.measurements.iloc[0:0]
+        imp = _IMPUTED[study] = param_slices(frame)
+    extra = imp.get(code)
+    if extra is None or extra.empty:
+        return rows.assign(DTYPE="")
+    both = pd.concat([rows.assign(DTYPE=""), extra.assign(DTYPE=extra["DTYPE"].astype(str))], ignore_index=True)
+    return both.sort_values(["USUBJID", "TIME"], kind="stable")
+
+
+def imputation_types(study, codes=None) -> tuple[str, ...]:
+    """The sponsor's imputations (DTYPE) the study has, for ``codes`` (default: the page's parameters)."""
+    params = [study.params[c] for c in (codes if codes is not None else allowed_codes(study))]
+    return tuple(sorted({t for p in params for t in getattr(p, "imputations", ())}))
+
+
+def imputed_counts(df: pd.DataFrame, scale: str) -> pd.Series:
+    """Imputed values shown per (ARM, TIME) on ``scale`` (0 where none; empty without a DTYPE column)."""
+    if "DTYPE" not in df.columns or df.empty:
+        return pd.Series(dtype=int)
+    ok = np.isfinite(T.scale_values(df, scale).to_numpy(float)) & (df["DTYPE"].astype(str) != "").to_numpy()
+    d = df[ok]
+    return d.groupby([d["ARM"].astype(str), d["TIME"].astype(float)]).size()
+
+
+def visit_suffix(study, tm: float) -> str:
+    """' (Month 3)' after 'Week 13.04' in a hover: the visit's name when it is not just the axis value."""
+    lab = study.visit_label(tm)
+    return "" if lab.lower() == study.time_text(tm).lower() else f" ({lab})"
+
+
+def visit_words(study, tm: float) -> str:
+    """A visit in running text: 'week 48' when its name says just that, else its name ('Month 3')."""
+    lab = study.visit_label(tm)
+    return study.time_text(tm) if lab.lower() == study.time_text(tm).lower() else lab
+
+
+def n_text(n: int, k: int, kinds: str) -> str:
+    """'12' or '12 (3 LOCF)': an n that includes imputed values says how many."""
+    return f"{n}" + (f" ({k} {kinds})" if k else "")
+
+
+def opts_options(study, scale: str = "raw", codes=None) -> list[dict]:
+    opts = [{"label": OPTS["log"] + ("" if scale == "raw" else " (raw values only)"), "value": "log",
+             "disabled": scale != "raw"},
+            {"label": OPTS["indiv"], "value": "indiv"}]
+    kinds = imputation_types(study)
+    if kinds:  # only a study whose sponsor delivered imputed records has the switch
+        here = imputation_types(study, codes) if codes is not None else kinds
+        opts.append({"label": f"{OPTS['imputed']} ({', '.join(kinds)})" + ("" if here else ": none for this "
+                                                                                           "parameter"),
+                     "value": "imputed"})
+    return opts
 
 
 def post_baseline_visits(study) -> list[float]:
@@ -130,7 +191,7 @@ def _label(text, for_id=None):
 
 def controls(study):
     arms = [{"label": a.label, "value": a.code} for a in study.arms]
-    visits = [{"label": "End of the week window", "value": END}] + [
+    visits = [{"label": "End of the timepoint window", "value": END}] + [
         {"label": study.visit_label(v), "value": v} for v in post_baseline_visits(study)]
     return dbc.Card(
         dbc.CardBody(
@@ -153,7 +214,7 @@ def controls(study):
                 _label("Summary"),
                 dcc.RadioItems(id="traj-stat", options=[{"label": v, "value": k} for k, v in STATS.items()],
                                value="mean", className="traj-radio", inputClassName="me-1"),
-                dcc.Checklist(id="traj-opts", options=[{"label": v, "value": k} for k, v in OPTS.items()], value=[],
+                dcc.Checklist(id="traj-opts", options=opts_options(study), value=[],
                               className="traj-radio mt-2", inputClassName="me-1", labelClassName="me-3", inline=True),
                 _label("Patients chosen in the filter"),
                 dcc.RadioItems(id="traj-patmode", options=[{"label": v, "value": k} for k, v in PATMODES.items()],
@@ -256,6 +317,8 @@ def clean_controls(study, mode, param, params, scale, stat, opts, patmode) -> di
         opts = []
     if not isinstance(opts, list) or not all(isinstance(o, str) and o in OPTS for o in opts):
         raise PreventUpdate
+    if "imputed" in opts and not imputation_types(study):
+        raise PreventUpdate  # no control offers it
     chosen = [param] if mode == "single" else list(dict.fromkeys(params))
     notes = []
     if mode == "multi" and len(chosen) > MAX_MULTI:
@@ -263,7 +326,7 @@ def clean_controls(study, mode, param, params, scale, stat, opts, patmode) -> di
         chosen = chosen[:MAX_MULTI]
     return {"mode": mode, "codes": tuple(chosen), "scale": scale, "stat": stat,
             "log": "log" in opts and scale == "raw", "log_asked": "log" in opts, "indiv": "indiv" in opts,
-            "patmode": patmode, "notes": notes}
+            "imputed": "imputed" in opts, "patmode": patmode, "notes": notes}
 
 
 def clean_stats_controls(study, ref, visit, adjust_method) -> dict:
@@ -329,9 +392,9 @@ def _unit_text(info, scale: str) -> str:
 def axis_title(info, scale: str, short: bool = False) -> str:
     u = param_unit(info)
     unit_sfx = f" ({u})" if u else ""
-    base_name = info.name if not u else info.name[: info.name.rfind("(")].rstrip()
-    if scale == "raw":
-        return (u or "value") if short else info.name
+    base_name = (info.name if not u else info.name[: info.name.rfind("(")].rstrip()).replace(" · ", "<br>")
+    if scale == "raw":  # a timepoint parameter's long name on two lines: 'Systolic BP<br>after standing… (mmHg)'
+        return (u or "value") if short else info.name.replace(" · ", "<br>")
     if scale == "chg":
         return (f"Change ({u})" if u else "Change") if short else f"Change in {base_name}{unit_sfx}"
     return "% change" if short else f"% change in {base_name}"
@@ -364,14 +427,23 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
                             vertical_spacing=0.17 if rows > 1 else 0.1)
     summaries = {}
     week_ticks = set()
+    imputed = bool(ctl.get("imputed"))
+    word = study.time_word.capitalize()  # hovers say what x is: "Week 4", "Visit 5 (Week 2)"
+    gaps = np.diff(sorted(set(study.visit_numbers))) if len(study.visit_numbers) > 1 else np.array([4.0])
+    dodge = min(0.55, 0.18 * float(gaps.min()))  # arms side by side, never as far as the next visit
+    kinds = "/".join(imputation_types(study, codes)) or "imputed"
+    n_all = n_imp = 0  # values shown, and how many of them the sponsor imputed
     sampled_arms = {}  # arm -> patients in it, when its patient lines are a sample
     arm_of_pt = dict(zip(study.adsl["USUBJID"].astype(str), study.adsl["ARM_LABEL"].astype(str))) \
         if ctl["indiv"] and highlighted else {}
     for i, code in enumerate(codes):
         info = study.params[code]
         r, c = (1, 1) if single else (i // cols + 1, i % cols + 1)
-        df = T.select(param_rows(study, code), code, labels, subjects, state.weeks)
+        df = T.select(param_rows(study, code, imputed), code, labels, subjects, state.weeks)
         summ = T.summarise(df, scale, labels)
+        cnt = imputed_counts(df, scale) if imputed else pd.Series(dtype=int)
+        summ["n_imputed"] = [int(cnt.get((a, tm), 0)) for a, tm in zip(summ["ARM"], summ["TIME"])]
+        n_all, n_imp = n_all + int(summ["n"].sum()), n_imp + int(summ["n_imputed"].sum())
         summaries[code] = summ
         week_ticks |= set(float(v) for v in info.visits if lo_w <= v <= hi_w)
         raw_vals = df["AVAL"].to_numpy(float)
@@ -390,18 +462,20 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
                 if len(ids_arm) > T.INDIV_MAX_PER_ARM:  # a systematic sample; the chosen patients are drawn on top
                     sampled_arms[arm] = len(ids_arm) + sum(arm_of_pt.get(p) == arm for p in highlighted)
                     pts = pts[pts["USUBJID"].isin(T.sample_subjects(ids_arm))]
-                xs, ys, ids = [], [], []
+                xs, ys, ids, names = [], [], [], []
                 span += list(pts["y"])
                 for sid, g in pts.groupby("USUBJID", sort=True):
-                    xs += list(g["AVISITN"]) + [None]
+                    xs += list(g["TIME"]) + [None]
                     ys += list(g["y"]) + [None]
                     ids += [sid] * len(g) + [None]
+                    names += [visit_suffix(study, x) for x in g["TIME"]] + [None]
                 colour = study.arm_by_label[arm].light
                 fig.add_trace(go.Scatter(
-                    x=xs, y=ys, customdata=ids, mode="lines+markers", name=f"{arm}: patients",
+                    x=xs, y=ys, customdata=ids, text=names, mode="lines+markers", name=f"{arm}: patients",
                     line=dict(color=colour, width=1.2), marker=dict(size=4, color=colour), opacity=0.75,
                     legendgroup=f"indiv-{arm}", showlegend=False, connectgaps=False,
-                    hovertemplate=(f"%{{customdata}} · {arm}<br>Week %{{x}}<br>%{{y:.{d}f}}{unit_sp}<extra></extra>"),
+                    hovertemplate=(f"%{{customdata}} · {arm}<br>{word} %{{x}}%{{text}}<br>%{{y:.{d}f}}{unit_sp}"
+                                   f"<extra></extra>"),
                 ), row=r, col=c)
         # -- normal range on raw values
         if scale == "raw" and (info.lo is not None or info.hi is not None):
@@ -423,7 +497,7 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
             if s.empty:
                 continue
             colour = study.arm_by_label[arm].colour
-            off = (k - (n_arms - 1) / 2) * 0.55
+            off = (k - (n_arms - 1) / 2) * dodge
             if stat == "mean" and ctl["log"] and s["gmean"].notna().all():
                 y, lo, hi = s["gmean"], s["gci_low"], s["gci_high"]
                 what, band = "geometric mean", "95% CI"
@@ -435,15 +509,17 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
                 what, band = "median", "IQR"
             up = (hi - y).fillna(0).clip(lower=0)
             down = (y - lo).fillna(0).clip(lower=0)
-            custom = np.column_stack([s["n"], lo, hi, s["AVISITN"]])
+            custom = np.column_stack([s["n"], lo, hi, s["TIME"]])
+            hover = [f"{word} {tm:g}{visit_suffix(study, tm)} · n = {n_text(int(n), int(k), kinds)}"
+                     for tm, n, k in zip(s["TIME"], s["n"], s["n_imputed"])]
             span += [*y, *lo, *hi]
             fig.add_trace(go.Scatter(
-                x=s["AVISITN"] + off, y=y, customdata=custom, mode="lines+markers", name=arm,
+                x=s["TIME"] + off, y=y, customdata=custom, text=hover, mode="lines+markers", name=arm,
                 line=dict(color=colour, width=3.2), marker=dict(size=8, color=colour, line=dict(width=1, color="white")),
                 error_y=dict(type="data", array=up.to_numpy(), arrayminus=down.to_numpy(), thickness=1.6, width=4,
                              color=colour),
                 legendgroup=arm, showlegend=(i == 0),
-                hovertemplate=(f"<b>{arm}</b><br>Week %{{customdata[3]}} · n = %{{customdata[0]}}<br>"
+                hovertemplate=(f"<b>{arm}</b><br>%{{text}}<br>"
                                f"{what} %{{y:.{d}f}}{unit_sp}<br>{band} %{{customdata[1]:.{d}f}} to "
                                f"%{{customdata[2]:.{d}f}}<extra></extra>"),
             ), row=r, col=c)
@@ -457,19 +533,23 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
             text = [""] * (len(g) - 1) + [_short_id(sid)]
             span += list(g["y"])
             fig.add_trace(go.Scatter(
-                x=g["AVISITN"], y=g["y"], mode="lines+markers+text", name=f"{sid} ({arm})", text=text,
+                x=g["TIME"], y=g["y"], mode="lines+markers+text", name=f"{sid} ({arm})", text=text,
+                customdata=[visit_suffix(study, x) for x in g["TIME"]],
                 textposition=("top right", "bottom right")[j % 2], textfont=dict(size=13, color="#111"),
                 line=dict(color=colour, width=2.2, dash="dot"),
                 marker=dict(size=7, symbol="diamond", color="white", line=dict(width=2, color=colour)),
                 legendgroup=sid, showlegend=(i == 0),
-                hovertemplate=f"<b>{sid}</b> · {arm}<br>Week %{{x}}<br>%{{y:.{d}f}}{unit_sp}<extra></extra>",
+                hovertemplate=f"<b>{sid}</b> · {arm}<br>{word} %{{x}}%{{customdata}}<br>%{{y:.{d}f}}{unit_sp}"
+                              f"<extra></extra>",
             ), row=r, col=c)
         # -- axes
         if single:
-            fig.update_yaxes(title_text=axis_title(info, scale), row=1, col=1)
+            title = axis_title(info, scale)
+            long = max(len(x) for x in title.split("<br>")) > 28  # a timepoint's two-line name: smaller, in the plot
+            fig.update_yaxes(title_text=title, title_font=dict(size=13) if long else None, row=1, col=1)
         else:
             fig.update_yaxes(title_text=axis_title(info, scale, short=True), row=r, col=c)
-            fig.update_xaxes(title_text="Study week" if r == rows else None, row=r, col=c)
+            fig.update_xaxes(title_text=study.time_title if r == rows else None, row=r, col=c)
         if ctl["log"]:
             if scale == "raw" and (info.lo is not None or info.hi is not None):
                 span += [y0, y1]
@@ -483,8 +563,8 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
     x_range = [lo_w - 2.2, hi_w + (5 if highlighted else 2.2)]
     fig.update_xaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], range=x_range, showgrid=True)
     if single:
-        _n_row(fig, study, labels, summaries[codes[0]])
-        fig.update_xaxes(title_text="Study week", row=2, col=1)
+        _n_row(fig, study, labels, summaries[codes[0]], kinds)
+        fig.update_xaxes(title_text=study.time_title, row=2, col=1)
         height = 470
         margin = dict(l=80, r=20, t=40, b=82)
     else:
@@ -500,8 +580,16 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
     pop = "; summaries of the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else ""
     if sampled_arms:
         pop += "; " + indiv_sample_text(sampled_arms)
+    if imputed:
+        pop += f"; {imputed_text(kinds, n_imp, n_all)}"
+        fig.update_layout(legend_title_text=f"{kinds}: {n_imp} of {n_all} values imputed ·")
     stamp(fig, study, f"{SCALE_LABELS[scale].lower()}, {what}; n per arm and visit{pop}", state=state)
     return fig, summaries
+
+
+def imputed_text(kinds: str, k: int, n: int) -> str:
+    """'LOCF: 7 of 58 values imputed': the label of every view that includes the sponsor's imputations."""
+    return f"{kinds}: {k} of {n} values imputed (the sponsor's DTYPE records, at visits with no observed value)"
 
 
 def indiv_sample_text(sampled_arms: dict) -> str:
@@ -540,16 +628,19 @@ def log_ticks(values) -> list[float]:
     return [float(f"{t:.6g}") for t in inside]
 
 
-def _n_row(fig, study, labels, summ):
-    """The 'n at each visit' rows under the single-parameter plot (drop-outs show as smaller n)."""
+def _n_row(fig, study, labels, summ, kinds: str = "imputed"):
+    """The 'n at each visit' rows under the single-parameter plot (drop-outs show as smaller n; an n that
+    includes the sponsor's imputed values says how many)."""
     ys = list(reversed(labels))
     for arm in labels:
         s = summ[summ["ARM"] == arm]
         colour = study.arm_by_label[arm].colour
+        k = s["n_imputed"] if "n_imputed" in s.columns else [0] * len(s)
         fig.add_trace(go.Scatter(
-            x=s["AVISITN"], y=[arm] * len(s), text=[str(int(n)) for n in s["n"]], mode="text",
-            textfont=dict(size=13, color=colour), showlegend=False, name=f"n {arm}",
-            hovertemplate=f"{arm}<br>Week %{{x}}: n = %{{text}}<extra></extra>",
+            x=s["TIME"], y=[arm] * len(s), text=[n_text(int(n), int(j), kinds) for n, j in zip(s["n"], k)],
+            mode="text", textfont=dict(size=13, color=colour), showlegend=False, name=f"n {arm}",
+            customdata=[f"{study.time_word.capitalize()} {tm:g}{visit_suffix(study, tm)}" for tm in s["TIME"]],
+            hovertemplate=f"{arm}<br>%{{customdata}}: n = %{{text}}<extra></extra>",
         ), row=2, col=1)
     fig.update_yaxes(categoryorder="array", categoryarray=ys, row=2, col=1, showgrid=False, zeroline=False,
                      tickvals=ys, ticktext=[f"n · {a}" for a in ys], tickfont=dict(size=12), fixedrange=True,
@@ -560,18 +651,22 @@ def _n_row(fig, study, labels, summ):
 def summary_frame(study, codes, summaries: dict, scale: str) -> pd.DataFrame:
     """Long table for the CSV: one row per parameter × arm × visit."""
     rows = []
+    when = "Week" if study.time_unit == "week" else "Visit number (AVISITN)"
+    kinds = "/".join(imputation_types(study, codes)) or "imputed"
+    imputed = any("n_imputed" in s.columns and s["n_imputed"].sum() for s in summaries.values())
     for code in codes:
         info = study.params[code]
         for r in summaries[code].itertuples():
             rows.append({"PARAMCD": code, "Parameter": info.name, "Scale": SCALE_LABELS[scale],
-                         "Unit": _unit_text(info, scale), "Arm": r.ARM, "Week": r.AVISITN, "n": r.n,
+                         "Unit": _unit_text(info, scale), "Arm": r.ARM, when: r.TIME, "Visit": study.visit_label(r.TIME),
+                         "n": r.n, **({f"n {kinds}": getattr(r, "n_imputed", 0)} if imputed else {}),
                          "Mean": r.mean, "SD": r.sd, "CI95 low": r.ci_low, "CI95 high": r.ci_high,
                          "Median": r.median, "Q1": r.q1, "Q3": r.q3, "Geometric mean": r.gmean,
                          "GM CI95 low": r.gci_low, "GM CI95 high": r.gci_high})
     return pd.DataFrame(rows)
 
 
-def summary_table(study, summ: pd.DataFrame, labels, d: int, table_id: str):
+def summary_table(study, summ: pd.DataFrame, labels, d: int, table_id: str, kinds: str = "imputed"):
     if summ.empty:
         return html.Div("No values in the current filter.", className="empty-note", id=table_id)
     arms = [a for a in labels if (summ["ARM"] == a).any()]
@@ -580,15 +675,16 @@ def summary_table(study, summ: pd.DataFrame, labels, d: int, table_id: str):
                                      "textAlign": "center"}) for a in arms]
     head2 = [html.Th(x) for _ in arms for x in ("n", "mean (SD)", "median [Q1, Q3]")]
     body = []
-    by = {(r.ARM, r.AVISITN): r for r in summ.itertuples()}
-    for v in sorted(summ["AVISITN"].unique()):
+    by = {(r.ARM, r.TIME): r for r in summ.itertuples()}
+    for v in sorted(summ["TIME"].unique()):
         cells = [html.Td(study.visit_label(v), className="row-label")]
         for a in arms:
             r = by.get((a, v))
             if r is None:
                 cells += [html.Td("0"), html.Td("–"), html.Td("–")]
             else:
-                cells += [html.Td(str(int(r.n))), html.Td(f"{_f(r.mean, d)} ({_f(r.sd, d)})"),
+                cells += [html.Td(n_text(int(r.n), int(getattr(r, "n_imputed", 0)), kinds)),
+                          html.Td(f"{_f(r.mean, d)} ({_f(r.sd, d)})"),
                           html.Td(f"{_f(r.median, d)} [{_f(r.q1, d)}, {_f(r.q3, d)}]")]
         body.append(html.Tr(cells))
     return dbc.Table([html.Thead([html.Tr(head1), html.Tr(head2)]), html.Tbody(body)], id=table_id, bordered=False,
@@ -598,16 +694,24 @@ def summary_table(study, summ: pd.DataFrame, labels, d: int, table_id: str):
 def tables_block(study, state, ctl, summaries):
     labels, subjects, *_ = _population(study, state, ctl["patmode"])
     blocks = []
+    kinds = "/".join(imputation_types(study, ctl["codes"])) or "imputed"
     for i, code in enumerate(ctl["codes"]):
         info = study.params[code]
         d = decimals_for(T.select(param_rows(study, code), code, labels, subjects)["AVAL"], ctl["scale"])
-        tbl = summary_table(study, summaries[code], labels, d, f"traj-table-{code}")
+        tbl = summary_table(study, summaries[code], labels, d, f"traj-table-{code}", kinds)
         title = f"{info.name} — {SCALE_LABELS[ctl['scale']].lower()}"
         if len(ctl["codes"]) == 1:
             blocks += [html.Div(title, className="fw-semibold mt-2 mb-1 traj-table-title"), tbl]
         else:
             blocks.append(html.Details([html.Summary(title, className="fw-semibold mt-2 mb-1 traj-table-title"), tbl], open=(i == 0)))
+    n_all = sum(int(s["n"].sum()) for s in summaries.values())
+    n_imp = sum(int(s["n_imputed"].sum()) for s in summaries.values() if "n_imputed" in s.columns)
+    imputed = (f"With the sponsor's imputed values switched on ({imputed_text(kinds, n_imp, n_all)}), n includes "
+               f"them and says how many in parentheses. ") if ctl.get("imputed") else \
+        ("Observed values only (the sponsor's imputed records are a switch above the figure). "
+         if imputation_types(study, ctl["codes"]) else "")
     blocks.append(html.Div(
+        imputed +
         f"n: subjects with a value at the visit. mean (SD): sample SD. median [Q1, Q3]: quantiles by "
         f"{QUANTILE_METHOD}. The figure's 95% CI is {T.CI_METHOD}. "
         + ("On the change scales the baseline row is 0 by definition. " if ctl["scale"] != "raw" else "")
@@ -619,29 +723,40 @@ def tables_block(study, state, ctl, summaries):
 
 # -- statistics -------------------------------------------------------------------------------
 def _baseline_visit(df: pd.DataFrame) -> float:
-    b = df.loc[T.is_baseline(df), "AVISITN"].dropna()
+    b = df.loc[T.is_baseline(df), "TIME"].dropna()
     return float(b.min()) if len(b) else 0.0
 
 
-def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, outcome) -> dict:
-    """Within-arm paired tests and the MMRM for one parameter (plain data, cacheable)."""
+def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, outcome, imputed=False) -> dict:
+    """Within-arm paired tests and the MMRM for one parameter (plain data, cacheable).
+
+    ``imputed``: the paired tests include the sponsor's imputed values (at visits with no observed
+    value; ``k`` per arm counts them); the mixed model always uses observed values only.
+    """
     info = study.params[code]
     v = T.effective_visit(visit, info.visits, weeks)
     out = {"code": code, "visit": v, "within": [], "mmrm": None}
     if v is None:
         return out
     df = T.select(param_rows(study, code), code, labels, subjects)
+    paired = T.select(param_rows(study, code, True), code, labels, subjects) if imputed else df
     b0 = _baseline_visit(df)
-    positive = bool((df["AVAL"].dropna() > 0).all())
+    positive = bool((paired["AVAL"].dropna() > 0).all())
     for arm in labels:
-        pairs = pair_values(df[df["ARM"] == arm], b0, v)
+        d = paired[paired["ARM"] == arm]
+        pairs = pair_values(d, b0, v, visit="TIME")
         w = wilcoxon_signed_rank(pairs["a"], pairs["b"])
         t = paired_t(pairs["a"], pairs["b"], log=log and positive)
-        why = (explain.arm_pairs_cause(df, arm, b0, v, study.visit_label(b0), study.visit_label(v),
+        why = (explain.arm_pairs_cause(paired, arm, b0, v, study.visit_label(b0), study.visit_label(v),
                                        reference=arm == ref_label, baseline=True) if not len(pairs) else None)
-        out["within"].append({"arm": arm, "w": w, "t": t, "why": why})
-    win = df[df["AVISITN"].between(max(weeks[0], b0), weeks[1]) | T.is_baseline(df)]
-    out["mmrm"] = MM.fit_mmrm(win, ref_label, v, labels, outcome=outcome)
+        k = 0
+        if imputed:
+            at_v = d[(d["TIME"] == v) & (d["DTYPE"].astype(str) != "")]
+            k = int(at_v["USUBJID"].astype(str).isin(pairs.index.astype(str)).sum())
+        out["within"].append({"arm": arm, "w": w, "t": t, "k": k, "why": why})
+    win = df[df["TIME"].between(max(weeks[0], b0), weeks[1]) | T.is_baseline(df)]
+    # analysis.mmrm reads the visit from AVISITN: give it the position on the time axis
+    out["mmrm"] = MM.fit_mmrm(win.assign(AVISITN=win["TIME"]), ref_label, v, labels, outcome=outcome)
     if not out["mmrm"].ok:  # the cause in the data, when there is a more specific one than the model's note
         out["mmrm_cause"] = explain.baseline_cause(win, ref_label, v, labels, outcome, study.visit_label(v))
     return out
@@ -675,6 +790,7 @@ def _arm_cell(study, arm, text):
 
 def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
     labels, subjects, *_ = _population(study, state, ctl["patmode"])
+    kinds = "/".join(imputation_types(study, ctl["codes"])) or "imputed"
     multi = len(results) > 1
     method = sctl["adjust"] if multi else "none"
     adj_label = {"holm": "Holm", "fdr_bh": "BH"}.get(method)
@@ -709,15 +825,15 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
     for i, r in enumerate(results):
         info = study.params[r["code"]]
         if r["visit"] is None:
-            rows.append(_group_row(f"{info.name}: no post-baseline visit of this parameter in the week window — "
+            rows.append(_group_row(f"{info.name}: no post-baseline visit of this parameter in the timepoint window — "
                                    f"no comparison", len(head)))
             continue
-        rows.append(_group_row(f"{info.name} · baseline vs week {r['visit']:g}", len(head)))
+        rows.append(_group_row(f"{info.name} · baseline vs {visit_words(study, r['visit'])}", len(head)))
         d = decimals_for(T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"], "raw")
         unit = f" {param_unit(info)}" if param_unit(info) else ""
         for x in r["within"]:
             w, t = x["w"], x["t"]
-            cells = [_arm_cell(study, x["arm"], x["arm"]), html.Td(str(w.n_pairs))]
+            cells = [_arm_cell(study, x["arm"], x["arm"]), html.Td(n_text(w.n_pairs, x.get("k", 0), kinds))]
             if not w.ok:
                 why = x.get("why")
                 cells.append(html.Td((why[:1].upper() + why[1:]) if why else (w.note or "not computable"), colSpan=4,
@@ -747,7 +863,7 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
         m = r["mmrm"]
         if m is None:
             continue
-        mrows.append(_group_row(f"{info.name} · week {r['visit']:g}", len(mhead)))
+        mrows.append(_group_row(f"{info.name} · {visit_words(study, r['visit'])}", len(mhead)))
         d = 1 if ctl["scale"] == "pchg" else decimals_for(
             T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"], "raw")
         unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
@@ -765,15 +881,16 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                 cells.append(html.Td(f"Not estimated: {c.note}", colSpan=2, className="text-muted", style=WRAP))
             mrows.append(html.Tr(cells))
         extra = f"; {'; '.join(m.remarks)}" if m.remarks else ""
-        mnotes.append(f"{info.name}: {m.method}; {m.n_subjects} subjects, {m.n_obs} post-baseline values at weeks "
-                      f"{', '.join(f'{v:g}' for v in m.visits)}; covariance: {m.covariance}{extra}.")
+        mnotes.append(f"{info.name}: {m.method}; {m.n_subjects} subjects, {m.n_obs} post-baseline values at "
+                      f"{study.time_word}s {', '.join(f'{v:g}' for v in m.visits)}; covariance: {m.covariance}{extra}.")
     between = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in mhead])), html.Tbody(mrows)], id="traj-mmrm",
                         size="sm", striped=True, responsive=True, className="summary-table stats-table")
 
     pop = "the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else \
         "all subjects of the arms in the filter"
     model_text = (f"Model: {outcome_name} ~ baseline value + arm × visit (visit categorical), {MM.COVARIANCE}; "
-                  f"REML fit (statsmodels MixedLM) on the post-baseline visits inside the week window; adjusted "
+                  f"REML fit (statsmodels MixedLM) on the observed post-baseline values inside the timepoint window"
+                  f"{' (never the imputed ones)' if ctl.get('imputed') else ''}; adjusted "
                   f"difference of each arm vs the reference arm at the comparison visit; {MM.TEST}. "
                   f"Arms with fewer than {MM.MIN_PER_ARM} subjects at the visit are not compared.")
     adj_text = ""
@@ -790,8 +907,9 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                  "ties or zeros, else normal approximation, as labelled) with the Hodges–Lehmann median difference "
                  "and its distribution-free 95% CI; paired t-test" + (" on log values (estimate: geometric mean ratio)"
                                                                        if ctl["log"] else "") +
-                 " as a secondary analysis. n pairs: subjects with a value at baseline and at the visit. "
-                 "Two-sided p-values.", className="caption mb-3"),
+                 " as a secondary analysis. n pairs: subjects with a value at baseline and at the visit"
+                 + (f" (with the sponsor's {kinds} values where none was observed; how many in parentheses)"
+                    if ctl.get("imputed") else "") + ". Two-sided p-values.", className="caption mb-3"),
         html.H6(f"Between arms: mixed model for repeated measures (MMRM), reference arm {ref_label}",
                 className="fw-semibold mt-1 stats-title"),
         between,
@@ -846,14 +964,12 @@ def register(app, study, cache):
         if not (_choice(mode, MODES) and _choice(scale, SCALE_LABELS)):
             raise PreventUpdate
         hide, show = {"display": "none"}, {"display": "block"}
-        opts = [{"label": OPTS["log"] + ("" if scale == "raw" else " (raw values only)"), "value": "log",
-                 "disabled": scale != "raw"},
-                {"label": OPTS["indiv"], "value": "indiv"}]
+        opts = opts_options(study, scale)
         single = mode == "single"
         return (show if single else hide), (hide if single else show), (hide if single else show), opts
 
     def _figure_and_tables(state, ctl):
-        key = ("fig", state.key(), ctl["codes"], ctl["scale"], ctl["stat"], ctl["log"], ctl["indiv"],
+        key = ("fig", state.key(), ctl["codes"], ctl["scale"], ctl["stat"], ctl["log"], ctl["indiv"], ctl["imputed"],
                ctl["patmode"], ctl["mode"])
 
         def compute():
@@ -928,16 +1044,17 @@ def register(app, study, cache):
         if ref_label not in labels:
             notes.append(f"The reference arm {ref_label} is not in the arm filter: no between-arm comparison.")
         for code in ctl["codes"]:
-            key = ("stats", code, state.key(), ctl["patmode"], sctl["visit"], sctl["ref"], log_t, outcome)
+            key = ("stats", code, state.key(), ctl["patmode"], sctl["visit"], sctl["ref"], log_t, outcome,
+                   ctl["imputed"])
             res = cache.get_or_compute(
                 "traj-stats", key,
                 lambda c=code: param_stats(study, c, labels, subjects, state.weeks, sctl["visit"], ref_label,
-                                           log_t, outcome))
+                                           log_t, outcome, ctl["imputed"]))
             results.append(res)
             v = res["visit"]
             if sctl["visit"] is not None and v is not None and v != sctl["visit"]:
-                notes.append(f"{study.params[code].name}: week {sctl['visit']:g} is not a visit of this parameter "
-                             f"inside the window; compared at week {v:g}.")
+                notes.append(f"{study.params[code].name}: {visit_words(study, sctl['visit'])} is not a visit of "
+                             f"this parameter inside the window; compared at {visit_words(study, v)}.")
         return stats_panel(study, state, ctl, sctl, results, notes)
 
     @app.callback(
@@ -966,6 +1083,10 @@ def register(app, study, cache):
         df = summary_frame(study, ctl["codes"], summ, ctl["scale"])
         pop = ("chosen patients only" if ctl["patmode"] == "restrict" and state.patients
                else "all subjects of the arms in the filter")
+        if ctl["imputed"]:
+            kinds = "/".join(imputation_types(study, ctl["codes"])) or "imputed"
+            n_imp = sum(int(s["n_imputed"].sum()) for s in summ.values())
+            pop += f"; {imputed_text(kinds, n_imp, int(df['n'].sum()) if len(df) else 0)}"
         note = (f"Table: {SCALE_LABELS[ctl['scale']].lower()} by arm and visit; population: {pop}\n"
                 f"Method: n, mean, SD (ddof 1), {T.CI_METHOD}, median and quartiles ({QUANTILE_METHOD}), "
                 f"{T.GEO_METHOD} (positive values only)")

@@ -76,6 +76,17 @@ class SafetyConfig:
     not_related: tuple[str, ...] = ()  # values that count as not related; () = the default vocabulary
     discontinuation: str | None = None  # AEACN, DSRAEFL or DCSREAS; None = the first that has data
 
+@dataclass(frozen=True)
+class DatasetOptions:
+    """``[datasets.<NAME>]``: how one parameter dataset's records are selected (None = the ADaM default)."""
+
+    population: str | None = None  # "safety" | "efficacy" | "all"
+    analysis_flag: str | None = None  # an ANLzzFL to apply; "" = never apply one
+    basetype: str | None = None  # the BASETYPE analysed
+
+
+POPULATION_KINDS = ("safety", "efficacy", "all")
+
 
 @dataclass(frozen=True)
 class StudyConfig:
@@ -88,11 +99,14 @@ class StudyConfig:
     arm_order: tuple[str, ...] = ()
     reference_arm: str | None = None
     arm_colours: dict = field(default_factory=dict)
+    arm_exclude: tuple[str, ...] | None = None  # arm values that are no treatment arm; None = the ADaM default list
+    include_untreated: bool = False  # keep subjects without TRTSDT when ADSL has no population flag
     efficacy_flag: str | None = None  # None = default; "" = all subjects
     safety_flag: str | None = None
     adverse_events: str | None = None
     exposure: str | None = None
     exclude: tuple[str, ...] = ()
+    dataset_options: dict = field(default_factory=dict)  # dataset name -> DatasetOptions
     baseline_visit: str | float | None = None
     end_visit: str | float | None = None
     include_visits: tuple[str, ...] = ()
@@ -106,7 +120,8 @@ class StudyConfig:
 # section -> {key: (kind, description)}; kind drives the type check.
 SCHEMA: dict[str, dict[str, str]] = {
     "study": {"id": "str", "title": "str", "simulated": "bool", "encoding": "encoding"},
-    "arms": {"variable": "name", "order": "strlist", "reference": "str", "colours": "colours"},
+    "arms": {"variable": "name", "order": "strlist", "reference": "str", "colours": "colours", "exclude": "strlist",
+             "include_untreated": "bool"},
     "populations": {"efficacy": "flag", "safety": "flag"},
     "datasets": {"adverse_events": "name", "exposure": "name", "exclude": "namelist"},
     "visits": {"baseline": "visit", "end": "visit", "include": "strlist", "weeks": "weeks"},
@@ -115,6 +130,7 @@ SCHEMA: dict[str, dict[str, str]] = {
                "discontinuation": "discontinuation"},
 }
 PAGE_KEYS = {"datasets": "namelist", "parcat1": "strlist"}
+DATASET_KEYS = {"population": "population", "analysis_flag": "flag", "basetype": "str"}  # [datasets.<NAME>]
 
 
 def _check(kind: str, where: str, value, errors: list[str]):
@@ -188,6 +204,10 @@ def _check(kind: str, where: str, value, errors: list[str]):
         if dup:
             return bad(f"listed twice: {', '.join(map(repr, dup))}")
         return tuple(vals)
+    if kind == "population":
+        if value not in POPULATION_KINDS:
+            return bad(f"must be one of {', '.join(map(repr, POPULATION_KINDS))}, not {value!r}")
+        return value
     if kind == "visit":
         if isinstance(value, bool) or not isinstance(value, (str, int, float)) or value == "":
             return bad(f"must be a visit name (AVISIT) or number (AVISITN), not {value!r}")
@@ -284,10 +304,23 @@ def parse(text: str) -> StudyConfig:
         if not isinstance(table, dict):
             errors.append(f"ERROR {CONFIG_FILE}: {section} must be a [{section}] section")
             continue
-        unknown = sorted(k for k in table if k not in keys)
+        subtables = {k: v for k, v in table.items() if section == "datasets" and isinstance(v, dict)}
+        unknown = sorted(k for k in table if k not in keys and k not in subtables)
         if unknown:
             errors.append(f"ERROR {CONFIG_FILE} [{section}]: unknown key(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(keys)}")
+                          f"known: {', '.join(keys)}" + (", and [datasets.<NAME>] tables" if section == "datasets"
+                                                         else ""))
+        for name, sub in subtables.items():
+            if not _NAME.match(name):
+                errors.append(f"ERROR {CONFIG_FILE}: [datasets.{name}] is not a dataset name (letters, digits, _)")
+                continue
+            wrong = sorted(k for k in sub if k not in DATASET_KEYS)
+            if wrong:
+                errors.append(f"ERROR {CONFIG_FILE} [datasets.{name}]: unknown key(s) {', '.join(wrong)}; "
+                              f"known: {', '.join(DATASET_KEYS)}")
+            got = {k: _check(kind, f"[datasets.{name}] {k}", sub[k], errors)
+                   for k, kind in DATASET_KEYS.items() if k in sub}
+            values.setdefault("datasets.options", {})[name.upper()] = DatasetOptions(**got)
         for key, kind in keys.items():
             if key in table:
                 v = _check(kind, f"[{section}] {key}", table[key], errors)
@@ -343,11 +376,14 @@ def parse(text: str) -> StudyConfig:
         arm_order=order,
         reference_arm=values.get("arms.reference"),
         arm_colours=values.get("arms.colours", {}),
+        arm_exclude=values.get("arms.exclude"),
+        include_untreated=values.get("arms.include_untreated", False),
         efficacy_flag=values.get("populations.efficacy"),
         safety_flag=values.get("populations.safety"),
         adverse_events=values.get("datasets.adverse_events"),
         exposure=values.get("datasets.exposure"),
         exclude=values.get("datasets.exclude", ()),
+        dataset_options=values.get("datasets.options", {}),
         baseline_visit=values.get("visits.baseline"),
         end_visit=values.get("visits.end"),
         include_visits=values.get("visits.include", ()),
@@ -376,5 +412,5 @@ def load(folder: Path | str) -> StudyConfig:
     return parse(text)
 
 
-__all__ = ["BaselineRow", "CONFIG_FILE", "ConfigError", "PAGES", "PageSource", "PARAMETER_PAGES", "SafetyConfig",
-           "StudyConfig", "load", "parse"]
+__all__ = ["BaselineRow", "CONFIG_FILE", "ConfigError", "DatasetOptions", "PAGES", "PageSource", "PARAMETER_PAGES",
+           "SafetyConfig", "StudyConfig", "load", "parse"]

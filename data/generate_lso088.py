@@ -122,6 +122,9 @@ STUDY_TOML = """\
 [arms]
 reference = "Belimumab"               # between-arm statistics of every page compare with belimumab alone
 
+[datasets.ADLB]                        # serology and clinical activity: efficacy data, not safety labs
+population = "efficacy"
+
 [pages.trajectories]                   # the abstract's Figure 1: serology and clinical activity
 parcat1 = ["SEROLOGY", "CLINICAL ACTIVITY"]
 title = "Serology & activity"

@@ -30,14 +30,25 @@ class Arm:
 
 @dataclass(frozen=True)
 class ParamInfo:
-    code: str
+    """One analysis parameter: a PARAMCD, at one timepoint (ATPTN) when it is measured at several."""
+
+    code: str  # the app's code: PARAMCD, or PARAMCD@ATPTN for a parameter measured at several timepoints
     name: str
     dataset: str
     category: str
     unit: str
     lo: float | None
     hi: float | None
-    visits: tuple[float, ...]
+    visits: tuple[float, ...]  # positions on the time axis (TIME) with a value
+    paramcd: str = ""  # the sponsor's PARAMCD ("" = the same as code)
+    atptn: float | None = None  # the timepoint (ATPTN) when code is PARAMCD@ATPTN
+    atpt: str = ""  # its name (ATPT)
+    basetype: str = ""  # the BASETYPE analysed ("" = the dataset has one baseline definition)
+    imputations: tuple[str, ...] = ()  # DTYPE imputations the sponsor delivered (LOCF…): a user switch
+
+    @property
+    def source_code(self) -> str:
+        return self.paramcd or self.code
 
 
 @dataclass(frozen=True)
@@ -65,12 +76,14 @@ class Study:
     simulated: bool
     lock: _lock.LockInfo
     adsl: pd.DataFrame
-    measurements: pd.DataFrame  # BDS analysis rows on the time axis, long, with ARM (display label, ordered)
+    measurements: pd.DataFrame  # BDS analysis records on the time axis, long, with ARM (display label, ordered)
+    #   and TIME (position on the time axis: baseline at 0); observed values only, subjects of each
+    #   dataset's population (see data.adam for the record-selection rules)
     adae: pd.DataFrame | None
     adex: pd.DataFrame | None
     arms: tuple[Arm, ...]
     params: dict[str, ParamInfo]
-    visits: tuple[tuple[float, str], ...]  # (AVISITN, AVISIT) on the time axis
+    visits: tuple[tuple[float, str], ...]  # (TIME, visit name) on the time axis
     notes: tuple[str, ...] = field(default=())
     efficacy_flag: str | None = None
     safety_flag: str | None = None
@@ -88,6 +101,16 @@ class Study:
     config: _config.StudyConfig = field(default_factory=_config.StudyConfig)
     var_labels: dict = field(default_factory=dict)  # dataset name -> {variable: label} as the files give them
     dataset_labels: dict = field(default_factory=dict)  # dataset name -> the file's dataset label ("" when none)
+    # -- record selection (data.adam) -----------------------------------------------------
+    time_unit: str = "week"  # what TIME counts: "week" (study weeks) or "visit" (the sponsor's AVISITN)
+    imputed: pd.DataFrame | None = None  # sponsor-imputed records (DTYPE LOCF/WOCF/BOCF) where no value was observed
+    other_measurements: pd.DataFrame | None = None  # records of subjects outside their dataset's population
+    excluded: pd.DataFrame | None = None  # ADSL rows of subjects in no treatment arm (screen failures…)
+    dataset_populations: dict = field(default_factory=dict)  # BDS dataset name -> Population
+    dropped: dict = field(default_factory=dict)  # dataset name -> (problem lines): served without it
+    reports: dict = field(default_factory=dict)  # BDS dataset name -> (lines of what was decided)
+    record_rules: dict = field(default_factory=dict)  # BDS dataset name -> the selection as data (Show code)
+    empty_pages: tuple[str, ...] = ()  # warnings: pages that would show n = 0 everywhere, and why
 
     # -- look-ups used by every page -------------------------------------------------
     @property
@@ -124,8 +147,26 @@ class Study:
     def visit_numbers(self) -> tuple[float, ...]:
         return tuple(v for v, _ in self.visits)
 
-    def visit_label(self, avisitn: float) -> str:
-        return dict(self.visits).get(avisitn, f"Week {avisitn:g}")
+    @property
+    def time_title(self) -> str:
+        """The time axis' title: what its numbers are."""
+        return "Study week" if self.time_unit == "week" else "Visit number (AVISITN)"
+
+    @property
+    def time_word(self) -> str:
+        return "week" if self.time_unit == "week" else "visit"
+
+    def time_text(self, t: float) -> str:
+        """'week 12' / 'visit 5': a position on the time axis in words."""
+        return f"{self.time_word} {t:g}"
+
+    def visit_label(self, t: float) -> str:
+        """The visit's name at position ``t`` of the time axis (its AVISIT), else 'Week 12' / 'Visit 5'."""
+        return dict(self.visits).get(t, self.time_text(t).capitalize())
+
+    def population_of(self, dataset: str) -> Population | None:
+        """The population a parameter dataset is analysed in (safety domains: safety; others: efficacy)."""
+        return self.dataset_populations.get(dataset) or self.populations.get("efficacy")
 
     def population(self, kind: str) -> Population | None:
         return self.populations.get(kind)

@@ -22,11 +22,12 @@ import pandas as pd
 from data import config as _config
 from data import lock as _lock
 from data import words as _words
-from data.adam import (_CONTROL_HINT, ARM_PALETTE, _arm_codes, _arm_order, _derive_baseline, _lighten,
-                       _param_catalogue, _pick, _prepare_bds, _visit_number, unit_of)
+from data.adam import (_CONTROL_HINT, ARM_PALETTE, _arm_codes, _arm_order, _lighten, _param_catalogue, _pick,
+                       _visit_number, arm_membership, population_kind, prepare, select_records, unit_of, visit_days,
+                       visit_plan)
 from data.model import Arm, DataError, ParamInfo, Population, Study
 from data.readers import _read_folder, read_dataset
-from data.validate import BDS_REQUIRED, Problem, _examples, _rows, analysis_rows, validate_tables
+from data.validate import Problem, _examples, _rows, bds_key, validate_adae, validate_adsl, validate_bds
 
 DEFAULT_DATA = Path(__file__).parent / "lso088"
 
@@ -69,30 +70,41 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
         cfg = _config.load(folder)
     except _config.ConfigError as exc:
         raise DataError(folder, exc.lines) from None
-    tables, errors, notes = _read_folder(folder, cfg.encoding)
+    tables, read_errors, notes = _read_folder(folder, cfg.encoding)
     var_labels, dataset_labels = _words.take_labels(tables)
     files = {file: len(df) for file, df in tables.values()}
-    if "ADSL" not in tables:
+    ae_name, ex_name = cfg.adverse_events or "ADAE", cfg.exposure or "ADEX"
+    errors: list[str] = []
+    dropped: dict[str, list[str]] = {}  # dataset -> problem lines: the app is served without it
+    for line in read_errors:  # a file that cannot be read: fatal for ADSL and the AE dataset, else left out
+        m = re.match(r"ERROR (\S+?): ", line)
+        name = Path(m.group(1)).stem.upper() if m else None
+        if name is None or name in ("ADSL", ae_name):
+            errors.append(line)
+        else:
+            dropped.setdefault(name, []).append(line.removeprefix("ERROR "))
+            tables.pop(name, None)  # two files for one dataset: neither is trusted
+    if "ADSL" not in tables and not any("ADSL" in e for e in errors):
         errors.append(f"ERROR {folder.name}: no ADSL dataset (adsl.xpt, .sas7bdat, .parquet or .csv) — it is required")
-    names = sorted(tables)
+    names = sorted(set(tables) | set(dropped))
     for key, named in (("adverse_events", cfg.adverse_events), ("exposure", cfg.exposure)):
-        if named and named not in tables:
+        if named and named not in tables and named not in dropped:
             errors.append(f"ERROR study.toml [datasets] {key}: no dataset {named} in the folder "
                           f"(datasets: {', '.join(names)})")
     if errors:
         raise DataError(folder, errors)
 
     adsl_file, adsl = tables.pop("ADSL")
-    ae_name, ex_name = cfg.adverse_events or "ADAE", cfg.exposure or "ADEX"
     ae_file, adae = tables.pop(ae_name, (ae_name.lower(), None))
     ex_file, adex = tables.pop(ex_name, (ex_name.lower(), None))
     for x in cfg.exclude:
-        if x not in tables:
+        if x not in tables and x not in dropped:
             notes.append(f"WARNING study.toml [datasets] exclude: no dataset {x} in the folder")
     bds: dict[str, pd.DataFrame] = {}
     dataset_of: dict[str, str] = {}
     for name, (file, df) in tables.items():
         if name in cfg.exclude:
+            dropped.pop(name, None)
             continue
         if "PARAMCD" not in df.columns:
             notes.append(f"NOTE {file}: not a BDS dataset (no PARAMCD); not shown")
@@ -100,6 +112,26 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
             notes.append(f"NOTE {file}: time-to-event dataset (CNSR, no visits); not shown")
         else:
             bds[file], dataset_of[file] = df, name
+    for x in cfg.exclude:
+        dropped.pop(x, None)
+    file_of = {n: f for f, n in dataset_of.items()}
+    for name, opts in cfg.dataset_options.items():
+        if name not in file_of and name not in dropped:
+            errors.append(f"ERROR study.toml [datasets.{name}]: no parameter dataset {name} "
+                          f"(parameter datasets: {', '.join(sorted(file_of)) or 'none'})")
+            continue
+        if name in dropped:
+            continue
+        df = bds[file_of[name]]
+        if opts.analysis_flag and opts.analysis_flag not in df.columns:
+            have = [c for c in df.columns if re.fullmatch(r"ANL\d\dFL", c)]
+            errors.append(f"ERROR study.toml [datasets.{name}] analysis_flag: {opts.analysis_flag} is not a variable "
+                          f"of {file_of[name]} (analysis flags there: {', '.join(have) or 'none'})")
+        if opts.basetype is not None:
+            have = sorted(set(df["BASETYPE"].dropna().astype(str).str.strip())) if "BASETYPE" in df.columns else []
+            if opts.basetype not in have:
+                errors.append(f"ERROR study.toml [datasets.{name}] basetype: no BASETYPE {opts.basetype!r} in "
+                              f"{file_of[name]} (values: {', '.join(map(repr, have)) or 'none: no BASETYPE'})")
 
     # -- the arm variable and the population flags -------------------------------------------
     if cfg.arm_variable:
@@ -124,16 +156,38 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     if errors:
         raise DataError(folder, errors)
 
-    # -- visits, baseline, analysis rows; then validation -------------------------------------
-    axis_rows = {}
-    for file, df in list(bds.items()):
-        if set(BDS_REQUIRED) <= set(df.columns):
-            bds[file], axis_rows[file] = _prepare_bds(df, file, cfg, notes)
-    problems = validate_tables(adsl, bds, adae, arm_col, adsl_name=adsl_file, adae_name=ae_file, rows=axis_rows)
+    # -- validation: ADSL and the AE dataset stop the app; a broken parameter dataset is left out ------
+    fatal = [str(p) for p in validate_adsl(adsl, arm_col, adsl_file) if p.fatal]
+    if fatal:
+        raise DataError(folder, fatal)
+    known = set(adsl["USUBJID"].astype(str))
+    subject_arm = adsl.set_index(adsl["USUBJID"].astype(str))[arm_col].astype(str)
+    problems = validate_adae(adae, ae_file, known, arm_col, subject_arm) if adae is not None else []
     fatal = [str(p) for p in problems if p.fatal]
     if fatal:
         raise DataError(folder, fatal)
     notes += [str(p) for p in problems if not p.fatal]
+    for file, df in list(bds.items()):
+        found = validate_bds(df, file, known, arm_col, subject_arm, cfg.include_visits)
+        if any(p.fatal for p in found):
+            dropped.setdefault(dataset_of[file], []).extend(str(p).removeprefix("ERROR ") for p in found if p.fatal)
+            del bds[file]
+        else:
+            notes += [str(p) for p in found]
+
+    # -- who is in an arm: screen failures and never-treated subjects are not ---------------------
+    why = arm_membership(adsl, arm_col, cfg)
+    excluded = adsl[why != ""].copy()
+    if len(excluded):
+        counts = why[why != ""].value_counts()
+        notes.append(f"NOTE {adsl_file}: {len(excluded)} subject(s) in no treatment arm left out of every page "
+                     f"({', '.join(f'{k}: {v}' for k, v in counts.items())}); [arms] exclude / include_untreated in "
+                     f"study.toml bring them back")
+    adsl = adsl[why == ""]
+    if adsl.empty:
+        raise DataError(folder, [f"ERROR {adsl_file}, column {arm_col}: no subject is in a treatment arm "
+                                 f"({', '.join(list(why.unique())[:3])}): nothing to show ([arms] exclude in "
+                                 f"study.toml)"])
 
     # -- checks that need the validated data: arms, populations, parameter codes -------------
     data_arms = adsl[arm_col].astype(str)
@@ -206,71 +260,112 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     for kind, flag in flags.items():
         subj = adsl["USUBJID"][adsl[flag].astype(str) == "Y"] if flag else adsl["USUBJID"]
         populations[kind] = Population(kind, flag, len(subj), total, frozenset(subj))
+    everyone = Population("all", None, total, total, frozenset(adsl["USUBJID"]))
     subj_arm = adsl.set_index("USUBJID")["ARM_LABEL"]
     subjects = pd.CategoricalDtype(sorted(adsl["USUBJID"]))
+    arm_subjects = set(adsl["USUBJID"])
 
-    # -- BDS: analysis rows, derived baseline, time axis vs unscheduled ------------------------
-    eff = populations["efficacy"].subjects
-    frames, off_frames, outside = [], [], {}
+    # -- BDS: the time axis, then the records each page analyses ---------------------------------------
+    prepared, plans, base_rules = {}, {}, {}
     for file, df in bds.items():
-        df = df[analysis_rows(df) | axis_rows[file]].copy()
-        axis = axis_rows[file].reindex(df.index)
-        df["DATASET"] = dataset_of[file]
-        df["USUBJID"] = df["USUBJID"].astype(str)
-        for col in ("AVAL", "AVISITN", "BASE", "CHG", "PCHG", "ANRLO", "ANRHI", "ADY", "PARAMN"):
-            if col in df.columns:
-                df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
-        if "PARCAT1" in df.columns:
-            cat = df["PARCAT1"].astype(str).str.strip()
-            df["PARCAT1"] = cat.where(cat != "", dataset_of[file])
-        else:
-            df["PARCAT1"] = dataset_of[file]
-        df = _derive_baseline(df)
-        n_out = int((~df["USUBJID"].isin(eff)).sum())
-        if n_out:
-            outside[file] = n_out
-            keep = df["USUBJID"].isin(eff)
-            df, axis = df[keep], axis[keep]
-        off = df[~axis]
-        if len(off):
-            notes.append(f"NOTE {file}: {len(off)} record(s) at unscheduled or derived visits "
-                         f"({_examples(off['AVISIT'].astype(str))}) kept off the time axis "
-                         f"([visits] include in study.toml shows them)")
-            off_frames.append(off)
-        frames.append(df[axis])
-    if outside:
-        pop = populations["efficacy"]
-        notes.append(f"NOTE {pop.text}: {sum(outside.values())} record(s) of the other subjects not shown "
-                     f"({', '.join(f'{f} {n}' for f, n in outside.items())})")
-    keep_cols = ("DATASET", "USUBJID", "ARM", "PARCAT1", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADY",
-                 "AVAL", "BASE", "CHG", "PCHG", "ABLFL", "ANRLO", "ANRHI")
-    if frames:
-        meas = pd.concat(frames, ignore_index=True)
-        meas["ARM"] = meas["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
-        params = _param_catalogue(meas)  # before categoricals: keeps the files' parameter order
-        for col in ("PARAMCD", "PARAM", "AVISIT", "PARCAT1", "DATASET"):
-            meas[col] = meas[col].astype(str).astype("category")
-        meas["USUBJID"] = meas["USUBJID"].astype(subjects)
-        meas = meas[[c for c in keep_cols if c in meas.columns]]
-        meas = meas.sort_values(["PARAMCD", "USUBJID", "AVISITN"]).reset_index(drop=True)
-    else:
-        meas = pd.DataFrame({c: pd.Series(dtype="float64" if c in ("AVISITN", "AVAL") else "str")
-                             for c in ("DATASET", "USUBJID", "ARM", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "AVAL",
-                                       "ABLFL")})
-        params = {}
-    off_axis = pd.concat(off_frames, ignore_index=True) if off_frames else meas.iloc[0:0].copy()
-    if len(off_axis):
-        off_axis["ARM"] = off_axis["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
-        off_axis = off_axis[[c for c in keep_cols if c in off_axis.columns]].reset_index(drop=True)
+        prepared[file], base_rules[file] = prepare(df, dataset_of[file], file, cfg, notes)
+    days = visit_days(prepared.values())
+    for file in bds:
+        plans[file] = visit_plan(prepared[file], dataset_of[file], cfg, days)
+        notes += plans[file].notes
+    time_unit = "week" if all(p.in_weeks for p in plans.values()) else "visit"
+    if time_unit == "visit":
+        lacking = "; ".join(f"{dataset_of[f]}: {_examples(p.missing)}" for f, p in plans.items() if p.missing)
+        notes.append(f"WARNING the time axis shows visit numbers (AVISITN), not study weeks: no week for the visits "
+                     f"{lacking} (no week in the visit name and no ADY); give them under [visits] weeks in study.toml")
+    selections = {}
+    for file in bds:
+        name = dataset_of[file]
+        sel = select_records(prepared[file], name, file, cfg, time_unit, plans[file], arm_subjects, bds_key(bds[file]),
+                             tuple(bds[file].columns))
+        sel.rules.update(baseline=base_rules[file], population=population_kind(name, cfg))
+        if sel.problems:
+            dropped.setdefault(name, []).extend(str(p).removeprefix("ERROR ") for p in sel.problems)
+            continue
+        selections[file] = sel
+        notes += sel.notes
+    del prepared
 
-    visit_tab = meas.dropna(subset=["AVISITN"])[["AVISITN", "AVISIT"]].drop_duplicates("AVISITN").sort_values("AVISITN")
-    visits = tuple((float(n), str(v)) for n, v in zip(visit_tab["AVISITN"], visit_tab["AVISIT"]))
+    frames, imputed_frames, other_frames, off_frames = [], [], [], []
+    extras, dataset_pops, reports, empty = {}, {}, {}, []
+    for file, sel in selections.items():
+        name = sel.dataset
+        kind = population_kind(name, cfg)
+        pop = everyone if kind == "all" else populations[kind]
+        dataset_pops[name] = pop
+        in_pop = sel.observed["USUBJID"].isin(pop.subjects)
+        frames.append(sel.observed[in_pop])
+        other_frames.append(sel.observed[~in_pop])
+        imputed_frames.append(sel.imputed[sel.imputed["USUBJID"].isin(pop.subjects)])
+        off = sel.off_axis[sel.off_axis["USUBJID"].isin(pop.subjects)]
+        off_frames.append(off)
+        extras.update(sel.params)
+        if (~in_pop).any():
+            out = sel.observed.loc[~in_pop, "USUBJID"]
+            notes.append(f"NOTE {file} ({kind} data, {pop.text}): {len(out)} record(s) of {out.nunique()} subject(s) "
+                         f"outside that population shown on the patient profile only")
+        off_names = off.loc[off["AVISIT"].astype(str) != "", "AVISIT"]
+        if len(off):
+            notes.append(f"NOTE {file}: {len(off)} record(s) at unscheduled or derived visits, or before baseline "
+                         f"({_examples(off_names) or 'no visit name'}) kept off the time axis ([visits] include in "
+                         f"study.toml shows them)")
+        reports[name] = _report(sel, plans[file], time_unit, kind, pop, sel.observed[in_pop], subj_arm, labels)
+        empty += _emptiness(sel, sel.observed[in_pop], pop, kind)
+
+    keep_cols = ("DATASET", "USUBJID", "ARM", "PARCAT1", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "TIME", "ADY",
+                 "AVAL", "BASE", "CHG", "PCHG", "ABLFL", "ANRLO", "ANRHI", "ANRIND")
+    if frames:
+        meas = pd.concat(frames)
+        meas["ARM"] = meas["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
+        params = _param_catalogue(meas, extras)  # before categoricals: keeps the files' parameter order
+        meas = _finish(meas, keep_cols, subjects)
+    else:
+        meas = pd.DataFrame({c: pd.Series(dtype="float64" if c in ("AVISITN", "TIME", "AVAL") else "str")
+                             for c in ("DATASET", "USUBJID", "ARM", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "TIME",
+                                       "AVAL", "ABLFL")})
+        params = {}
+
+    def frame_of(parts, cols):
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return meas.iloc[0:0].copy()
+        out = pd.concat(parts)
+        out["ARM"] = out["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
+        return _finish(out, cols, subjects)
+
+    imputed = frame_of(imputed_frames, keep_cols + ("DTYPE",))
+    other = frame_of(other_frames, keep_cols)
+    off_axis = frame_of(off_frames, keep_cols)
+    if not params and not empty:
+        empty.append("WARNING no parameter dataset has values on the time axis: the trajectory and comparison pages "
+                     "have nothing to show" + (f" (served without {', '.join(sorted(dropped))})" if dropped else ""))
+    notes += empty
+
+    # -- the time axis: one position per visit, named after the visit ---------------------------------
+    on_axis = meas.dropna(subset=["TIME"])
+    if len(on_axis):
+        # a position's name: the visit name most datasets use there ('Week 12' over ADVS' 'WEEK 12'), then most rows
+        post = on_axis[on_axis["ABLFL"].astype(str) != "Y"]
+        use = post.groupby(["TIME", post["AVISIT"].astype(str)], observed=True).agg(
+            datasets=("DATASET", "nunique"), rows=("DATASET", "size")).reset_index()
+        use = use.sort_values(["TIME", "datasets", "rows"], ascending=[True, False, False], kind="stable")
+        names = use.drop_duplicates("TIME").set_index("TIME")["AVISIT"]
+        times = sorted(set(on_axis["TIME"].astype(float)))
+        visits = tuple((float(t_), "Baseline" if t_ == 0 and t_ not in names.index else str(names.get(t_, "Baseline")))
+                       for t_ in times)
+    else:
+        visits = ()
     vmap = dict(visits)
     missing_inc = [v for v in cfg.include_visits if v not in vmap.values()]
     if missing_inc:
         errors.append(f"ERROR study.toml [visits] include: {', '.join(map(repr, missing_inc))} not on the time axis: "
                       f"no such AVISIT, or it has no AVISITN (give its week under [visits] weeks)")
-    base_rows = meas.loc[meas["ABLFL"].astype(str) == "Y", "AVISITN"] if len(meas) else pd.Series(dtype=float)
+    base_rows = meas.loc[meas["ABLFL"].astype(str) == "Y", "TIME"] if len(meas) else pd.Series(dtype=float)
     baseline_visit = float(base_rows.mode().iloc[0]) if len(base_rows) else (visits[0][0] if visits else None)
     if cfg.baseline_visit is not None and visits:
         _visit_number(cfg.baseline_visit, vmap, "baseline", errors)
@@ -280,10 +375,11 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     if errors:
         raise DataError(folder, errors)
 
-    # -- events and exposure ----------------------------------------------------------------------
+    # -- events and exposure: the subjects in an arm ------------------------------------------------------
     if adae is not None:
         adae = adae.copy()
         adae["USUBJID"] = adae["USUBJID"].astype(str)
+        adae = adae[adae["USUBJID"].isin(arm_subjects)]
         if "ASTDY" not in adae.columns and {"ASTDT", "TRTSDT"} <= set(adae.columns) | set(adsl.columns):
             start = adae["USUBJID"].map(adsl.set_index("USUBJID")["TRTSDT"])
             for dy, dt in (("ASTDY", "ASTDT"), ("AENDY", "AENDT")):
@@ -296,7 +392,8 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
         if n_out:
             notes.append(f"NOTE {populations['safety'].text}: {n_out} event(s) of the other subjects not shown "
                          f"({ae_file})")
-            adae = adae[adae["USUBJID"].isin(saf)].reset_index(drop=True)
+            adae = adae[adae["USUBJID"].isin(saf)]
+        adae = adae.reset_index(drop=True)
         adae["ARM"] = adae["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
     ae_vars = {role: (_pick(adae.columns, *cands) if adae is not None else None) for role, cands in (
         ("severity", ("AETOXGR", "AESEV")), ("serious", ("AESER",)), ("related", ("AEREL", "AERELN")),
@@ -304,6 +401,7 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     if adex is not None:
         adex = adex.copy()
         adex["USUBJID"] = adex["USUBJID"].astype(str) if "USUBJID" in adex.columns else ""
+        adex = adex[adex["USUBJID"].isin(arm_subjects)].reset_index(drop=True)
         adex["ARM"] = adex["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
 
     extra = lock_info.extra or {}
@@ -312,7 +410,7 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     if not lock_info.locked:
         notes.insert(0, f"WARNING {folder.name}: no {_lock.MANIFEST} — this dataset is not locked "
                         f"(fingerprint {lock_info.short}; `python app.py lock DIR` locks it)")
-    used = {"ADSL": adsl_file, **{dataset_of[f]: f for f in bds}}
+    used = {"ADSL": adsl_file, **{sel.dataset: f for f, sel in selections.items()}}
     if adae is not None:
         used[ae_name] = ae_file
     if adex is not None:
@@ -323,7 +421,7 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
         title=cfg.title or str(extra.get("title", study_id)),
         simulated=cfg.simulated if cfg.simulated is not None else bool(extra.get("simulated", False)),
         lock=lock_info,
-        adsl=adsl,
+        adsl=adsl.reset_index(drop=True),
         measurements=meas,
         adae=adae,
         adex=adex,
@@ -346,11 +444,71 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
         config=cfg,
         var_labels=var_labels,
         dataset_labels=dataset_labels,
+        time_unit=time_unit,
+        imputed=imputed,
+        other_measurements=other,
+        excluded=excluded.reset_index(drop=True),
+        dataset_populations=dataset_pops,
+        dropped={k: tuple(v) for k, v in dropped.items()},
+        reports=reports,
+        record_rules={sel.dataset: sel.rules for sel in selections.values()},
+        empty_pages=tuple(empty),
     )
     errors = _words.check(study)  # [pages.*], [overview], [safety] keys against the data
     if errors:
         raise DataError(folder, errors)
     return study
+
+
+def _finish(df: pd.DataFrame, cols, subjects: pd.CategoricalDtype) -> pd.DataFrame:
+    """Columns in order, text as categories, sorted by parameter, subject and time (param_slices needs it)."""
+    df = df[[c for c in cols if c in df.columns]].copy()
+    for col in ("PARAMCD", "PARAM", "AVISIT", "PARCAT1", "DATASET", "DTYPE", "ANRIND"):
+        if col in df.columns:
+            df[col] = df[col].astype(str).astype("category")
+    df["USUBJID"] = df["USUBJID"].astype(subjects)
+    return df.sort_values(["PARAMCD", "USUBJID", "TIME"], kind="stable").reset_index(drop=True)
+
+
+def _per_arm(subjects: pd.Series, subj_arm: pd.Series, labels) -> str:
+    arm = pd.Series(list(subjects.unique())).map(subj_arm).astype(str).value_counts()
+    return ", ".join(f"{a} {int(arm.get(a, 0))}" for a in labels)
+
+
+def _report(sel, plan, time_unit: str, kind: str, pop, shown: pd.DataFrame, subj_arm, labels) -> tuple[str, ...]:
+    """What was decided for one BDS dataset, in a few lines (``python app.py check``)."""
+    n_par = shown["PARAMCD"].nunique()
+    who = f"{pop.flag} = 'Y', {pop.n} of {pop.total} subjects" if pop.flag else f"all {pop.total} subjects"
+    lines = [f"{sel.dataset} ({sel.file}): {n_par} analysis parameter(s); key {'+'.join(sel.key)}; "
+             f"{kind} population ({who})"]
+    lines += sel.decisions
+    base = shown[shown["ABLFL"] == "Y"]
+    post = shown[(shown["ABLFL"] != "Y") & shown["AVAL"].notna()]
+    lines.append(f"subjects with a baseline record, per arm: {_per_arm(base['USUBJID'], subj_arm, labels)}; "
+                 f"with a value after baseline: {_per_arm(post['USUBJID'], subj_arm, labels)}")
+    if time_unit == "week":
+        lines.append(f"time axis: {plan.source_text()}; the baseline record at week 0 whatever its visit")
+    else:
+        lines.append("time axis: visit numbers (AVISITN), not weeks" + (f" (no week for {_examples(plan.missing)})"
+                                                                       if plan.missing else ""))
+    return tuple(lines)
+
+
+def _emptiness(sel, shown: pd.DataFrame, pop, kind: str) -> list[str]:
+    """Warnings for a dataset whose parameters would show n = 0 on every page, naming the cause."""
+    name = f"{sel.dataset} ({sel.file})"
+    if shown.empty or shown["AVAL"].notna().sum() == 0:
+        cause = (f"no record of a subject of the {kind} population ({pop.text})" if len(sel.observed)
+                 else "no observed record at a scheduled visit and no baseline record")
+        return [f"WARNING {name}: its parameters would show n = 0 on every page: {cause}"]
+    out = []
+    if not (shown["ABLFL"] == "Y").any():
+        out.append(f"WARNING {name}: no baseline record (ABLFL = 'Y'): change from baseline, baseline pairs and the "
+                   f"mixed model would show n = 0 ([visits] baseline in study.toml names the baseline visit)")
+    if not ((shown["ABLFL"] != "Y") & shown["AVAL"].notna()).any():
+        out.append(f"WARNING {name}: no observed value after baseline on the time axis: every comparison with "
+                   f"baseline would show n = 0")
+    return out
 
 
 # -- the command line's verbs --------------------------------------------------------------------
@@ -364,16 +522,32 @@ def _summary(study: Study) -> list[str]:
           if study.adae is not None else "none")
     lk = study.lock
     lock = f"locked {lk.lock_date}" if lk.locked else "UNLOCKED"
-    return [
-        f"  study {study.study_id}: {len(study.adsl)} subjects, arms ({study.arm_variable}): {arms}",
-        f"  parameters: {len(study.params)} ({ds}); visits on the time axis: {len(study.visits)}",
+    excluded = len(study.excluded) if study.excluded is not None else 0
+    lines = [
+        f"  study {study.study_id}: {len(study.adsl)} subjects in {len(study.arms)} arms ({study.arm_variable}): {arms}"
+        + (f"; {excluded} subject(s) in no arm left out" if excluded else ""),
+        f"  parameters: {len(study.params)} ({ds}); time axis: {study.time_title.lower()}, "
+        f"{len(study.visits)} visits",
         f"  adverse events: {ae}; {study.populations['efficacy'].text}; {study.populations['safety'].text}",
         f"  {lock}, fingerprint {lk.short}",
     ]
+    for report in study.reports.values():  # what was decided for each parameter dataset
+        lines += [f"  {report[0]}", *[f"    {x}" for x in report[1:]]]
+    return lines
+
+
+def served_without(study: Study) -> list[str]:
+    """One line per problem of each dataset left out: the red notice of every page and of `check`."""
+    return [f"ERROR served without {name}: {line}" for name, lines in study.dropped.items() for line in lines]
 
 
 def check_folder(folder: Path | str) -> tuple[int, list[str]]:
-    """The verdict on a folder, as printed by ``python app.py check DIR``: (exit status, lines)."""
+    """The verdict on a folder, as printed by ``python app.py check DIR``: (exit status, lines).
+
+    Exit status 0 when the app can serve the folder, possibly without a broken parameter dataset
+    (its ERROR lines say "served without"), 2 when it cannot. The verdict line says OK only when
+    no dataset was left out and no page would show n = 0 everywhere.
+    """
     folder = Path(folder)
     try:
         study = load_study(folder)
@@ -382,7 +556,15 @@ def check_folder(folder: Path | str) -> tuple[int, list[str]]:
     except _lock.LockError as exc:
         lines = [f"ERROR {line}" for line in exc.lines]
     else:
-        return 0, [*study.notes, f"OK {folder}: the app can serve this folder", *_summary(study)]
+        if study.dropped:
+            verdict = (f"PARTIAL {folder}: the app can serve this folder without {', '.join(study.dropped)} "
+                       f"(see the ERROR lines above)")
+        elif study.empty_pages:
+            verdict = (f"WARNING {folder}: the app can serve this folder, but some pages would show n = 0 "
+                       f"(see the WARNING lines above)")
+        else:
+            verdict = f"OK {folder}: the app can serve this folder"
+        return 0, [*served_without(study), *study.notes, verdict, *_summary(study)]
     n = len(lines)
     return 2, [*lines, f"FAIL {folder}: {n} problem{'s' if n != 1 else ''}; the app will not serve this folder"]
 

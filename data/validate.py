@@ -14,7 +14,8 @@ import pandas as pd
 ADSL_REQUIRED = ("USUBJID",)
 BDS_REQUIRED = ("USUBJID", "PARAMCD", "PARAM", "AVAL", "AVISITN")
 AE_REQUIRED = ("USUBJID", "AEDECOD", "AEBODSYS")
-NUMERIC = {"AVAL", "AVISITN", "BASE", "CHG", "PCHG", "ANRLO", "ANRHI", "ADY", "ASTDY", "AENDY", "AGE"}
+NUMERIC = {"AVAL", "AVISITN", "ATPTN", "BASE", "CHG", "PCHG", "ANRLO", "ANRHI", "A1LO", "A1HI", "ADY", "ASTDY", "AENDY",
+           "AGE"}
 MAX_EXAMPLES = 3
 
 # Visits that are not a point of the schedule: unscheduled, derived (end of treatment,
@@ -45,13 +46,10 @@ def visit_on_axis(df: pd.DataFrame, include=()) -> pd.Series:
     return on
 
 
-def analysis_rows(df: pd.DataFrame) -> pd.Series:
-    """ANL01FL = "Y" when the dataset uses the flag (has any "Y"), else every row."""
-    if "ANL01FL" in df.columns:
-        flag = df["ANL01FL"].astype(str) == "Y"
-        if flag.any():
-            return flag
-    return pd.Series(True, index=df.index)
+def bds_key(df: pd.DataFrame) -> tuple[str, ...]:
+    """The ADaM key of a BDS record: USUBJID, PARAMCD, AVISITN, and ATPTN, BASETYPE, DTYPE when the dataset
+    has them (ADaMIG 1.3: several timepoints, baseline definitions and derived records per visit are normal)."""
+    return ("USUBJID", "PARAMCD", "AVISITN") + tuple(c for c in ("ATPTN", "BASETYPE", "DTYPE") if c in df.columns)
 
 
 @dataclass(frozen=True)
@@ -173,56 +171,75 @@ def check_missing_values(df: pd.DataFrame, file: str, col: str, fatal: bool) -> 
     return [Problem(file, col, f"{int(miss.sum())} missing value(s) in {_rows(df.index[miss])}", fatal=fatal)]
 
 
+def validate_adsl(adsl: pd.DataFrame, arm_col: str, name: str = "ADSL") -> list[Problem]:
+    """ADSL: rows, USUBJID unique and present, the arm variable present, numbers numeric.
+
+    A blank arm is not an error: that subject is in no treatment arm (a screen failure, say) and
+    the loader leaves it out of the arms with a note (``data.adam.arm_membership``).
+    """
+    problems = check_rows(adsl, name) + check_required(adsl, name, ADSL_REQUIRED + (arm_col,))
+    if problems:
+        return problems
+    problems += check_unique(adsl, name, ("USUBJID",))
+    problems += check_missing_values(adsl, name, "USUBJID", fatal=True)
+    problems += check_numeric(adsl, name)
+    return problems
+
+
+def validate_bds(df: pd.DataFrame, name: str, known: set[str], arm_col: str, subject_arm: pd.Series,
+                 include=()) -> list[Problem]:
+    """The structure of one BDS dataset: required variables, numbers, subjects, arms, parameter names and
+    visit names. Which records are analysed, and whether their keys are unique, is ``data.adam``'s job."""
+    req = check_required(df, name, BDS_REQUIRED)
+    if req:
+        return req
+    problems = check_numeric(df, name)
+    problems += check_subjects_known(df, name, known)
+    problems += check_arm_consistent(df, name, arm_col, subject_arm)
+    problems += check_param_names(df, name)
+    if not any(p.column == "AVISITN" for p in problems):  # visits cannot be compared while AVISITN is not numeric
+        problems += check_visits(df[visit_on_axis(df, include)], name)
+    return problems
+
+
+def validate_adae(adae: pd.DataFrame, name: str, known: set[str], arm_col: str, subject_arm: pd.Series) -> list[Problem]:
+    problems = check_required(adae, name, AE_REQUIRED)
+    problems += check_numeric(adae, name)
+    problems += check_subjects_known(adae, name, known)
+    problems += check_arm_consistent(adae, name, arm_col, subject_arm)
+    problems += check_missing_values(adae, name, "ASTDY", fatal=False)
+    return problems
+
+
 def validate_tables(adsl: pd.DataFrame, bds: dict[str, pd.DataFrame], adae: pd.DataFrame | None, arm_col: str,
                     *, adsl_name: str = "ADSL", adae_name: str = "ADAE",
                     rows: dict[str, pd.Series] | None = None) -> list[Problem]:
-    """Run every rule. ``bds`` maps a name (file name in the app) to its frame; names are used in messages.
+    """Every rule on a set of frames. ``bds`` maps a name (file name in the app) to its frame.
 
-    ``rows`` optionally gives, per BDS name, the analysis records on the time axis (a
-    boolean mask): keys must be unique and visits consistent among those. By default
-    they are the ANL01FL = "Y" records (when the flag is used) at scheduled visits.
+    Besides each dataset's structure, the ADaM key (``bds_key``) must be unique among the records
+    at scheduled visits (or among ``rows[name]``, a boolean mask, when given), and each subject has
+    at most one baseline record (ABLFL = "Y") per key without visit. The loader goes further: it
+    resolves the records each page analyses (``data.adam.select_records``).
     """
-    problems: list[Problem] = []
-    problems += check_rows(adsl, adsl_name)
-    problems += check_required(adsl, adsl_name, ADSL_REQUIRED + (arm_col,))
-    if problems:
-        return problems
-    problems += check_unique(adsl, adsl_name, ("USUBJID",))
-    problems += check_missing_values(adsl, adsl_name, "USUBJID", fatal=True)
-    problems += check_missing_values(adsl, adsl_name, arm_col, fatal=True)
-    problems += check_numeric(adsl, adsl_name)
+    problems = validate_adsl(adsl, arm_col, adsl_name)
     if any(p.fatal for p in problems):
         return problems
     known = set(adsl["USUBJID"].astype(str))
     subject_arm = adsl.set_index(adsl["USUBJID"].astype(str))[arm_col].astype(str)
     for name, df in bds.items():
-        req = check_required(df, name, BDS_REQUIRED)
-        problems += req
-        if req:
+        found = validate_bds(df, name, known, arm_col, subject_arm)
+        problems += found
+        if any(p.fatal for p in found):
             continue
-        problems += check_numeric(df, name)
-        problems += check_subjects_known(df, name, known)
-        problems += check_arm_consistent(df, name, arm_col, subject_arm)
-        problems += check_param_names(df, name)
         mask = rows.get(name) if rows else None
-        if mask is None:
-            mask = analysis_rows(df) & visit_on_axis(df)
-        sel = df[mask]
+        sel = df[visit_on_axis(df) if mask is None else mask]
         problems += check_missing_values(sel, name, "AVAL", fatal=False)
-        if any(p.fatal and p.file == name and p.column in ("AVISITN",) for p in problems):
-            continue  # visits cannot be compared while AVISITN is not numeric
-        problems += check_visits(sel, name)
-        # ADaM allows repeats per visit; the analysis record is unique.
-        problems += check_unique(sel.assign(AVISITN=pd.to_numeric(sel["AVISITN"], errors="coerce")),
-                                 name, ("USUBJID", "PARAMCD", "AVISITN"))
+        key = bds_key(sel)
+        problems += check_unique(sel.assign(AVISITN=pd.to_numeric(sel["AVISITN"], errors="coerce")), name, key)
         if "ABLFL" in sel.columns:
-            problems += check_unique(sel[sel["ABLFL"].astype(str) == "Y"], name, ("USUBJID", "PARAMCD"),
+            base_key = tuple(k for k in key if k not in ("AVISITN", "DTYPE"))
+            problems += check_unique(sel[sel["ABLFL"].astype(str) == "Y"], name, base_key,
                                      "several baseline records (ABLFL = 'Y') for one subject and parameter")
     if adae is not None:
-        req = check_required(adae, adae_name, AE_REQUIRED)
-        problems += req
-        problems += check_numeric(adae, adae_name)
-        problems += check_subjects_known(adae, adae_name, known)
-        problems += check_arm_consistent(adae, adae_name, arm_col, subject_arm)
-        problems += check_missing_values(adae, adae_name, "ASTDY", fatal=False)
+        problems += validate_adae(adae, adae_name, known, arm_col, subject_arm)
     return problems

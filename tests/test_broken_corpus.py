@@ -133,12 +133,6 @@ def _case_visit_number_inconsistent(d):
     _write(d, t)
 
 
-def _case_arm_missing_in_adsl(d):
-    t = _t()
-    t["adsl"].loc[3, "TRT01A"] = ""
-    _write(d, t, "xpt5")
-
-
 def _case_arm_differs_in_bds(d):
     t = _t()
     t["advs"]["TRT01A"] = t["advs"]["USUBJID"].map(dict(zip(t["adsl"]["USUBJID"], t["adsl"]["TRT01A"])))
@@ -177,6 +171,19 @@ def _case_empty_population(d):
     _write(d, t)
 
 
+def _case_unreadable_adae(d):
+    _write(d, _t())
+    (d / "adae.parquet").write_bytes(b"PAR1 this is not a parquet file")
+
+
+def _case_every_subject_a_screen_failure(d):
+    t = _t()
+    t["adsl"]["TRT01A"] = "Screen Failure"
+    for name in ("adlb", "adae"):
+        t[name]["TRT01A"] = "Screen Failure"
+    _write(d, t)
+
+
 def _case_locked_then_changed(d):
     t = _t()
     _write(d, t)
@@ -189,37 +196,23 @@ def _case_locked_then_changed(d):
 CORPUS = [
     ("no_adsl", _case_no_adsl,
      r"ERROR no_adsl: no ADSL dataset \(adsl\.xpt, \.sas7bdat, \.parquet or \.csv\) — it is required"),
-    ("unreadable_parquet", _case_unreadable_parquet,
-     r"ERROR adlb\.parquet: not readable as parquet \(\w+: .+\)"),
-    ("csv_named_xpt", _case_csv_named_xpt, r"ERROR adlb\.xpt: not readable as xpt \(\w+: .+\)"),
     ("adsl_without_usubjid", _case_adsl_without_usubjid,
      r"ERROR adsl\.parquet, column USUBJID: required variable is missing"),
-    ("adlb_without_aval", _case_adlb_without_aval, r"ERROR adlb\.parquet, column AVAL: required variable is missing"),
     ("duplicate_subject", _case_duplicate_subject,
      r"ERROR adsl\.parquet, column USUBJID: duplicate key in rows 1, 13: 'XYZ-101-001'"),
-    ("duplicate_bds_key", _case_duplicate_bds_key,
-     r"ERROR adlb\.parquet, column USUBJID\+PARAMCD\+AVISITN: duplicate key in rows 7, 99: 'XYZ-101-001/CREAT/4\.0'"),
-    ("bds_unknown_subject", _case_bds_unknown_subject,
-     r"ERROR adlb\.parquet, column USUBJID: subjects not in ADSL in rows 6: 'XYZ-101-999'"),
     ("ae_unknown_subject", _case_ae_unknown_subject,
      r"ERROR adae\.parquet, column USUBJID: subjects not in ADSL in rows 3: 'XYZ-101-077'"),
-    ("aval_not_numeric", _case_aval_not_numeric, r"ERROR adlb\.csv, column AVAL: non-numeric values in rows 11: '<5'"),
-    ("avisitn_not_numeric", _case_avisitn_not_numeric,
-     r"ERROR advs\.csv, column AVISITN: non-numeric values in rows 5: 'Wk4'"),
+    ("unreadable_adae", _case_unreadable_adae, r"ERROR adae\.parquet: not readable as parquet \(\w+: .+\)"),
     ("arm_not_in_config", _case_arm_not_in_config,
      r"ERROR adsl\.parquet, column TRT01A: arm not in study\.toml \[arms\] order in rows 1, 2, 3 \(\+2 more\): "
      r"'Drug 20 mg'"),
     ("config_unknown_key", _case_config_unknown_key,
-     r"ERROR study\.toml \[arms\]: unknown key\(s\) colour; known: variable, order, reference, colours"),
+     r"ERROR study\.toml \[arms\]: unknown key\(s\) colour; known: variable, order, reference, colours, exclude, "
+     r"include_untreated"),
     ("config_not_toml", _case_config_not_toml, r"ERROR study\.toml: not valid TOML \(.+\)"),
     ("config_arm_variable_absent", _case_config_arm_variable_absent,
      r"ERROR study\.toml \[arms\] variable: TRT02A is not a variable of adsl\.parquet "
      r"\(treatment variables there: ARM, TRT01P, TRT01A\)"),
-    ("visit_number_inconsistent", _case_visit_number_inconsistent,
-     r"ERROR adlb\.parquet, column AVISIT/AVISITN: AVISIT 'Week 4' maps to several AVISITN values: '4\.0', '5\.0'"),
-    ("arm_missing_in_adsl", _case_arm_missing_in_adsl, r"ERROR adsl\.xpt, column TRT01A: 1 missing value\(s\) in rows 4"),
-    ("arm_differs_in_bds", _case_arm_differs_in_bds,
-     r"ERROR advs\.xpt, column TRT01A: arm differs from ADSL in rows 8: 'Placebo'"),
     ("two_files_one_dataset", _case_two_files_one_dataset,
      r"ERROR adsl\.parquet: dataset ADSL was already read from adsl\.csv; keep one file per dataset"),
     ("empty_adsl", _case_empty_adsl, r"ERROR adsl\.parquet: the dataset has no rows"),
@@ -228,9 +221,34 @@ CORPUS = [
     ("ae_without_aedecod", _case_ae_without_aedecod, r"ERROR adae\.parquet, column AEDECOD: required variable is missing"),
     ("empty_population", _case_empty_population,
      r"ERROR adsl\.parquet, column EFFFL: no subject has EFFFL = 'Y': the efficacy population would be empty"),
+    ("every_subject_a_screen_failure", _case_every_subject_a_screen_failure,
+     r"ERROR adsl\.parquet, column TRT01A: no subject is in a treatment arm \(TRT01A 'Screen Failure'\): "
+     r"nothing to show \(\[arms\] exclude in study\.toml\)"),
     ("locked_then_changed", _case_locked_then_changed,
      r"ERROR advs\.parquet: SHA-256 differs from LOCK\.json \(locked \w{12}…, found \w{12}…\): "
      r"the file was changed after the lock"),
+]
+
+# A broken parameter (BDS) dataset does not stop the app: it is served without it, with a red notice.
+# (case, writer, the dataset left out, the one line about it after "ERROR served without <DATASET>: ")
+SERVED_WITHOUT = [
+    ("unreadable_parquet", _case_unreadable_parquet, "ADLB", r"adlb\.parquet: not readable as parquet \(\w+: .+\)"),
+    ("csv_named_xpt", _case_csv_named_xpt, "ADLB", r"adlb\.xpt: not readable as xpt \(\w+: .+\)"),
+    ("adlb_without_aval", _case_adlb_without_aval, "ADLB", r"adlb\.parquet, column AVAL: required variable is missing"),
+    ("duplicate_bds_key", _case_duplicate_bds_key, "ADLB",
+     r"adlb\.parquet, column USUBJID\+PARAMCD\+AVISITN: duplicate key among the observed records at scheduled "
+     r"visits in rows 7, 10, 98 \(\+1 more\): 'XYZ-101-001/CREAT/4\.0', 'XYZ-101-002/ALT/2\.0'; ANL01FL not: "
+     r"it does not resolve them — name the record to use "
+     r"with \[datasets\.ADLB\] analysis_flag in study\.toml"),
+    ("bds_unknown_subject", _case_bds_unknown_subject, "ADLB",
+     r"adlb\.parquet, column USUBJID: subjects not in ADSL in rows 6: 'XYZ-101-999'"),
+    ("aval_not_numeric", _case_aval_not_numeric, "ADLB", r"adlb\.csv, column AVAL: non-numeric values in rows 11: '<5'"),
+    ("avisitn_not_numeric", _case_avisitn_not_numeric, "ADVS",
+     r"advs\.csv, column AVISITN: non-numeric values in rows 5: 'Wk4'"),
+    ("visit_number_inconsistent", _case_visit_number_inconsistent, "ADLB",
+     r"adlb\.parquet, column AVISIT/AVISITN: AVISIT 'Week 4' maps to several AVISITN values: '4\.0', '5\.0'"),
+    ("arm_differs_in_bds", _case_arm_differs_in_bds, "ADVS",
+     r"advs\.xpt, column TRT01A: arm differs from ADSL in rows 8: 'Placebo'"),
 ]
 
 
@@ -274,7 +292,7 @@ def test_app_never_starts_on_a_fatal_folder(corpus, name, capsys, monkeypatch):
     assert "Traceback" not in out.out + out.err and "FAIL" in out.out
 
 
-@pytest.mark.parametrize("name", ["aval_not_numeric", "config_unknown_key", "locked_then_changed"])
+@pytest.mark.parametrize("name", ["duplicate_subject", "config_unknown_key", "locked_then_changed"])
 def test_command_line_exit_status_and_message(corpus, name):
     pattern = dict((c[0], c[2]) for c in CORPUS)[name]
     r = subprocess.run([sys.executable, str(ROOT / "app.py"), "check", str(corpus[name])],
@@ -286,6 +304,47 @@ def test_command_line_exit_status_and_message(corpus, name):
     # serving prints the same lines (lock lines without the ERROR prefix) to stderr
     bare = pattern.removeprefix("ERROR ")
     assert any(re.fullmatch(bare, line.strip().removeprefix("ERROR ")) for line in r.stderr.splitlines()), r.stderr
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    out = {}
+    for name, make, _, _ in SERVED_WITHOUT:
+        d = root / name
+        d.mkdir()
+        make(d)
+        out[name] = d
+    return out
+
+
+@pytest.mark.parametrize("name,dataset,pattern", [(c[0], c[2], c[3]) for c in SERVED_WITHOUT],
+                         ids=[c[0] for c in SERVED_WITHOUT])
+def test_a_broken_parameter_dataset_is_left_out_and_said(served, name, dataset, pattern):
+    code, lines = check_folder(served[name])
+    assert code == 0, lines
+    left_out = [x for x in lines if x.startswith("ERROR ")]
+    assert len(left_out) == 1, lines
+    prefix = f"ERROR served without {dataset}: "
+    assert left_out[0].startswith(prefix) and re.fullmatch(pattern, left_out[0][len(prefix):]), left_out[0]
+    verdict = next(x for x in lines if not x.startswith(("ERROR", "WARNING", "NOTE")))
+    assert verdict.startswith(f"PARTIAL {served[name]}: the app can serve this folder without {dataset}")
+    assert not any(x.startswith("OK ") for x in lines)
+    study = load_study(served[name])
+    assert set(study.dropped) == {dataset} and all(p.dataset != dataset for p in study.params.values())
+    assert study.params  # the other parameter dataset is served
+    # every page shows the red notice: it is part of the frame around the pages
+    dash_app = app_module.create_app(served[name])
+    layout = json.dumps(dash_app.server.test_client().get("/_dash-layout").get_json(), ensure_ascii=False)
+    assert "dropped-notice" in layout and f"Served without {dataset}" in layout
+    assert left_out[0][len(prefix):] in layout
+
+
+def test_served_without_is_exit_status_0_on_the_command_line(served):
+    r = subprocess.run([sys.executable, str(ROOT / "app.py"), "check", str(served["aval_not_numeric"])],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("ERROR served without ADLB: adlb.csv, column AVAL")
+    assert f"PARTIAL {served['aval_not_numeric']}" in r.stdout
 
 
 # -- problems a user can live with: warnings, served, listed in the Data notes panel ------------------
@@ -310,11 +369,21 @@ def _warn_unlocked(d):
     _write(d, _t())
 
 
+def _warn_arm_missing_in_adsl(d):
+    t = _t()
+    t["adsl"].loc[3, "TRT01A"] = ""
+    for name in ("adlb", "adae"):  # the datasets that repeat the arm agree with ADSL
+        t[name].loc[t[name]["USUBJID"] == t["adsl"].loc[3, "USUBJID"], "TRT01A"] = ""
+    _write(d, t, "xpt5")
+
+
 WARNINGS = [
     ("missing_ae_start", _warn_missing_ae_start, "WARNING adae.parquet, column ASTDY: 3 missing value(s) in rows 1, 2, 5"),
     ("missing_aval", _warn_missing_aval, "WARNING advs.parquet, column AVAL: 2 missing value(s) in rows 4, 10"),
     ("empty_config_arm", _warn_empty_config_arm, "WARNING study.toml [arms] order: no subject in 'Drug 5 mg'; not shown"),
     ("unlocked", _warn_unlocked, "WARNING unlocked: no LOCK.json — this dataset is not locked (fingerprint "),
+    ("arm_missing_in_adsl", _warn_arm_missing_in_adsl,
+     "NOTE adsl.xpt: 1 subject(s) in no treatment arm left out of every page (blank TRT01A: 1)"),
 ]
 
 

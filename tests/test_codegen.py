@@ -164,7 +164,7 @@ def test_serology_script_reproduces_summaries(cb, study, results, case):
     assert set(summaries) == set(app["PARAMCD"])
     for code, s in summaries.items():
         a = app[app["PARAMCD"] == code].set_index(["Arm", "Week"]).sort_index()
-        s = s.set_index(["ARM", "AVISITN"]).sort_index()
+        s = s.set_index(["ARM", "TIME"]).sort_index()
         assert list(s.index) == list(a.index)
         assert (s["n"].to_numpy() == a["n"].to_numpy()).all()
         for mine, theirs in (("mean", "Mean"), ("sd", "SD"), ("ci_low", "CI95 low"), ("ci_high", "CI95 high"),
@@ -254,7 +254,7 @@ def test_cells_script_reproduces_boxes_and_statistics(study, results, case):
     codes = comparison.subset_codes(study) if ctl["view"] == "grid" else [ctl["param"]]
     ref, _ = comparison._reference(study, state, ctl["ref"])
     got = results[case]
-    boxes = got["boxes"].set_index(["PARAMCD", "ARM", "AVISITN"])
+    boxes = got["boxes"].set_index(["PARAMCD", "ARM", "TIME"])
     within = got["within"].set_index(["PARAMCD", "ARM"])
     between = got["between"].set_index(["PARAMCD", "ARM", "vs"])
     ancova = got["ancova"].set_index(["PARAMCD", "ARM"])

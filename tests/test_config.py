@@ -39,7 +39,8 @@ def test_no_file_means_defaults(tmp_path):
 
 @pytest.mark.parametrize("text,line", [
     ('[arms]\ncolour = { "A" = "#000000" }\n',
-     "ERROR study.toml [arms]: unknown key(s) colour; known: variable, order, reference, colours"),
+     "ERROR study.toml [arms]: unknown key(s) colour; known: variable, order, reference, colours, exclude, "
+     "include_untreated"),
     ('[arm]\nvariable = "TRT01A"\n',
      "ERROR study.toml: unknown section(s) [arm]; known: [study], [arms], [populations], [datasets], [visits], "
      "[overview], [safety], [pages]"),
@@ -136,8 +137,10 @@ datasets = ["ADLB"]
                             (99.0, "End of Treatment"))
     assert study.end_visit == 2.0 and study.off_axis.empty
     assert list(study.params_for("trajectories")) == ["ALT", "CREAT"] and list(study.params_for("comparison")) == ["ALT", "CREAT"]
+    # End of Treatment has no week (no week in its name, no ADY): the axis shows visit numbers, and says so
+    assert study.time_unit == "visit" and any("the time axis shows visit numbers (AVISITN)" in n for n in study.notes)
     m = study.measurements
-    assert len(m[m["AVISITN"] == 3.0]) == 1 and m.loc[m["AVISITN"] == 3.0, "AVAL"].iloc[0] == 88.0
+    assert len(m[m["TIME"] == 3.0]) == 1 and m.loc[m["TIME"] == 3.0, "AVAL"].iloc[0] == 88.0
 
 
 def test_page_sources_split_parameters(folder):

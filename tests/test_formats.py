@@ -42,8 +42,9 @@ def source():
 
 
 def expected_measurements(t) -> pd.DataFrame:
-    """The rows the time axis should show, computed from the builder's frames by ADaM rules."""
-    eff = set(t["adsl"].loc[t["adsl"]["EFFFL"] == "Y", "USUBJID"])
+    """The rows the time axis should show, computed from the builder's frames by ADaM rules: labs and vital
+    signs are safety data (SAFFL population); ANL01FL resolves ADLB's retest at week 2 (a duplicate key)."""
+    eff = set(t["adsl"].loc[t["adsl"]["SAFFL"] == "Y", "USUBJID"])
     lb = t["adlb"][(t["adlb"]["ANL01FL"] == "Y") & t["adlb"]["AVISITN"].isin([0, 2, 4])]
     rows = pd.concat([lb, t["advs"]], ignore_index=True)
     rows = rows[rows["USUBJID"].isin(eff)]
@@ -72,7 +73,7 @@ def test_folder_opens_with_adam_defaults(folders, source, fmt):
     assert study.baseline_visit == 0.0 and study.end_visit == 4.0
     assert set(study.off_axis["AVISIT"].astype(str)) == {"Unscheduled 1", "End of Treatment"}
     assert any("kept off the time axis" in n for n in study.notes)
-    # values: the analysis records (ANL01FL; the retest of 500 U/L is not one) of the efficacy population
+    # values: the analysis records (ANL01FL; the retest of 500 U/L is not one) of the safety population
     m = study.measurements
     got = m[["USUBJID", "PARAMCD", "AVISITN", "AVAL"]].astype({"USUBJID": str, "PARAMCD": str}) \
         .sort_values(["USUBJID", "PARAMCD", "AVISITN"]).reset_index(drop=True)

@@ -68,7 +68,7 @@ def test_individual_lines_are_capped_per_arm_and_keep_the_chosen_patients(big):
     meas = big.measurements
     base = meas[(meas["PARAMCD"] == "IGG") & (meas["AVISITN"] == 0) & meas["AVAL"].notna()]
     for arm in arms:
-        n0 = int(summ["IGG"].loc[(summ["IGG"]["ARM"] == arm) & (summ["IGG"]["AVISITN"] == 0), "n"].iloc[0])
+        n0 = int(summ["IGG"].loc[(summ["IGG"]["ARM"] == arm) & (summ["IGG"]["TIME"] == 0), "n"].iloc[0])
         assert n0 == int((base["ARM"].astype(str) == arm).sum()) > T.INDIV_MAX_PER_ARM
 
 

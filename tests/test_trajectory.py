@@ -23,7 +23,7 @@ def labels(study):
                                            ("SLEDAI", "Belimumab", 24.0)])
 def test_raw_summary_matches_scipy(study, adlb, code, arm, week):
     summ = T.summarise(T.select(study.measurements, code, labels(study)), "raw", labels(study))
-    row = summ[(summ["ARM"] == arm) & (summ["AVISITN"] == week)].iloc[0]
+    row = summ[(summ["ARM"] == arm) & (summ["TIME"] == week)].iloc[0]
     v = adlb[(adlb["PARAMCD"] == code) & (adlb["TRT01A"] == arm) & (adlb["AVISITN"] == week)]["AVAL"].dropna()
     lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
     assert row["n"] == len(v)
@@ -39,19 +39,19 @@ def test_raw_summary_matches_scipy(study, adlb, code, arm, week):
 def test_change_scales(study, adlb):
     df = T.select(study.measurements, "C3", labels(study))
     chg = T.summarise(df, "chg", labels(study))
-    base = chg[chg["AVISITN"] == 0]
+    base = chg[chg["TIME"] == 0]
     assert (base["mean"] == 0).all() and (base["n"] == 10).all()
     v = adlb[(adlb["PARAMCD"] == "C3") & (adlb["TRT01A"] == "Belimumab") & (adlb["AVISITN"] == 48)]
-    row = chg[(chg["ARM"] == "Belimumab") & (chg["AVISITN"] == 48)].iloc[0]
+    row = chg[(chg["ARM"] == "Belimumab") & (chg["TIME"] == 48)].iloc[0]
     assert row["mean"] == pytest.approx((v["AVAL"] - v["BASE"]).mean())
     pchg = T.summarise(df, "pchg", labels(study))
-    row = pchg[(pchg["ARM"] == "Belimumab") & (pchg["AVISITN"] == 48)].iloc[0]
+    row = pchg[(pchg["ARM"] == "Belimumab") & (pchg["TIME"] == 48)].iloc[0]
     assert row["median"] == pytest.approx((100 * (v["AVAL"] - v["BASE"]) / v["BASE"]).median())
 
 
 def test_drop_out_shows_as_smaller_n(study, adlb):
     summ = T.summarise(T.select(study.measurements, "IGG", labels(study)), "raw", labels(study))
-    n = summ.set_index(["ARM", "AVISITN"])["n"]
+    n = summ.set_index(["ARM", "TIME"])["n"]
     expected = adlb[adlb["PARAMCD"] == "IGG"].dropna(subset=["AVAL"]).groupby(["TRT01A", "AVISITN"]).size()
     for (arm, week), k in expected.items():
         assert n[(arm, float(week))] == k
@@ -62,12 +62,12 @@ def test_filters_restrict_rows(study):
     subj = study.subjects[:3]
     df = T.select(study.measurements, "IGG", ["Belimumab"], subj, (4.0, 12.0))
     assert set(df["USUBJID"].astype(str)) <= set(subj)
-    assert set(df["AVISITN"]) <= {4.0, 8.0, 12.0}
+    assert set(df["TIME"]) <= {4.0, 8.0, 12.0}
     assert set(df["ARM"].astype(str)) == {"Belimumab"}
 
 
 def test_small_groups():
-    df = pd.DataFrame({"ARM": ["A", "A", "B"], "AVISITN": [0.0, 0.0, 0.0], "AVAL": [1.0, 3.0, 5.0],
+    df = pd.DataFrame({"ARM": ["A", "A", "B"], "TIME": [0.0, 0.0, 0.0], "AVAL": [1.0, 3.0, 5.0],
                        "ABLFL": ["Y"] * 3, "BASE": [1.0, 3.0, 5.0], "CHG": [np.nan] * 3, "PCHG": [np.nan] * 3})
     summ = T.summarise(df, "raw").set_index("ARM")
     assert summ.loc["B", "n"] == 1 and np.isnan(summ.loc["B", "ci_low"]) and np.isnan(summ.loc["B", "sd"])

@@ -62,10 +62,17 @@ def test_arm_disagreeing_with_adsl(good):
     assert lines(adsl, lb, ae) == ["ERROR ADLB, column TRT01A: arm differs from ADSL in rows 1: 'Placebo'"]
 
 
-def test_missing_arm_in_adsl(good):
+def test_missing_arm_in_adsl_is_no_arm_not_an_error(good, tmp_path):
+    """A blank arm (a screen failure, say) is not a defect of ADSL: that subject is in no treatment arm."""
     adsl, lb, ae = good
     adsl.loc[1, "TRT01A"] = None
-    assert lines(adsl, lb, ae) == ["ERROR ADSL, column TRT01A: 1 missing value(s) in rows 2"]
+    assert lines(adsl, lb, ae) == []
+    adsl.to_parquet(tmp_path / "adsl.parquet")
+    lb.to_parquet(tmp_path / "adlb.parquet")
+    study = load_study(tmp_path)
+    assert [a.label for a in study.arms] == ["A"] and list(study.excluded["USUBJID"]) == ["S2"]
+    assert any("1 subject(s) in no treatment arm left out of every page (blank TRT01A: 1)" in n for n in study.notes)
+    assert set(study.measurements["USUBJID"].astype(str)) == {"S1"}
 
 
 def test_non_numeric_aval_and_avisitn(good):
@@ -97,13 +104,24 @@ def test_missing_ae_start_day_is_a_warning(good):
 
 def test_load_study_reports_every_fatal_line(tmp_path, good):
     adsl, lb, ae = good
-    lb.loc[3, "USUBJID"] = "S9"
+    adsl.loc[1, "USUBJID"] = "S1"
     adsl.to_parquet(tmp_path / "adsl.parquet")
     lb.to_parquet(tmp_path / "adlb.parquet")
     write_manifest(tmp_path, study_id="T")
     with pytest.raises(DataError) as e:
         load_study(tmp_path)
-    assert e.value.lines == ["ERROR adlb.parquet, column USUBJID: subjects not in ADSL in rows 4: 'S9'"]
+    assert e.value.lines == ["ERROR adsl.parquet, column USUBJID: duplicate key in rows 1, 2: 'S1'"]
+
+
+def test_a_broken_parameter_dataset_is_left_out(tmp_path, good):
+    """A BDS dataset with a defect does not stop the app: it is served without it, and says so."""
+    adsl, lb, ae = good
+    lb.loc[3, "USUBJID"] = "S9"
+    adsl.to_parquet(tmp_path / "adsl.parquet")
+    lb.to_parquet(tmp_path / "adlb.parquet")
+    study = load_study(tmp_path)
+    assert study.dropped == {"ADLB": ("adlb.parquet, column USUBJID: subjects not in ADSL in rows 4: 'S9'",)}
+    assert study.params == {} and any("n = 0" in w or "nothing to show" in w for w in study.empty_pages)
 
 
 def test_missing_adsl_and_unreadable_file(tmp_path, good):

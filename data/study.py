@@ -21,10 +21,11 @@ import pandas as pd
 
 from data import config as _config
 from data import lock as _lock
+from data import sanity as _sanity
 from data.adam import (_CONTROL_HINT, ARM_PALETTE, _arm_codes, _arm_order, _derive_baseline, _lighten,
                        _param_catalogue, _pick, _prepare_bds, _visit_number, unit_of)
 from data.model import Arm, DataError, ParamInfo, Population, Study
-from data.readers import _read_folder, read_dataset
+from data.readers import _read_folder, read_config, read_dataset
 from data.validate import BDS_REQUIRED, Problem, _examples, _rows, analysis_rows, validate_tables
 
 DEFAULT_DATA = Path(__file__).parent / "lso088"
@@ -35,7 +36,8 @@ def load_study(folder: Path | str = DEFAULT_DATA) -> Study:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(folder, [f"ERROR {folder}: not a folder"])
-    study = _build(folder, _lock.verify(folder))
+    snap = _lock.snapshot(folder)  # each file's bytes, read once: hashed, then parsed
+    study = _build(folder, _lock.verify(folder, snap), snap)
     _release_memory()
     return study
 
@@ -63,12 +65,13 @@ def _release_memory() -> None:
         pass
 
 
-def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
+def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Study:
     try:
-        cfg = _config.load(folder)
+        cfg = read_config(folder, snap)
     except _config.ConfigError as exc:
         raise DataError(folder, exc.lines) from None
-    tables, errors, notes = _read_folder(folder, cfg.encoding)
+    tables, errors, notes = _read_folder(folder, cfg.encoding, snap, lock_info.files)
+    _sanity.check_tables(tables, errors, notes)  # finite values, plausible days and dates, display-length text
     files = {file: len(df) for file, df in tables.values()}
     if "ADSL" not in tables:
         errors.append(f"ERROR {folder.name}: no ADSL dataset (adsl.xpt, .sas7bdat, .parquet or .csv) — it is required")
@@ -127,6 +130,7 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     for file, df in list(bds.items()):
         if set(BDS_REQUIRED) <= set(df.columns):
             bds[file], axis_rows[file] = _prepare_bds(df, file, cfg, notes)
+    axis_rows = _sanity.cap_time_axis(bds, axis_rows, notes)  # implausible weeks and too many visits: off the axis
     problems = validate_tables(adsl, bds, adae, arm_col, adsl_name=adsl_file, adae_name=ae_file, rows=axis_rows)
     fatal = [str(p) for p in problems if p.fatal]
     if fatal:
@@ -149,7 +153,10 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     for key, vals in (("reference", [cfg.reference_arm] if cfg.reference_arm else []),
                       ("colours", list(cfg.arm_colours))):
         bad = [v for v in vals if v not in labels]
-        if bad and not cfg.arm_order:
+        if bad and cfg.arm_order and key == "reference":  # listed in [arms] order, but no subject in it
+            errors.append(f"ERROR study.toml [arms] reference: {bad[0]!r} has no subject in {arm_col}; a reference "
+                          f"arm needs subjects (arms with subjects: {', '.join(map(repr, labels))})")
+        elif bad and not cfg.arm_order:
             errors.append(f"ERROR study.toml [arms] {key}: {', '.join(map(repr, bad))} is not an arm of {arm_col} "
                           f"(arms: {', '.join(map(repr, labels))})")
     for kind, flag in flags.items():
@@ -387,12 +394,17 @@ def lock_folder(folder: Path | str, force: bool = False) -> tuple[int, list[str]
     target = folder / _lock.MANIFEST
     if target.exists() and not force:
         return 2, [f"ERROR {target}: exists; the folder is already locked (use --force to lock it again)"]
+    snap = _lock.snapshot(folder)  # validated and locked: the same bytes
     try:
-        study = _build(folder, _lock.LockInfo("", "", "", {}, "", locked=False))
+        study = _build(folder, _lock.LockInfo("", "", "", {}, "", locked=False), snap)
     except DataError as exc:
         return 2, [*exc.lines, f"FAIL {folder}: not locked — fix the problems above first"]
-    _lock.write_manifest(folder, study_id=study.study_id, generator="app.py lock", rows=study.files, force=force)
-    info = _lock.verify(folder)
+    _lock.write_manifest(folder, study_id=study.study_id, generator="app.py lock", rows=study.files, force=force,
+                         snap=snap)
+    try:
+        info = _lock.verify(folder)
+    except _lock.LockError as exc:  # a file changed while it was being locked
+        return 2, [*(f"ERROR {line}" for line in exc.lines), f"FAIL {folder}: changed while locking; lock again"]
     return 0, [f"LOCKED {target}: {len(info.files)} files, fingerprint {info.short}"]
 
 

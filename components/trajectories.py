@@ -914,8 +914,10 @@ def register(app, study, cache):
         results, notes = [], []
         if ref_label not in labels:
             notes.append(f"The reference arm {ref_label} is not in the arm filter: no between-arm comparison.")
+        # Keyed on what the statistics depend on: highlighted patients change the figure, not the fits.
+        restricted = tuple(sorted(subjects)) if ctl["patmode"] == "restrict" and state.patients else None
         for code in ctl["codes"]:
-            key = ("stats", code, state.key(), ctl["patmode"], sctl["visit"], sctl["ref"], log_t, outcome)
+            key = ("stats", code, tuple(labels), restricted, state.weeks, sctl["visit"], sctl["ref"], log_t, outcome)
             res = cache.get_or_compute(
                 "serology-stats", key,
                 lambda c=code: param_stats(study, c, labels, subjects, state.weeks, sctl["visit"], ref_label,

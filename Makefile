@@ -28,9 +28,10 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(PY) app.py
 
-## Production-style server (same app, debug off, workers share the loaded frames)
+## Production-style server (same app, debug off): gunicorn.conf.py has the settings (preloaded data
+## shared by 2 workers, gthread workers a slow client cannot block, workers recycled with jitter)
 serve-prod: install
-	$(VENV)/bin/gunicorn app:server --preload --workers 2 --bind 127.0.0.1:8050 --timeout 60 --no-control-socket
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py app:server
 
 ## Debian's Chromium and its driver for the browser tests (installed when missing)
 browser:

@@ -55,7 +55,9 @@ $(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
 	$(PIP) install --quiet -e ".[load]"
 	touch $@
 
-## 20 simulated users for 60 s against gunicorn (2 workers) on loopback; prints the figures
+## Four loads of 20 simulated users for 60 s each against the production server on loopback: walking
+## the pages, the same behind Basic auth, the same with slow clients trickling bodies, and a cache-filling
+## load (a new filter on every request); prints the figures (about 5 minutes)
 loadtest: $(VENV)/.installed-load
 	$(PY) loadtest/run.py --users 20 --seconds 60
 

@@ -29,6 +29,8 @@ MAX_AXIS_VISITS = 200  # distinct visits on the time axis (slider marks, columns
 FIRST_DATE = pd.Timestamp("1900-01-01")
 LAST_DATE = pd.Timestamp("2100-01-01")  # exclusive
 _EXAMPLES = 3
+_SAS_EPOCH = pd.Timestamp("1960-01-01")
+_SAS_FIRST, _SAS_LAST = (FIRST_DATE - _SAS_EPOCH).days, (LAST_DATE - _SAS_EPOCH).days
 
 
 def _rows(index) -> str:
@@ -68,6 +70,13 @@ def check_tables(tables: dict, errors: list[str], notes: list[str]) -> None:
                     if far.any():
                         errors.append(f"ERROR {file}, column {col}: study day beyond ±{MAX_DAY:,} (100 years) in rows "
                                       f"{_rows(np.flatnonzero(far))}: {vals[far].iloc[0]:g}")
+                elif col.endswith(("DT", "DTM")):  # a SAS date (days) or datetime (seconds) left numeric
+                    unit = 86_400 if col.endswith("DTM") else 1
+                    out = ((vals >= _SAS_LAST * unit) | (vals < _SAS_FIRST * unit)).to_numpy()
+                    if out.any():
+                        errors.append(f"ERROR {file}, column {col}: date outside 1900–2099 in rows "
+                                      f"{_rows(np.flatnonzero(out))}: {vals[out].iloc[0]:g} "
+                                      f"({'seconds' if unit > 1 else 'days'} since 1960-01-01)")
             elif pd.api.types.is_datetime64_any_dtype(s):
                 naive = s.dt.tz_localize(None) if getattr(s.dt, "tz", None) is not None else s
                 out = ((naive >= LAST_DATE) | (naive < FIRST_DATE)).fillna(False).to_numpy(dtype=bool)
@@ -78,11 +87,19 @@ def check_tables(tables: dict, errors: list[str], notes: list[str]) -> None:
                                   f"leave it missing, e.g. for an ongoing event)")
         for col in _text_columns(df):
             s = df[col]
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                cats = pd.Series(s.cat.categories.astype(str))
-                if not (cats.str.len() > MAX_TEXT).any():
+            if isinstance(s.dtype, pd.CategoricalDtype):  # shorten the categories; codes (and missing) stay
+                cats = s.cat.categories
+                long_cats = [c for c in cats if isinstance(c, str) and len(c) > MAX_TEXT]
+                if not long_cats:
                     continue
-                s = s.astype(str)
+                if not changed:
+                    df = df.copy()
+                    changed = True
+                df[col] = s.cat.rename_categories({c: _short(c) for c in long_cats})
+                rows = np.flatnonzero(s.isin(long_cats).to_numpy())
+                notes.append(f"NOTE {file}, column {col}: {len(long_cats):,} value(s) longer than {MAX_TEXT} characters "
+                             f"shortened for display (rows {_rows(rows)}), e.g. {_short(long_cats[0])[:40]!r}…")
+                continue
             lengths = s.str.len() if pd.api.types.is_string_dtype(s) else s.map(
                 lambda v: len(v) if isinstance(v, str) else 0)
             long = (lengths.fillna(0) > MAX_TEXT).to_numpy(dtype=bool)
@@ -104,14 +121,20 @@ def check_tables(tables: dict, errors: list[str], notes: list[str]) -> None:
 def cap_time_axis(bds: dict, axis_rows: dict, notes: list[str]) -> dict:
     """Axis rows without implausible weeks, and at most MAX_AXIS_VISITS visits. Returns the new masks."""
     out = dict(axis_rows)
+    weeks_of = {file: pd.to_numeric(bds[file]["AVISITN"], errors="coerce") for file in axis_rows}
     for file, mask in axis_rows.items():
-        week = pd.to_numeric(bds[file]["AVISITN"], errors="coerce")
+        week = weeks_of[file]
         far = mask & (week.abs() > MAX_WEEK)
         if far.any():
             out[file] = mask & ~far
             vals = ", ".join(f"{v:g}" for v in pd.unique(week[far])[:_EXAMPLES])
             notes.append(f"NOTE {file}: {int(far.sum()):,} record(s) at AVISITN beyond ±{MAX_WEEK:,} weeks ({vals}) "
                          f"kept off the time axis: not a plausible week")
+    distinct = set()
+    for file, mask in out.items():
+        distinct.update(pd.unique(weeks_of[file][mask].dropna()).tolist())
+    if len(distinct) <= MAX_AXIS_VISITS:  # the usual case: nothing to count
+        return out
     subjects: dict[float, set] = {}
     for file, mask in out.items():
         df = bds[file][mask]
@@ -125,7 +148,7 @@ def cap_time_axis(bds: dict, axis_rows: dict, notes: list[str]) -> dict:
     dropped = sorted(set(subjects) - keep)
     n_rows = 0
     for file, mask in out.items():
-        week = pd.to_numeric(bds[file]["AVISITN"], errors="coerce")
+        week = weeks_of[file]
         off = mask & week.notna() & ~week.isin(keep)
         n_rows += int(off.sum())
         out[file] = mask & ~off

@@ -128,3 +128,28 @@ def test_thousands_of_visits_are_capped_and_the_cap_is_said(data_copy):
     assert len(study.visits) <= 200
     note = next(n for n in study.notes if n.startswith("NOTE time axis"))
     assert "the 200 with the most subjects are shown" in note and "kept off the time axis" in note
+
+
+def test_a_sas_date_9999_left_numeric_is_an_error(data_copy):
+    """SAS transport dates are day numbers; one for 9999-12-31 is not converted (out of range), still caught."""
+    d = unlocked(data_copy)
+    adae = pd.read_parquet(d / "adae.parquet")
+    adae["AENDT"] = (adae["AENDT"] - pd.Timestamp("1960-01-01")).dt.days.astype("float64")
+    adae.loc[2, "AENDT"] = float((pd.Timestamp("9999-12-31") - pd.Timestamp("1960-01-01")).days)
+    adae.to_parquet(d / "adae.parquet", index=False)
+    code, lines = check_folder(d)
+    assert code == 2 and any("column AENDT: date outside 1900–2099 in rows 3" in line for line in lines), lines
+
+
+def test_long_categories_are_shortened_and_missing_stays_missing(data_copy):
+    d = unlocked(data_copy)
+    adae = pd.read_parquet(d / "adae.parquet")
+    adae["AEOUT"] = adae["AEOUT"].astype(object)
+    adae.loc[0, "AEOUT"] = "RECOVERED " * 50
+    adae.loc[1, "AEOUT"] = None
+    adae["AEOUT"] = adae["AEOUT"].astype("category")
+    adae.to_parquet(d / "adae.parquet", index=False)
+    study = load_study(d)
+    out = study.adae["AEOUT"]
+    assert out.astype(str).str.len().max() <= 200 and out.isna().sum() == 1
+    assert any("column AEOUT" in n and "shortened" in n for n in study.notes)

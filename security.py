@@ -6,8 +6,8 @@
   X-Content-Type-Options, frame-ancestors / X-Frame-Options and Referrer-Policy.
 - Host names: a request whose Host header is not one this deployment answers to is a
   400, so a page that rebinds its own DNS name to this server (DNS rebinding) cannot
-  read it from a victim's browser. Answered: ``localhost``, IP addresses (the bound
-  address; a rebinding page always uses a DNS name) and ``TRIAL_ALLOWED_HOSTS``
+  read it from a victim's browser. Answered: ``localhost``, this machine's host name, IP
+  addresses (the bound address; a rebinding page always uses a DNS name) and ``TRIAL_ALLOWED_HOSTS``
   (comma-separated names; ``.example.org`` for every sub-domain; ``*`` for any).
 - The callback endpoint checks the *shape* of each request against the callbacks
   the app registered before Dash sees it: unknown outputs, ``outputs`` that are not
@@ -25,8 +25,9 @@
   signed, HttpOnly, SameSite=Strict cookie (``TRIAL_SESSION_HOURS``, default 12)
   answers for the user afterwards, so the ~150 ms password hash is not paid on every
   asset and callback. An unknown user name costs the same hash check as a known one.
-  Failed guesses are limited per user name and per client address, with a back-off
-  that doubles (429 + Retry-After) up to 5 minutes.
+  Failed guesses are limited per user name and per client address (behind a proxy on this
+  machine: the address it appends to X-Forwarded-For), with a back-off that doubles
+  (429 + Retry-After) up to 5 minutes.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections import OrderedDict
@@ -165,7 +167,8 @@ def defuse_links(body: bytes) -> bytes | None:
 def _allowed_hosts() -> tuple[set[str], tuple[str, ...], bool]:
     """(exact names, sub-domain suffixes, any)."""
     raw = [h.strip().lower() for h in os.environ.get(ENV_ALLOWED_HOSTS, "").split(",") if h.strip()]
-    exact = {h for h in raw if not h.startswith(".")} | {"localhost"}
+    # This machine's own name is safe too: a rebinding page can only use a DNS name it controls.
+    exact = {h for h in raw if not h.startswith(".")} | {"localhost", socket.gethostname().lower()}
     suffixes = tuple(h for h in raw if h.startswith("."))
     return exact, suffixes, "*" in raw
 
@@ -298,7 +301,7 @@ def install(app) -> None:
         if a is None or a.type != "basic":
             return None, None
         name, pw = a.username or "", a.password or ""
-        addr = request.remote_addr or "?"
+        addr = _client_address()
         kname, kaddr = "u:" + name.lower()[:200], "a:" + addr
         wait = max(per_user.wait(kname), per_addr.wait(kaddr))
         if wait > 0:
@@ -395,6 +398,20 @@ def install(app) -> None:
             return exc
         log.exception("unhandled error on %s", request.path)
         return Response("Internal error. It has been logged.\n", 500, {"Content-Type": "text/plain"})
+
+
+def _client_address() -> str:
+    """The client's address; behind a reverse proxy on this machine, the one it appended to X-Forwarded-For
+    (else every sign-in would share the proxy's address and its limit)."""
+    addr = request.remote_addr or "?"
+    fwd = request.headers.get("X-Forwarded-For", "")
+    if fwd:
+        try:
+            if ipaddress.ip_address(addr).is_loopback:
+                return fwd.split(",")[-1].strip()[:64] or addr
+        except ValueError:
+            pass
+    return addr
 
 
 def _same_origin() -> bool:

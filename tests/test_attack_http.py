@@ -189,3 +189,20 @@ def test_unknown_component_suite_paths_are_404_without_a_traceback(client, path,
     assert r.status_code == 404
     assert not any(rec.exc_info for rec in caplog.records), "a traceback was logged"
     assert sum(len(rec.getMessage()) for rec in caplog.records) < 400
+
+
+def test_this_machines_name_is_answered(client):
+    import socket
+
+    assert client.get("/", headers={"Host": f"{socket.gethostname()}:8050"}).status_code == 200
+
+
+def test_sign_in_limits_behind_a_local_proxy_use_the_forwarded_address(auth, monkeypatch):
+    app, calls = auth
+    monkeypatch.setattr(security, "_now", lambda: 9000.0)
+    c = app.server.test_client()
+    proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    for i in range(40):  # one client behind the proxy guesses
+        c.get("/", headers={**basic(f"u{i}", "x"), "X-Forwarded-For": "203.0.113.9"}, environ_base=proxy)
+    r = c.get("/", headers={**basic("ana", "s3cret"), "X-Forwarded-For": "198.51.100.7"}, environ_base=proxy)
+    assert r.status_code == 200  # another client behind the same proxy signs in

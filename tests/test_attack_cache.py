@@ -138,6 +138,7 @@ def test_every_page_is_identical_from_a_worker_that_reads_redis(redis_url, monke
     cache_b = b.server.config["RESULT_CACHE"]
     shared = _all_page_responses(b)
     assert shared == computed
+    assert {status for status, _ in computed.values()} <= {200, 204}
     assert cache_b.hits > 0 and cache_b.rejected == 0
     assert cache_b.misses == 0, "some results were not shared through Redis"
 

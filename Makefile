@@ -28,9 +28,10 @@ install-test: $(VENV)/.installed-test
 run: install
 	$(PY) app.py
 
-## Production-style server (same app, debug off, workers share the loaded frames)
+## Production-style server (same app, debug off): gunicorn.conf.py has the settings (preloaded data
+## shared by 2 workers, gthread workers a slow client cannot block, workers recycled with jitter)
 serve-prod: install
-	$(VENV)/bin/gunicorn app:server --preload --workers 2 --bind 127.0.0.1:8050 --timeout 60 --no-control-socket
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py app:server
 
 ## Debian's Chromium and its driver for the browser tests (installed when missing)
 browser:
@@ -54,7 +55,9 @@ $(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
 	$(PIP) install --quiet -e ".[load]"
 	touch $@
 
-## 20 simulated users for 60 s against gunicorn (2 workers) on loopback; prints the figures
+## Four loads of 20 simulated users for 60 s each against the production server on loopback: walking
+## the pages, the same behind Basic auth, the same with slow clients trickling bodies, and a cache-filling
+## load (a new filter on every request); prints the figures (about 5 minutes)
 loadtest: $(VENV)/.installed-load
 	$(PY) loadtest/run.py --users 20 --seconds 60
 

@@ -89,6 +89,9 @@ def main(argv=None) -> int:
         print("\n".join(lines), file=sys.stdout if code == 0 or args.command == "check" else sys.stderr)
         return code
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.host not in ("0.0.0.0", "::", "127.0.0.1", "::1", "localhost"):  # a name bound to is a name answered
+        os.environ[security.ENV_ALLOWED_HOSTS] = ",".join(
+            filter(None, [os.environ.get(security.ENV_ALLOWED_HOSTS, ""), args.host]))
     try:
         app = create_app(args.data)
     except (DataError, LockError) as exc:

@@ -1,32 +1,69 @@
 """HTTP hardening of the Flask server behind the Dash app.
 
 - Security headers on every response: a Content-Security-Policy that allows only
-  the app's own origin (Dash's inline scripts admitted by their hashes), plus
+  the app's own origin (Dash's inline scripts admitted by their hashes),
+  Cross-Origin-Opener-Policy / Cross-Origin-Resource-Policy ``same-origin``,
   X-Content-Type-Options, frame-ancestors / X-Frame-Options and Referrer-Policy.
+- Host names: a request whose Host header is not one this deployment answers to is a
+  400, so a page that rebinds its own DNS name to this server (DNS rebinding) cannot
+  read it from a victim's browser. Answered: ``localhost``, this machine's host name, IP
+  addresses (the bound address; a rebinding page always uses a DNS name) and ``TRIAL_ALLOWED_HOSTS``
+  (comma-separated names; ``.example.org`` for every sub-domain; ``*`` for any).
 - The callback endpoint checks the *shape* of each request against the callbacks
-  the app registered before Dash sees it: unknown outputs, wrong input counts,
-  junk JSON get a 400, not a 500 from deep inside Dash.
+  the app registered before Dash sees it: unknown outputs, ``outputs`` that are not
+  the callback's own, wrong input counts, junk JSON get a 400, not a 500 from deep
+  inside Dash. Unknown files under ``/_dash-component-suites/`` are a plain 404.
+- Text from the data is text: plotly draws ``<a href=…>`` in any figure string as a link,
+  so a PARAM or AE term carrying one became a clickable anchor to another site. Every
+  figure in a callback or layout response has its anchor tags escaped (the app's own
+  figure markup uses none), so they show as the characters they are.
 - Optional authentication, off unless configured:
     TRIAL_AUTH_FILE=path   lines "user:<werkzeug password hash>" (HTTP Basic)
     TRIAL_AUTH_PROXY_HEADER=X-Remote-User   trust a reverse proxy that sets it
   When on, every route requires it, and cross-origin POSTs are refused (Dash
-  itself does not check CSRF).
+  itself does not check CSRF). Basic credentials are verified once per session: a
+  signed, HttpOnly, SameSite=Strict cookie (``TRIAL_SESSION_HOURS``, default 12)
+  answers for the user afterwards, so the ~150 ms password hash is not paid on every
+  asset and callback. An unknown user name costs the same hash check as a known one.
+  Failed guesses are limited per user name and per client address (behind a proxy on this
+  machine: the address it appends to X-Forwarded-For), with a back-off that doubles
+  (429 + Retry-After) up to 5 minutes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
 import logging
 import os
+import re
+import socket
+import threading
+import time
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
-from flask import Response, request
-from werkzeug.exceptions import HTTPException
-from werkzeug.security import check_password_hash
+from flask import Response, g, request
+from itsdangerous import BadData, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.security import check_password_hash, generate_password_hash
 
 log = logging.getLogger(__name__)
 CALLBACK_PATH = "/_dash-update-component"
+SUITES_PREFIX = "/_dash-component-suites/"
 MAX_BODY = 2 * 1024 * 1024  # the largest legitimate callback request is a few KB
+ENV_ALLOWED_HOSTS = "TRIAL_ALLOWED_HOSTS"
+SESSION_COOKIE = "trial_session"
+# Failed Basic-auth guesses before the back-off starts, per user name and per client address
+# (an office behind one NAT address shares the second).
+FREE_FAILURES_USER = 5
+FREE_FAILURES_ADDR = 20
+BACKOFF_CAP = 300.0  # seconds
+
+
+def _now() -> float:
+    return time.monotonic()
 
 
 def _csp(app) -> str:
@@ -44,6 +81,23 @@ def _csp(app) -> str:
         "form-action 'self'",
         "frame-ancestors 'none'",
     ])
+
+
+# -- callback request shape -------------------------------------------------------------------------
+def _expected_outputs(output: str) -> list[tuple[str, str]]:
+    parts = output[2:-2].split("...") if output.startswith("..") else [output]
+    return [tuple(p.rsplit(".", 1)) if "." in p else (p, "") for p in parts]
+
+
+def _output_matches(got, want: tuple[str, str]) -> bool:
+    if not isinstance(got, dict) or set(got) - {"id", "property"}:
+        return False
+    cid, prop = want
+    if got.get("property") not in (prop, prop.split("@", 1)[0]):  # allow_duplicate outputs: "prop@hash" in the key
+        return False
+    if cid.startswith("{"):  # a pattern-matching id: Dash matches the wildcards itself
+        return isinstance(got.get("id"), dict)
+    return got.get("id") == cid
 
 
 def _callback_shape_error(app, body) -> str | None:
@@ -68,11 +122,12 @@ def _callback_shape_error(app, body) -> str | None:
         elif not isinstance(got, (dict, list)):
             return "inputs do not match the callback"
     outputs = body.get("outputs")
-    n_out = len(output[2:-2].split("...")) if output.startswith("..") else 1
+    expected = _expected_outputs(output)
     if output.startswith(".."):
-        if not isinstance(outputs, list) or len(outputs) != n_out or not all(isinstance(o, dict) for o in outputs):
+        if not isinstance(outputs, list) or len(outputs) != len(expected) or \
+                not all(_output_matches(o, w) for o, w in zip(outputs, expected)):
             return "outputs do not match the callback"
-    elif not isinstance(outputs, dict):
+    elif not _output_matches(outputs, expected[0]):
         return "outputs do not match the callback"
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(c, str) for c in changed):
@@ -80,6 +135,68 @@ def _callback_shape_error(app, body) -> str | None:
     return None
 
 
+# -- data text in figures is text ------------------------------------------------------------------
+# An anchor tag, as plotly's pseudo-HTML reads it, raw or as JSON escapes it (\u003c).
+_ANCHOR_BYTES = re.compile(rb"(?:<|\\u003[cC])\s*/?\s*[aA](?:[\s>/]|\\u003[eE])")
+_ANCHOR = re.compile(r"<(\s*/?\s*a)(?=[\s>/])", re.IGNORECASE)
+
+
+def _defuse(node, in_figure: bool = False):
+    """``node`` with every anchor tag in strings under a ``figure`` property escaped (&lt;a …)."""
+    if isinstance(node, dict):
+        return {k: _defuse(v, in_figure or k == "figure") for k, v in node.items()}
+    if isinstance(node, list):
+        return [_defuse(v, in_figure) for v in node]
+    if in_figure and isinstance(node, str) and "<" in node:
+        return _ANCHOR.sub(r"&lt;\1", node)
+    return node
+
+
+def defuse_links(body: bytes) -> bytes | None:
+    """The JSON response with anchor tags in figures escaped, or None when it holds none (the usual case)."""
+    if not _ANCHOR_BYTES.search(body):
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    return json.dumps(_defuse(doc), separators=(",", ":")).encode()
+
+
+# -- host names ---------------------------------------------------------------------------------------
+def _allowed_hosts() -> tuple[set[str], tuple[str, ...], bool]:
+    """(exact names, sub-domain suffixes, any)."""
+    raw = [h.strip().lower() for h in os.environ.get(ENV_ALLOWED_HOSTS, "").split(",") if h.strip()]
+    # This machine's own name is safe too: a rebinding page can only use a DNS name it controls.
+    exact = {h for h in raw if not h.startswith(".")} | {"localhost", socket.gethostname().lower()}
+    suffixes = tuple(h for h in raw if h.startswith("."))
+    return exact, suffixes, "*" in raw
+
+
+def _host_name(host: str) -> str | None:
+    try:
+        name = urlsplit("//" + host).hostname
+    except ValueError:
+        return None
+    return name.rstrip(".") if name else None
+
+
+def _host_allowed(host: str, exact, suffixes, any_host) -> bool:
+    if any_host:
+        return True
+    name = _host_name(host)
+    if not name:
+        return False
+    if name in exact or any(name.endswith(s) or name == s[1:] for s in suffixes):
+        return True
+    try:  # an address literal: the bound address, never a rebound DNS name
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+# -- authentication ---------------------------------------------------------------------------------
 def _load_users(path: str) -> dict[str, str]:
     users = {}
     with open(path) as fh:
@@ -91,26 +208,137 @@ def _load_users(path: str) -> dict[str, str]:
     return users
 
 
+def _dummy_hash(users: dict[str, str]) -> str:
+    """A hash of the users' own algorithm and cost, checked for unknown names (same time as a known one)."""
+    method = next(iter(users.values())).split("$", 1)[0] if users else "scrypt"
+    try:
+        return generate_password_hash(os.urandom(16).hex(), method=method)
+    except (ValueError, TypeError):
+        return generate_password_hash(os.urandom(16).hex())
+
+
+class Backoff:
+    """Failed attempts per key; after ``free`` failures each further one doubles a wait (capped)."""
+
+    def __init__(self, free: int, cap: float = BACKOFF_CAP, forget: float = 3600.0, size: int = 10_000):
+        self.free, self.cap, self.forget, self.size = free, cap, forget, size
+        self._state: OrderedDict[str, list[float]] = OrderedDict()  # key -> [failures, blocked until, last]
+        self._lock = threading.Lock()
+
+    def wait(self, key: str) -> float:
+        with self._lock:
+            st = self._state.get(key)
+            if st is None:
+                return 0.0
+            now = _now()
+            if now - st[2] > self.forget:
+                del self._state[key]
+                return 0.0
+            return max(0.0, st[1] - now)
+
+    def failure(self, key: str) -> None:
+        with self._lock:
+            now = _now()
+            st = self._state.pop(key, None) or [0, 0.0, now]
+            st[0] += 1
+            st[2] = now
+            if st[0] > self.free:
+                st[1] = now + min(self.cap, 2.0 ** (st[0] - self.free - 1))
+            self._state[key] = st
+            while len(self._state) > self.size:  # bounded memory, whatever is guessed
+                self._state.popitem(last=False)
+
+    def success(self, key: str) -> None:
+        with self._lock:
+            self._state.pop(key, None)
+
+
+def _secret(env: str) -> bytes:
+    val = os.environ.get(env, "")
+    return val.encode() if len(val) >= 16 else os.urandom(32)
+
+
 def install(app) -> None:
     server = app.server
     server.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     csp = _csp(app)
+    exact, suffixes, any_host = _allowed_hosts()
     auth_file = os.environ.get("TRIAL_AUTH_FILE")
     proxy_header = os.environ.get("TRIAL_AUTH_PROXY_HEADER")
     users = _load_users(auth_file) if auth_file else None
     auth_on = bool(users is not None or proxy_header)
+    dummy = _dummy_hash(users) if users is not None else ""
+    # Without TRIAL_SESSION_SECRET: a random key per server (gunicorn --preload: the workers share it).
+    signer = URLSafeTimedSerializer(_secret("TRIAL_SESSION_SECRET"), salt="trial-session")
+    try:
+        session_hours = float(os.environ.get("TRIAL_SESSION_HOURS", "12"))
+    except ValueError:
+        session_hours = 12.0
+    per_user, per_addr = Backoff(FREE_FAILURES_USER), Backoff(FREE_FAILURES_ADDR)
+    warned_hosts: set[str] = set()
+
+    def _pw_tag(user: str) -> str:  # changes when the user's password hash changes
+        return hashlib.sha256(users.get(user, "").encode()).hexdigest()[:16]
+
+    def _session_user() -> str | None:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if not raw or len(raw) > 4096:
+            return None
+        try:
+            data = signer.loads(raw, max_age=int(session_hours * 3600))
+        except (BadData, ValueError, TypeError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        user = data.get("u")
+        if not isinstance(user, str) or user not in users or data.get("p") != _pw_tag(user):
+            return None
+        return user
+
+    def _basic_user():
+        """(user or None, response to send instead or None)."""
+        a = request.authorization
+        if a is None or a.type != "basic":
+            return None, None
+        name, pw = a.username or "", a.password or ""
+        addr = _client_address()
+        kname, kaddr = "u:" + name.lower()[:200], "a:" + addr
+        wait = max(per_user.wait(kname), per_addr.wait(kaddr))
+        if wait > 0:
+            return None, Response("Too many failed sign-ins; try again later.\n", 429,
+                                  {"Retry-After": str(max(1, int(wait + 0.999)))})
+        known = name in users
+        ok = check_password_hash(users[name] if known else dummy, pw) and known
+        if not ok:
+            per_user.failure(kname)
+            per_addr.failure(kaddr)
+            return None, None
+        per_user.success(kname)
+        per_addr.success(kaddr)
+        g.new_session = signer.dumps({"u": name, "p": _pw_tag(name)})
+        return name, None
 
     @server.before_request
     def _guard():
+        if not _host_allowed(request.host, exact, suffixes, any_host):
+            name = (_host_name(request.host) or "?")[:100]
+            if name not in warned_hosts and len(warned_hosts) < 100:
+                warned_hosts.add(name)
+                log.warning("refused Host %r: add it to %s if this server should answer to it", name, ENV_ALLOWED_HOSTS)
+            return Response("Bad request: unknown host name.\n", 400)
         if auth_on:
             who = None
             if proxy_header and request.headers.get(proxy_header):
                 who = request.headers.get(proxy_header)
-            elif users is not None and request.authorization and request.authorization.type == "basic":
+            elif users is not None:
+                who = _session_user()
                 a = request.authorization
-                h = users.get(a.username or "")
-                if h and check_password_hash(h, a.password or ""):
-                    who = a.username
+                if who is not None and a is not None and a.type == "basic" and (a.username or "") != who:
+                    who = None  # another user's credentials: check those, not the session
+                if who is None:
+                    who, refusal = _basic_user()
+                    if refusal is not None:
+                        return refusal
             if not who:
                 return Response("Authentication required.\n", 401,
                                 {"WWW-Authenticate": 'Basic realm="trial results explorer"'} if users is not None else {})
@@ -129,10 +357,39 @@ def install(app) -> None:
     @server.after_request
     def _headers(resp):
         resp.headers.setdefault("Content-Security-Policy", csp)
+        resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        resp.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         resp.headers.setdefault("X-Frame-Options", "DENY")
         resp.headers.setdefault("Referrer-Policy", "same-origin")
+        if (request.path == CALLBACK_PATH or request.path == "/_dash-layout") and resp.status_code == 200 \
+                and resp.mimetype == "application/json" and not resp.direct_passthrough:
+            fixed = defuse_links(resp.get_data())
+            if fixed is not None:
+                resp.set_data(fixed)
+        token = g.pop("new_session", None)
+        if token:
+            secure = request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+            resp.set_cookie(SESSION_COOKIE, token, max_age=int(session_hours * 3600), httponly=True,
+                            samesite="Strict", secure=secure, path="/")
         return resp
+
+    # Dash answers an unknown file under /_dash-component-suites/ with an exception (a 500 and a
+    # 3 KB traceback in the log per 60-byte request): a plain 404 instead.
+    for rule in server.url_map.iter_rules():
+        if str(rule).startswith(SUITES_PREFIX):
+            view = server.view_functions[rule.endpoint]
+
+            def suites(*args, _view=view, **kwargs):
+                try:
+                    return _view(*args, **kwargs)
+                except HTTPException:
+                    raise
+                except Exception as exc:
+                    log.info("404 %s (%s)", request.path[:200], type(exc).__name__)
+                    raise NotFound() from None
+
+            server.view_functions[rule.endpoint] = suites
 
     @server.errorhandler(Exception)
     def _error(exc):
@@ -141,6 +398,20 @@ def install(app) -> None:
             return exc
         log.exception("unhandled error on %s", request.path)
         return Response("Internal error. It has been logged.\n", 500, {"Content-Type": "text/plain"})
+
+
+def _client_address() -> str:
+    """The client's address; behind a reverse proxy on this machine, the one it appended to X-Forwarded-For
+    (else every sign-in would share the proxy's address and its limit)."""
+    addr = request.remote_addr or "?"
+    fwd = request.headers.get("X-Forwarded-For", "")
+    if fwd:
+        try:
+            if ipaddress.ip_address(addr).is_loopback:
+                return fwd.split(",")[-1].strip()[:64] or addr
+        except ValueError:
+            pass
+    return addr
 
 
 def _same_origin() -> bool:

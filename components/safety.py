@@ -663,7 +663,7 @@ def register(app, study, cache):
             if not isinstance(virtual, list) or len(virtual) > 10 * len(full) + 10 or \
                     not all(isinstance(r, dict) for r in virtual):
                 raise PreventUpdate
-            ids = [r.get("ROWID") for r in virtual]
+            ids = [r.get("ROWID") for r in virtual if isinstance(r.get("ROWID"), str)]  # a list is unhashable
             pos = {rid: i for i, rid in enumerate(full["ROWID"])}
             # Only rows the server itself lists for this filter; anything else sent is dropped.
             keep = [pos[i] for i in dict.fromkeys(ids) if isinstance(i, str) and i in pos]

@@ -71,9 +71,27 @@ def navbar(study, pages):
     )
 
 
+def slider_marks(visits, room: int = 24) -> dict:
+    """Every visit a stop on the slider; labels only where they do not overlap (at most ``room``)."""
+    if not visits:
+        return {}
+    gap = (visits[-1] - visits[0]) / room if len(visits) > room else 0
+    labelled, last = set(), None
+    for v in visits:
+        if last is None or v - last >= gap:
+            labelled.add(v)
+            last = v
+    if gap and visits[-1] not in labelled:  # the end of the study is always labelled
+        near = [v for v in labelled if visits[-1] - v < gap]
+        labelled -= set(near) - {visits[0]}
+        labelled.add(visits[-1])
+    # An unlabelled stop is the string "" (a {"label": ""} mark shows its value instead).
+    return {v: {"label": f"{v:g}"} if v in labelled else "" for v in visits}
+
+
 def filter_bar(study):
     full = F.full_window(study)
-    marks = {v: {"label": f"{v:g}"} for v in study.visit_numbers}
+    marks = slider_marks(study.visit_numbers)
     patient_opts = [
         {"label": f"{u} · {arm}", "value": u}
         for u, arm in zip(study.adsl["USUBJID"], study.adsl["ARM_LABEL"].astype(str))

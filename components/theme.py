@@ -82,12 +82,22 @@ def stamp(fig: go.Figure, study, extra: str = "", *, state=None) -> go.Figure:
     return fig
 
 
+# Modebar buttons that hand the figure (patient-level data) to another origin: plotly's
+# "Share chart…" (sendChartToCloud) opens its chart service and posts the figure to it, which no
+# CSP can stop. Removed, its destination emptied, and the plotly logo (a link out) hidden.
+OUTSIDE_BUTTONS = ("sendChartToCloud",)
+
+
 def graph_config(filename: str) -> dict:
-    """Toolbar: PNG export at slide size; nothing loaded from outside the app."""
+    """Toolbar: PNG export at slide size; nothing loaded from, or sent to, outside the app."""
     return {
         "displaylogo": False,
+        "showSendToCloud": False,
+        "showEditInChartStudio": False,
+        "showLink": False,
+        "plotlyServerURL": "",
         "toImageButtonOptions": {"format": "png", "filename": filename, "width": 1920, "height": 1080, "scale": 2},
-        "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+        "modeBarButtonsToRemove": ["lasso2d", "select2d", *OUTSIDE_BUTTONS],
     }
 
 

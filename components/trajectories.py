@@ -546,7 +546,9 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
         if single:
             title = axis_title(info, scale)
             long = max(len(x) for x in title.split("<br>")) > 28  # a timepoint's two-line name: smaller, in the plot
-            fig.update_yaxes(title_text=title, title_font=dict(size=13) if long else None, row=1, col=1)
+            fig.update_yaxes(title_text=title, row=1, col=1)
+            if long:  # (an explicit None font would be an empty dict that a cached copy does not keep)
+                fig.update_yaxes(title_font=dict(size=13), row=1, col=1)
         else:
             fig.update_yaxes(title_text=axis_title(info, scale, short=True), row=r, col=c)
             fig.update_xaxes(title_text=study.time_title if r == rows else None, row=r, col=c)
@@ -1043,8 +1045,10 @@ def register(app, study, cache):
         results, notes = [], []
         if ref_label not in labels:
             notes.append(f"The reference arm {ref_label} is not in the arm filter: no between-arm comparison.")
+        # Keyed on what the statistics depend on: highlighted patients change the figure, not the fits.
+        restricted = tuple(sorted(subjects)) if ctl["patmode"] == "restrict" and state.patients else None
         for code in ctl["codes"]:
-            key = ("stats", code, state.key(), ctl["patmode"], sctl["visit"], sctl["ref"], log_t, outcome,
+            key = ("stats", code, tuple(labels), restricted, state.weeks, sctl["visit"], sctl["ref"], log_t, outcome,
                    ctl["imputed"])
             res = cache.get_or_compute(
                 "traj-stats", key,

@@ -6,90 +6,280 @@ name and the *validated, normalised* arguments, so a key never depends on raw cl
 input and a changed dataset never serves stale results.
 
 Two levels:
-- in this process, the results themselves (Python objects, no pickling), in a bounded
-  LRU of ``CACHE_THRESHOLD`` entries (default 2,000). A hit returns the very object that
-  was computed: callers treat cached results as read-only. (The benchmark measured why:
-  flask-caching's SimpleCache pickles every value, and unpickling a plotly Figure
-  re-validates it, about 30 ms per hit for the Overview figure against under 1 ms now.)
-- when ``CACHE_REDIS_URL`` is set, also Redis (flask-caching RedisCache, pickled), shared
-  by workers and hosts; a result another worker computed is fetched from there once,
-  then served from this process. If Redis goes away the app keeps serving by
-  computing, and logs one warning.
+- in this process, the results themselves (Python objects, no serialising), in an LRU
+  bounded by an estimate of their size in bytes (``CACHE_MAX_MB``, default 256 per
+  worker) and by entry count (``CACHE_THRESHOLD``, default 2,000). A hit returns the very
+  object that was computed: callers treat cached results as read-only. (Unpickling a
+  plotly Figure on every hit cost about 30 ms for the Overview figure, against under 1 ms.)
+- when ``CACHE_REDIS_URL`` is set, also Redis, shared by workers and hosts. **Redis is a
+  trust boundary**: anyone who can write to it could, with pickled values (cachelib's
+  serializer unpickles any value starting with ``!``), run code in the workers. So entries
+  are tagged JSON (``data.codec``: data that cannot execute), signed with HMAC-SHA256 under
+  a key only the app holds (``CACHE_SECRET``, or a random key per server) over the entry's
+  Redis key and bytes; an entry whose signature does not verify is ignored and recomputed,
+  so a value can neither run code nor be replaced, nor moved to another key. Redis calls
+  have short socket timeouts (``CACHE_REDIS_TIMEOUT``, 0.25 s) and a circuit breaker:
+  after a failure Redis is skipped for ``CACHE_REDIS_RETRY_SECONDS`` (30 s) and the app
+  serves by computing, with one warning per outage.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
 import json
 import logging
 import os
+import sys
 import threading
+import time
 from collections import OrderedDict
 from typing import Any, Callable
 
-from flask_caching import Cache
+import numpy as np
+
+from data import codec
 
 log = logging.getLogger(__name__)
 SIMPLE_THRESHOLD = 2000  # entries per process
-LOCAL_IN_FRONT_OF_SHARED = 256  # entries kept in-process in front of Redis
+DEFAULT_MAX_MB = 256  # estimated bytes of results per process
+MAX_SHARED_BYTES = 32 << 20  # larger results stay in the process that computed them
+ENTRY_MAGIC = b"TD1"
+REDIS_PREFIX = "trialdash:"
+REDIS_TTL = 7 * 24 * 3600
 _NOT_SHARED = {"SimpleCache", "simple", "NullCache", "null"}
 _NO_CACHE = {"NullCache", "null"}
 
 
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
 def cache_config() -> dict:
     url = os.environ.get("CACHE_REDIS_URL")
+    max_bytes = int(_env_float("CACHE_MAX_MB", DEFAULT_MAX_MB) * (1 << 20))
     if url:
-        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": url, "CACHE_DEFAULT_TIMEOUT": 0,
-                "CACHE_KEY_PREFIX": "trialdash:"}
-    return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": SIMPLE_THRESHOLD, "CACHE_DEFAULT_TIMEOUT": 0}
+        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": url, "CACHE_MAX_BYTES": max_bytes,
+                "CACHE_THRESHOLD": SIMPLE_THRESHOLD}
+    return {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": SIMPLE_THRESHOLD, "CACHE_MAX_BYTES": max_bytes}
+
+
+# -- size estimate ----------------------------------------------------------------------------
+def approx_size(value: Any, _budget: int = 200_000) -> int:
+    """Bytes a cached result holds, estimated: frames and arrays by their buffers, figures,
+    components and containers by walking them (at most ``_budget`` nodes; the rest extrapolated)."""
+    import pandas as pd
+
+    seen: set[int] = set()
+    total = 0
+    stack = [value]
+    nodes = 0
+    while stack:
+        x = stack.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        nodes += 1
+        if nodes > _budget:  # a pathological object: count what is left at the average so far
+            total += int(total / nodes * len(stack))
+            break
+        if isinstance(x, (pd.DataFrame, pd.Series, pd.Index)):
+            try:
+                mem = x.memory_usage(deep=True, index=True) if not isinstance(x, pd.Index) else x.memory_usage(deep=True)
+                total += int(mem.sum()) if hasattr(mem, "sum") else int(mem)
+            except Exception:
+                total += sys.getsizeof(x)
+            continue
+        if isinstance(x, np.ndarray):
+            total += x.nbytes + 112
+            if x.dtype.kind == "O":
+                stack.extend(x.ravel().tolist()[:_budget])
+            continue
+        if isinstance(x, (str, bytes, int, float, bool)) or x is None:
+            total += sys.getsizeof(x)
+            continue
+        total += sys.getsizeof(x, 64)
+        if isinstance(x, dict):
+            stack.extend(x.keys())
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple, set, frozenset)):
+            stack.extend(x)
+        elif hasattr(x, "_data") and hasattr(x, "_layout") and hasattr(x, "to_plotly_json"):  # plotly Figure
+            stack.append(x._data)
+            stack.append(x._layout)
+        elif hasattr(x, "to_plotly_json") and hasattr(x, "_prop_names"):  # Dash component
+            stack.append(x.to_plotly_json().get("props", {}))
+        elif dataclasses.is_dataclass(x):
+            stack.extend(getattr(x, f.name) for f in dataclasses.fields(x))
+        elif hasattr(x, "__dict__"):
+            stack.append(vars(x))
+    return total
+
+
+# -- the signing key ----------------------------------------------------------------------------
+def _secret() -> tuple[bytes, bool]:
+    """(key, configured). Without CACHE_SECRET a random key: shared by the workers of one
+    `gunicorn --preload` server (the master makes it before forking), not by other hosts."""
+    path = os.environ.get("CACHE_SECRET_FILE")
+    if path:
+        with open(path, "rb") as fh:
+            key = fh.read(4096).strip()
+        if len(key) >= 16:
+            return key, True
+    env = os.environ.get("CACHE_SECRET", "")
+    if len(env) >= 16:
+        return env.encode(), True
+    return os.urandom(32), False
 
 
 class ResultCache:
     """``get_or_compute(name, key, fn)``: one memo table for a whole app."""
 
-    def __init__(self, server, fingerprint: str, config: dict | None = None):
+    def __init__(self, server=None, fingerprint: str = "", config: dict | None = None):
         config = config or cache_config()
         kind = config.get("CACHE_TYPE", "SimpleCache")
         self.fingerprint = fingerprint
-        self.cache = Cache(server, config=config)
         self.shared = kind not in _NOT_SHARED  # a backend other processes see (Redis)
-        if kind in _NO_CACHE:
-            self.local_max = 0
-        elif self.shared:
-            self.local_max = LOCAL_IN_FRONT_OF_SHARED
-        else:
-            self.local_max = int(config.get("CACHE_THRESHOLD", SIMPLE_THRESHOLD))
-        self._local: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()  # the dev server is threaded
-        self._warned = False
-        self.hits = self.misses = 0
+        self.local_max = 0 if kind in _NO_CACHE else int(config.get("CACHE_THRESHOLD", SIMPLE_THRESHOLD))
+        self.max_bytes = 0 if kind in _NO_CACHE else int(config.get("CACHE_MAX_BYTES", DEFAULT_MAX_MB << 20))
+        self._local: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self.bytes = 0
+        self._lock = threading.Lock()  # gthread workers and the dev server are threaded
+        self.hits = self.misses = self.evictions = 0
+        self.rejected = 0  # shared entries whose signature or content did not verify
+        self._redis = None
+        self._down_until = 0.0
+        self._outage = False
+        if self.shared:
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
 
-    def _key(self, name: str, key: Any) -> str:
+            timeout = _env_float("CACHE_REDIS_TIMEOUT", 0.25)
+            self.retry_after = _env_float("CACHE_REDIS_RETRY_SECONDS", 30.0)
+            # No retries: one short attempt, then the circuit breaker decides.
+            self._redis = redis.Redis.from_url(config["CACHE_REDIS_URL"], socket_timeout=timeout,
+                                               socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0),
+                                               health_check_interval=0)
+            self._key, configured = _secret()
+            if not configured:
+                log.info("CACHE_SECRET not set: Redis entries are signed with a key of this server only "
+                         "(its workers share them; other hosts do not)")
+
+    # -- keys -------------------------------------------------------------------------------
+    def _key_of(self, name: str, key: Any) -> str:
         # JSON of normalised arguments: stable across processes (unlike hash()).
         raw = json.dumps([self.fingerprint, name, key], default=str, sort_keys=True)
         return name + ":" + hashlib.sha256(raw.encode()).hexdigest()[:32]
 
+    _key = _key_of  # the name tests and tools used
+
+    # -- the local level --------------------------------------------------------------------
     def _remember(self, k: str, value: Any) -> None:
-        if not self.local_max:
+        if not self.local_max or not self.max_bytes:
+            return
+        size = approx_size(value)
+        if size > self.max_bytes:
             return
         with self._lock:
-            self._local[k] = value
-            self._local.move_to_end(k)
-            while len(self._local) > self.local_max:
-                self._local.popitem(last=False)
+            old = self._local.pop(k, None)
+            if old is not None:
+                self.bytes -= old[1]
+            self._local[k] = (value, size)
+            self.bytes += size
+            while self._local and (self.bytes > self.max_bytes or len(self._local) > self.local_max):
+                _, (_, s) = self._local.popitem(last=False)
+                self.bytes -= s
+                self.evictions += 1
 
-    def get_or_compute(self, name: str, key: Any, fn: Callable[[], Any]) -> Any:
-        k = self._key(name, key)
+    def _local_get(self, k: str):
         with self._lock:
-            value = self._local.get(k)
-            if value is not None:
+            hit = self._local.get(k)
+            if hit is not None:
                 self._local.move_to_end(k)
+                return hit[0]
+        return None
+
+    # -- the shared level -------------------------------------------------------------------
+    def _available(self) -> bool:
+        return self._redis is not None and time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        self._down_until = time.monotonic() + self.retry_after
+        if not self._outage:
+            self._outage = True
+            log.warning("result cache unavailable (%s: %s); computing without it, next try in %.0f s",
+                        type(exc).__name__, exc, self.retry_after)
+
+    def _ok(self) -> None:
+        if self._outage:
+            self._outage = False
+            log.warning("result cache available again")
+
+    def _mac(self, rkey: str, body: bytes) -> bytes:
+        return hmac.new(self._key, ENTRY_MAGIC + rkey.encode() + b"\0" + body, hashlib.sha256).digest()
+
+    def _shared_get(self, k: str):
+        import redis
+
+        if not self._available():
+            return None
+        rkey = REDIS_PREFIX + k
+        try:
+            # GETRANGE: never more than an entry can be, whatever someone stored there.
+            raw = self._redis.getrange(rkey, 0, MAX_SHARED_BYTES + 64)
+        except redis.ResponseError:  # not a string value: not ours
+            self.rejected += 1
+            return None
+        except Exception as exc:  # down, hung (timeout), refused: compute instead
+            self._failed(exc)
+            return None
+        self._ok()
+        if not raw:
+            return None
+        n = len(ENTRY_MAGIC)
+        if len(raw) < n + 32 or raw[:n] != ENTRY_MAGIC:
+            self.rejected += 1
+            return None
+        mac, body = raw[n:n + 32], raw[n + 32:]
+        if not hmac.compare_digest(mac, self._mac(rkey, body)):
+            self.rejected += 1
+            return None
+        try:
+            return codec.decode(body)
+        except Exception as exc:  # signed by us, so a codec gap: recompute, say it once
+            self.rejected += 1
+            log.debug("shared cache entry %s not decodable: %s", k, exc)
+            return None
+
+    def _shared_set(self, k: str, value: Any) -> None:
+        if not self._available():
+            return
+        try:
+            body = codec.encode(value)
+        except codec.CodecError as exc:  # a type the codec does not carry: this process only
+            log.debug("result %s not shared: %s", k.split(":")[0], exc)
+            return
+        if len(body) > MAX_SHARED_BYTES:
+            return
+        rkey = REDIS_PREFIX + k
+        try:
+            self._redis.set(rkey, ENTRY_MAGIC + self._mac(rkey, body) + body, ex=REDIS_TTL)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        self._ok()
+
+    # -- the API ----------------------------------------------------------------------------
+    def get_or_compute(self, name: str, key: Any, fn: Callable[[], Any]) -> Any:
+        k = self._key_of(name, key)
+        value = self._local_get(k)
         if value is None and self.shared:
-            try:
-                value = self.cache.get(k)
-            except Exception as exc:  # the cache backend is down: compute instead
-                self._warn(exc)
-                value = None
+            value = self._shared_get(k)
             if value is not None:
                 self._remember(k, value)
         if value is not None:
@@ -101,16 +291,8 @@ class ResultCache:
             return value
         self._remember(k, value)
         if self.shared:
-            try:
-                self.cache.set(k, value)
-            except Exception as exc:
-                self._warn(exc)
+            self._shared_set(k, value)
         return value
 
     def __len__(self) -> int:
         return len(self._local)
-
-    def _warn(self, exc: Exception) -> None:
-        if not self._warned:
-            log.warning("result cache unavailable (%s); computing without it", exc)
-            self._warned = True

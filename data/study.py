@@ -21,12 +21,13 @@ import pandas as pd
 
 from data import config as _config
 from data import lock as _lock
+from data import sanity as _sanity
 from data import words as _words
 from data.adam import (_CONTROL_HINT, ARM_PALETTE, _arm_codes, _arm_order, _lighten, _param_catalogue, _pick,
                        _visit_number, arm_membership, population_kind, prepare, select_records, unit_of, visit_days,
                        visit_plan)
 from data.model import Arm, DataError, ParamInfo, Population, Study
-from data.readers import _read_folder, read_dataset
+from data.readers import _read_folder, read_config, read_dataset
 from data.validate import Problem, _examples, _rows, bds_key, validate_adae, validate_adsl, validate_bds
 
 DEFAULT_DATA = Path(__file__).parent / "lso088"
@@ -37,7 +38,8 @@ def load_study(folder: Path | str = DEFAULT_DATA) -> Study:
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(folder, [f"ERROR {folder}: not a folder"])
-    study = _build(folder, _lock.verify(folder))
+    snap = _lock.snapshot(folder)  # each file's bytes, read once: hashed, then parsed
+    study = _build(folder, _lock.verify(folder, snap), snap)
     _release_memory()
     return study
 
@@ -65,26 +67,31 @@ def _release_memory() -> None:
         pass
 
 
-def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
+def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Study:
     try:
-        cfg = _config.load(folder)
+        cfg = read_config(folder, snap)
     except _config.ConfigError as exc:
         raise DataError(folder, exc.lines) from None
-    tables, read_errors, notes = _read_folder(folder, cfg.encoding)
+    tables, read_errors, notes, lock_errors = _read_folder(folder, cfg.encoding, snap, lock_info.files)
+    if lock_errors:  # not the data that was locked: nothing is served
+        raise DataError(folder, lock_errors)
+    _sanity.check_tables(tables, read_errors, notes)  # finite values, plausible days and dates, display-length text
     var_labels, dataset_labels = _words.take_labels(tables)
     files = {file: len(df) for file, df in tables.values()}
     ae_name, ex_name = cfg.adverse_events or "ADAE", cfg.exposure or "ADEX"
     errors: list[str] = []
     dropped: dict[str, list[str]] = {}  # dataset -> problem lines: the app is served without it
+    unreadable: set = set()  # ADSL / the AE dataset named in a fatal line
     for line in read_errors:  # a file that cannot be read: fatal for ADSL and the AE dataset, else left out
         m = re.match(r"ERROR (\S+?): ", line)
         name = Path(m.group(1)).stem.upper() if m else None
         if name is None or name in ("ADSL", ae_name):
             errors.append(line)
+            unreadable.add(name)
         else:
             dropped.setdefault(name, []).append(line.removeprefix("ERROR "))
             tables.pop(name, None)  # two files for one dataset: neither is trusted
-    if "ADSL" not in tables and not any("ADSL" in e for e in errors):
+    if "ADSL" not in tables and "ADSL" not in unreadable:
         errors.append(f"ERROR {folder.name}: no ADSL dataset (adsl.xpt, .sas7bdat, .parquet or .csv) — it is required")
     names = sorted(set(tables) | set(dropped))
     for key, named in (("adverse_events", cfg.adverse_events), ("exposure", cfg.exposure)):
@@ -205,7 +212,10 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
     for key, vals in (("reference", [cfg.reference_arm] if cfg.reference_arm else []),
                       ("colours", list(cfg.arm_colours))):
         bad = [v for v in vals if v not in labels]
-        if bad and not cfg.arm_order:
+        if bad and cfg.arm_order and key == "reference":  # listed in [arms] order, but no subject in it
+            errors.append(f"ERROR study.toml [arms] reference: {bad[0]!r} has no subject in {arm_col}; a reference "
+                          f"arm needs subjects (arms with subjects: {', '.join(map(repr, labels))})")
+        elif bad and not cfg.arm_order:
             errors.append(f"ERROR study.toml [arms] {key}: {', '.join(map(repr, bad))} is not an arm of {arm_col} "
                           f"(arms: {', '.join(map(repr, labels))})")
     for kind, flag in flags.items():
@@ -290,6 +300,14 @@ def _build(folder: Path, lock_info: _lock.LockInfo) -> Study:
         selections[file] = sel
         notes += sel.notes
     del prepared
+    # implausible positions and thousands of visits: off the axis, like unscheduled visits (data.sanity)
+    on_axis = _sanity.cap_time_axis({f: s.observed for f, s in selections.items()}, notes, time_unit)
+    for file, sel in selections.items():
+        keep = on_axis[file]
+        if not keep.all():
+            sel.off_axis = pd.concat([sel.off_axis, sel.observed[~keep]])
+            sel.observed = sel.observed[keep]
+            sel.imputed = sel.imputed[sel.imputed["TIME"].isin(set(sel.observed["TIME"]))]
 
     frames, imputed_frames, other_frames, off_frames = [], [], [], []
     extras, dataset_pops, reports, empty = {}, {}, {}, []
@@ -577,12 +595,21 @@ def lock_folder(folder: Path | str, force: bool = False) -> tuple[int, list[str]
     target = folder / _lock.MANIFEST
     if target.exists() and not force:
         return 2, [f"ERROR {target}: exists; the folder is already locked (use --force to lock it again)"]
+    snap = _lock.snapshot(folder)  # validated and locked: the same bytes
     try:
-        study = _build(folder, _lock.LockInfo("", "", "", {}, "", locked=False))
+        study = _build(folder, _lock.LockInfo("", "", "", {}, "", locked=False), snap)
     except DataError as exc:
         return 2, [*exc.lines, f"FAIL {folder}: not locked — fix the problems above first"]
-    _lock.write_manifest(folder, study_id=study.study_id, generator="app.py lock", rows=study.files, force=force)
-    info = _lock.verify(folder)
+    if study.dropped:  # a lock vouches for every file: one the app cannot serve is not locked
+        lines = [f"ERROR {name}: {line}" for name, problems in study.dropped.items() for line in problems]
+        return 2, [*lines, f"FAIL {folder}: not locked — the app cannot serve {', '.join(sorted(study.dropped))}; "
+                           f"fix it or remove it from the folder first"]
+    _lock.write_manifest(folder, study_id=study.study_id, generator="app.py lock", rows=study.files, force=force,
+                         snap=snap)
+    try:
+        info = _lock.verify(folder)
+    except _lock.LockError as exc:  # a file changed while it was being locked
+        return 2, [*(f"ERROR {line}" for line in exc.lines), f"FAIL {folder}: changed while locking; lock again"]
     return 0, [f"LOCKED {target}: {len(info.files)} files, fingerprint {info.short}"]
 
 

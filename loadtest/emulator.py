@@ -107,3 +107,14 @@ class Emulator:
     @staticmethod
     def random_filter() -> dict:
         return random.choice(FILTER_STATES)
+
+    def distinct_filter(self, rng: random.Random) -> dict:
+        """A random valid filter from the study's own arms, visits and subjects: almost always a new
+        one, so every request misses the cache (the cache-filling load)."""
+        arms = [o["value"] for o in self.shell.get("f-arm", {}).get("options", [])]
+        weeks = sorted(float(w) for w in self.shell.get("f-weeks", {}).get("marks", {}))
+        subjects = [o["value"] for o in self.shell.get("f-patient", {}).get("options", [])]
+        lo, hi = sorted(rng.sample(range(len(weeks)), 2)) if len(weeks) > 1 else (0, 0)
+        return {"arms": sorted(rng.sample(arms, rng.randint(0, max(0, len(arms) - 1)))),
+                "weeks": [weeks[lo], weeks[hi]] if weeks else [0.0, 0.0],
+                "patients": sorted(rng.sample(subjects, rng.randint(0, min(3, len(subjects)))))}

@@ -13,8 +13,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from data.lock import verify
-from data.study import DEFAULT_DATA
+from data.study import DEFAULT_DATA, load_study
 from test_browser import severe_logs, wait_for
 
 pytestmark = pytest.mark.browser
@@ -54,7 +53,7 @@ def test_png_and_svg_exports_carry_the_caption(live_server, browser, tmp_path):
     svg = image(browser, "traj-graph", "svg")
     assert 'width="1920" height="1080"' in svg
     today = dt.date.today().isoformat()
-    short = verify(DEFAULT_DATA).short  # the locked folder's fingerprint (LOCK.json covers study.toml too)
+    short = load_study(DEFAULT_DATA).lock.short  # the lock's fingerprint (it covers LOCK.json itself)
     for text in ("SIMULATED DATA — not the trial's results", f"dataset {short}", f"exported {today}", FILTERS,
                  "Method: value, mean ± 95% CI (t)"):
         assert text in svg, text

@@ -1,4 +1,6 @@
-"""Derived-result cache: memoises, is bounded, shares through Redis, survives Redis going away."""
+"""Derived-result cache: memoises, is bounded, shares through Redis, survives Redis going away.
+
+(The attacks on it — planted pickles, a hung Redis, filling it — are in test_attack_cache.py.)"""
 
 import logging
 import shutil
@@ -42,7 +44,7 @@ def test_simple_cache_is_bounded(monkeypatch):
     c = make(config={**cfg, "CACHE_THRESHOLD": 50})
     for i in range(500):
         c.get_or_compute("x", i, lambda i=i: i)
-    assert len(c.cache.cache._cache) <= 51
+    assert len(c) == 50 and c.evictions == 450
 
 
 @pytest.fixture()
@@ -70,6 +72,7 @@ def redis_url():
 def test_workers_share_results_through_redis(redis_url, monkeypatch):
     url, _ = redis_url
     monkeypatch.setenv("CACHE_REDIS_URL", url)
+    monkeypatch.setenv("CACHE_SECRET", "s" * 32)  # what workers of one server share (or CACHE_SECRET across hosts)
     assert cache_config()["CACHE_TYPE"] == "RedisCache"
     w1, w2 = make(), make()  # two workers, two processes' worth of state
     assert w1.get_or_compute("summary", ["IGG", 48], lambda: {"mean": 1.5}) == {"mean": 1.5}

@@ -74,6 +74,10 @@ def test_killed_worker_is_replaced_and_next_request_succeeds():
             out = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout
             return {int(p) for p in out.split()}
 
+        # The master answers as soon as one worker is up; wait for both (counting earlier was flaky).
+        deadline = time.time() + 30
+        while time.time() < deadline and len(workers()) < 2:
+            time.sleep(0.1)
         before = workers()
         assert len(before) == 2
         # Requests in flight while every worker is SIGKILLed.

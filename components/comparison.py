@@ -291,8 +291,16 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
                      "p": p, "p (Holm)": p_adj})
 
     for arm, w in zip(res.arms, res.within):
-        est = f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}]" if w.ok else w.note
-        add(w.method.replace("normal approximation (ties/zeros)", "normal approx. (ties)"),
+        if not w.ok:
+            est = w.note
+        elif w.has_ci:
+            est = (f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}] "
+                   f"({'exact' if w.ci_exact else 'approx.'} {100 * w.conf_level:.4g}% CI)")
+        else:
+            est = f"HL {_signed(w.estimate, dec)} (no CI)"
+        if w.remark:
+            est += f"; {w.remark}"
+        add(w.method.replace("normal approximation with continuity correction", "normal approx., continuity corr."),
             f"{arm}: {lb} vs {la}", f"{w.n_pairs} pairs", est, format_p(w.p_value) if w.ok else "–")
     if len(res.arms) < 2:
         return pd.DataFrame(rows)
@@ -301,8 +309,11 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
     add("Kruskal–Wallis", f"All arms, {scale}", ns, f"H = {kw.statistic:.2f}, df {kw.df}" if kw.ok else kw.note,
         format_p(kw.p_value) if kw.ok else "–")
     for t in res.between.pairs:
-        add(t.method, f"{t.b} vs {t.a}, {scale}", f"{t.n_b} vs {t.n_a}",
-            f"HL shift {_signed(t.estimate, 1 if unit else dec, unit)}" if t.ok else t.note,
+        dd = 1 if unit else dec
+        shift = (f"HL shift {_signed(t.estimate, dd, unit)} [{_f(t.ci_low, dd)}, {_f(t.ci_high, dd)}] "
+                 f"({'exact' if t.ci_exact else 'approx.'} {100 * (t.conf_level or 0.95):.4g}% CI)") if t.ok else t.note
+        add(t.method.replace("normal approximation with continuity correction", "normal approx., continuity corr."),
+            f"{t.b} vs {t.a}, {scale}", f"{t.n_b} vs {t.n_a}", shift,
             format_p(t.p_value) if t.ok else "–", format_p(t.p_adjusted) if t.ok else "–")
     an = res.between.ancova
     if an.ok:
@@ -354,7 +365,8 @@ def export_frame(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
                      "STATISTIC": kw.statistic, "P": kw.p_value, "METHOD": kw.method, "NOTE": kw.note})
         for t in res.between.pairs:
             rows.append({**base, "ROW": f"between arms ({res.scale})", "ARM": t.b, "COMPARATOR": t.a,
-                         "N1": t.n_a, "N2": t.n_b, "ESTIMATE": t.estimate, "STATISTIC": t.statistic,
+                         "N1": t.n_a, "N2": t.n_b, "ESTIMATE": t.estimate, "CI_LOW": t.ci_low, "CI_HIGH": t.ci_high,
+                         "STATISTIC": t.statistic,
                          "P": t.p_value, "P_ADJ": t.p_adjusted,
                          "METHOD": f"{t.method}; Hodges–Lehmann shift; {t.adjustment} adjusted", "NOTE": t.note})
         an = res.between.ancova
@@ -537,7 +549,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
     return lo - 0.05 * span, top + 0.03 * span
 
 
-APPROX_MARK = "†"  # bracket label of a p-value from an approximation (ties or zero differences)
+APPROX_MARK = "†"  # bracket label of a p-value from the normal approximation (ties, zero differences, n ≥ 50)
 
 
 def _is_approx(method: str) -> bool:
@@ -552,11 +564,13 @@ def _method_caption(study, results: list[SubsetAnalysis], annot: str) -> str:
     la, lb = study.visit_label(res.visit_a), study.visit_label(res.visit_b)
     if annot == "within":
         approx = any(_is_approx(w.method) for r in results for w in r.within if w.ok)
-        how = f"exact unless marked {APPROX_MARK} (normal approximation: ties or zero differences)" if approx else "exact"
+        how = (f"exact unless marked {APPROX_MARK} (normal approximation with continuity correction, as R: ties, "
+               f"zero differences or n ≥ 50)") if approx else "exact"
         return f"Brackets: Wilcoxon signed-rank test ({how}), {lb} vs {la} within each arm"
     if annot == "between":
         approx = any(_is_approx(t.method) for r in results for t in r.between.pairs if t.ok)
-        how = f"exact unless marked {APPROX_MARK} (asymptotic: ties)" if approx else "exact"
+        how = (f"exact unless marked {APPROX_MARK} (normal approximation with continuity correction, as R: ties "
+               f"or n ≥ 50)") if approx else "exact"
         kw = ""
         if len(results) == 1 and res.between.kruskal.ok:
             kw = f"; Kruskal–Wallis {format_p(res.between.kruskal.p_value)}"
@@ -893,9 +907,13 @@ def register(app, study, cache):
         tables.append(html.Div(
             f"Population: {', '.join(results[0].arms)}; {population_text(study)}. Medians and quartiles: "
             f"{QUANTILE_METHOD}. Change = timepoint 2 − timepoint 1; % change relative to timepoint 1. "
-            "Wilcoxon signed-rank: exact when n ≤ 25 without ties or zero differences; HL = Hodges–Lehmann "
-            "median of the paired differences, 95% CI from the signed-rank distribution. Mann–Whitney U: exact "
-            "when n ≤ 25 per arm and no ties, else asymptotic; HL shift = median of all between-arm differences. "
+            "Rank tests as R's wilcox.test(conf.int = TRUE) and kruskal.test compute them by default, on changes "
+            "at the data's recorded precision (ties are ties of the recorded values). Wilcoxon signed-rank: zero "
+            "differences left out of the test, the estimate and the CI (R's convention); exact for fewer than 50 "
+            "non-zero differences without ties or zeros, else normal approximation with continuity correction; "
+            "HL = Hodges–Lehmann median difference with its CI, exact or approximate as labelled. Mann–Whitney U "
+            "(Wilcoxon rank sum): exact when both arms have fewer than 50 values and no ties, else normal "
+            "approximation with continuity correction; HL shift with its CI. "
             "ANCOVA: value at timepoint 2 ~ value at timepoint 1 + arm (ordinary least squares), difference vs "
             "the reference arm with t-based 95% CI." + (" Simulated data." if study.simulated else ""),
             className="caption"))
@@ -943,7 +961,7 @@ def register(app, study, cache):
                 f"{population_text(study)} (the patient filter only highlights).\n"
                 f"Methods: median [Q1, Q3] by {QUANTILE_METHOD}; within arm Wilcoxon signed-rank with "
                 f"Hodges–Lehmann CI; between arms Kruskal–Wallis and Mann–Whitney U on {SCALE_TEXT[scale]} "
-                f"(Holm-adjusted); ANCOVA (OLS) vs {reference}.")
+                f"(Holm-adjusted); rank tests as R's wilcox.test/kruskal.test defaults; ANCOVA (OLS) vs {reference}.")
         csv = csv_with_provenance(export_frame(study, results), study, state, note)
         tag = "grid" if view == "grid" else code
         return dict(content=csv, filename=f"{study.study_id}-comparison-{tag}-wk{va:g}-wk{vb:g}.csv")

@@ -26,7 +26,7 @@ def controls(study, **kw):
     c = {"filter-state.data": default_store(study), "traj-mode.value": "single", "traj-param.value": "IGG",
          "traj-params.value": ["IGG", "C3", "DSDNA", "ANUA"], "traj-scale.value": "raw", "traj-stat.value": "mean",
          "traj-opts.value": [], "traj-patmode.value": "highlight", "traj-visit.value": "end",
-         "traj-ref.value": "BEL", "traj-adjust.value": "holm"}
+         "traj-ref.value": "BEL", "traj-adjust.value": "holm", "traj-cov.value": "UN", "traj-ddfm.value": "kr"}
     c.update({f"traj-{k}.value" if not k.startswith("filter") else "filter-state.data": v for k, v in kw.items()})
     return c
 
@@ -259,9 +259,11 @@ def test_done_when_combination_arm_findings_with_p_values(cb, study):
         assert p[1] == "<" or float(p[2]) < 0.05, (name, r)
     mmrm = rows_of(find(panel, "traj-mmrm"))
     combo = [r for r in mmrm if r[0] == f"{COMBO} − Belimumab"]
-    assert len(combo) == 4 and all("MMRM, Wald t-test, df = 26" in r[3] for r in combo)
+    assert len(combo) == 4 and all("t-test, df = " in r[3] for r in combo)
+    # the structure used and the df method next to every estimate (unstructured converges for all four)
+    assert all(r[4].startswith("unstructured (UN)") and "Kenward–Roger df" in r[4] for r in combo)
     text = text_of(panel)
-    assert "random intercept per subject" in text and "compound-symmetric" in text
+    assert "CHG ~ BASE + ARM + VISIT + ARM × VISIT + BASE × VISIT" in text and "REML" in text
 
 
 def test_mmrm_panel_matches_analysis_layer(cb, study):
@@ -370,7 +372,10 @@ def test_forged_figure_inputs_give_204(cb, study, forged):
 
 @pytest.mark.parametrize("forged", [f for f in FORGED if "stat" not in f] + [{"ref": "PLACEBO"}, {"ref": ["BEL"]}, {"visit": 5},
                                              {"visit": "48"}, {"visit": True}, {"adjust": "bonferroni"},
-                                             {"adjust": ["holm"]}, {"visit": float("nan")}],
+                                             {"adjust": ["holm"]}, {"visit": float("nan")},
+                                             {"cov": "VC"}, {"cov": ["UN"]}, {"cov": None}, {"cov": {"UN": 1}},
+                                             {"cov": "un"}, {"ddfm": "containment"}, {"ddfm": ["kr"]},
+                                             {"ddfm": None}, {"ddfm": 1}],
                          ids=lambda f: repr(f)[:40])
 def test_forged_stats_inputs_give_204(cb, study, forged):
     r = cb.post("traj-stats", "children", controls(study, **forged))

@@ -67,8 +67,49 @@ DF_METHODS = {
     "satterthwaite": "Satterthwaite (SAS DDFM=SATTERTHWAITE, R lmerTest)",
 }
 MIN_PER_ARM = 3  # subjects with a value at the comparison visit, per arm
+
+
+class _OneBlasThread:
+    """The fit multiplies many small matrices: on a shared 2-core machine a multi-threaded BLAS spends
+    more time waking threads than computing (10× slower measured). For the duration of a fit, numpy's
+    bundled OpenBLAS runs on one thread (restored afterwards); nothing happens when it cannot be found."""
+
+    _lib = None
+
+    @classmethod
+    def _find(cls):
+        if cls._lib is None:
+            cls._lib = False
+            try:
+                import ctypes
+                import glob
+                import os
+
+                for path in glob.glob(os.path.join(os.path.dirname(np.__file__) + ".libs", "*openblas*")):
+                    lib = ctypes.CDLL(path)
+                    for get, set_ in (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                                      ("openblas_get_num_threads", "openblas_set_num_threads")):
+                        if hasattr(lib, get) and hasattr(lib, set_):
+                            cls._lib = (getattr(lib, get), getattr(lib, set_))
+                            return cls._lib
+            except OSError:
+                pass
+        return cls._lib
+
+    def __enter__(self):
+        lib = self._find()
+        self.prev = lib[0]() if lib else None
+        if lib and self.prev != 1:
+            lib[1](1)
+        return self
+
+    def __exit__(self, *exc):
+        lib = self._find()
+        if lib and self.prev is not None and self.prev != 1:
+            lib[1](self.prev)
+        return False
 MAX_ITER = 200
-FISHER_ITER = 12  # Fisher-scoring iterations before Newton takes over
+FISHER_ITER = 6  # Fisher-scoring iterations before Newton takes over
 LOG2PI = math.log(2 * math.pi)
 
 
@@ -565,21 +606,27 @@ def _kron_sum(A, B):
     return K.transpose(0, 2, 3, 1).reshape(T * T, T * T)
 
 
-def _newton_sas(model: _Model, st: _Structure, theta, g, tol=1e-10, max_iter=40):
+def _newton_sas(model: _Model, st: _Structure, theta, g, tol=1e-10, max_iter=60):
     """Newton–Raphson on SAS's covariance parameters with the exact observed Hessian (quadratic
-    convergence near the optimum), line search keeping Σ positive definite."""
+    convergence near the optimum); where that Hessian is not positive definite yet, a Fisher-scoring
+    step with the expected information; a line search keeps Σ positive definite."""
     for it in range(1, max_iter + 1):
         model.derivative_pieces(g)
         info = _info_at(model, st, theta, g)
         H2, grad = info["H2"], info["grad"]
         try:
             np.linalg.cholesky(H2)
+            newton = True
         except np.linalg.LinAlgError:
-            return None, "the information matrix is not positive definite (the fit is on a boundary)", it
-        delta = -np.linalg.solve(H2, grad)
+            newton = False
+        step_matrix = H2 if newton else info["E2"]
+        try:
+            delta = -np.linalg.solve(step_matrix, grad)
+        except np.linalg.LinAlgError:
+            return None, "the information matrix is singular", it
         decrement = -float(grad @ delta)
         scale = np.maximum(np.abs(theta), 1e-3 * np.max(np.abs(theta)))
-        if float(np.max(np.abs(delta) / scale)) < tol or decrement < 1e-15 * max(1.0, abs(g["f"])):
+        if newton and (float(np.max(np.abs(delta) / scale)) < tol or decrement < 1e-15 * max(1.0, abs(g["f"]))):
             return (theta, g, info), "", it
         t = 1.0
         for _ in range(30):
@@ -589,9 +636,12 @@ def _newton_sas(model: _Model, st: _Structure, theta, g, tol=1e-10, max_iter=40)
                 break
             t /= 2
         else:
-            return None, "the likelihood could not be increased further", it
+            if newton and decrement < 1e-8 * max(1.0, abs(g["f"])):
+                return (theta, g, info), "", it
+            what = "" if newton else " (the information matrix is not positive definite: a boundary?)"
+            return None, "the likelihood could not be increased further" + what, it
         theta, g = cand, gc
-    return None, f"no convergence in {max_iter} Newton iterations", max_iter
+    return None, f"no convergence in {max_iter} iterations", max_iter
 
 
 def fit(pat: _Patterns, C: np.ndarray, structure: str, visits, names, start_sigma=None) -> Fit:
@@ -926,6 +976,17 @@ def gls_at(des: dict, sigma) -> dict:
 def fit_mmrm(df, reference: str, visit, arm_order, outcome: str = "CHG", structure: str = "UN",
              df_method: str = "kr", fallback: bool = True, base_by_visit: bool = True, alpha: float = 0.05,
              covariates=()) -> MMRMResult:
+    if len(df) > 20000:  # large fits: the big products gain from every core
+        return _fit_mmrm(df, reference, visit, arm_order, outcome, structure, df_method, fallback, base_by_visit,
+                         alpha, covariates)
+    with _OneBlasThread():
+        return _fit_mmrm(df, reference, visit, arm_order, outcome, structure, df_method, fallback, base_by_visit,
+                         alpha, covariates)
+
+
+def _fit_mmrm(df, reference: str, visit, arm_order, outcome: str = "CHG", structure: str = "UN",
+              df_method: str = "kr", fallback: bool = True, base_by_visit: bool = True, alpha: float = 0.05,
+              covariates=()) -> MMRMResult:
     """Adjusted (LS-mean) difference of every arm vs ``reference`` at every visit; ``contrasts`` at ``visit``.
 
     ``df``: rows of one parameter with USUBJID, ARM (label), AVISITN, BASE and ``outcome``

@@ -39,6 +39,7 @@ class PairedResult:
     exact: bool = False
     ci_exact: bool = False
     conf_level: float | None = None
+    zeros: int = 0  # zero differences left out
 
     @property
     def ok(self) -> bool:
@@ -97,7 +98,7 @@ def wilcoxon_signed_rank(a, b, alpha: float = 0.05) -> PairedResult:
         hi = float("nan") if hi is None else hi
         ci_name = "no CI: too few distinct non-zero differences (R: confidence level 0)"
     return PairedResult(n, method, r.statistic, r.p_value, r.estimate, lo, hi, f"{name} ({ci_name})",
-                        remark=remark, exact=r.exact, ci_exact=r.ci_exact, conf_level=level)
+                        remark=remark, exact=r.exact, ci_exact=r.ci_exact, conf_level=level, zeros=r.zeros)
 
 
 def paired_t(a, b, alpha: float = 0.05, log: bool = False) -> PairedResult:

@@ -294,14 +294,14 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
         if not w.ok:
             est = w.note
         elif w.has_ci:
-            est = (f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}] "
-                   f"({'exact' if w.ci_exact else 'approx.'} {100 * w.conf_level:.4g}% CI)")
+            est = f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}]" + _ci_note(
+                w.ci_exact, w.conf_level)
         else:
             est = f"HL {_signed(w.estimate, dec)} (no CI)"
-        if w.remark:
-            est += f"; {w.remark}"
-        add(w.method.replace("normal approximation with continuity correction", "normal approx., continuity corr."),
-            f"{arm}: {lb} vs {la}", f"{w.n_pairs} pairs", est, format_p(w.p_value) if w.ok else "–")
+        add(_short_method(w.method),
+            f"{arm}: {lb} vs {la}", f"{w.n_pairs} pairs" + (f" ({w.zeros} zero)" if w.zeros == 1 else
+                                                            f" ({w.zeros} zeros)" if w.zeros else ""),
+            est, format_p(w.p_value) if w.ok else "–")
     if len(res.arms) < 2:
         return pd.DataFrame(rows)
     kw = res.between.kruskal
@@ -310,9 +310,9 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
         format_p(kw.p_value) if kw.ok else "–")
     for t in res.between.pairs:
         dd = 1 if unit else dec
-        shift = (f"HL shift {_signed(t.estimate, dd, unit)} [{_f(t.ci_low, dd)}, {_f(t.ci_high, dd)}] "
-                 f"({'exact' if t.ci_exact else 'approx.'} {100 * (t.conf_level or 0.95):.4g}% CI)") if t.ok else t.note
-        add(t.method.replace("normal approximation with continuity correction", "normal approx., continuity corr."),
+        shift = (f"HL shift {_signed(t.estimate, dd, unit)} [{_f(t.ci_low, dd)}, {_f(t.ci_high, dd)}]"
+                 + _ci_note(t.ci_exact, t.conf_level)) if t.ok else t.note
+        add(_short_method(t.method),
             f"{t.b} vs {t.a}, {scale}", f"{t.n_b} vs {t.n_a}", shift,
             format_p(t.p_value) if t.ok else "–", format_p(t.p_adjusted) if t.ok else "–")
     an = res.between.ancova
@@ -326,6 +326,19 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
     else:
         add(f"ANCOVA, adjusted for {la}", f"Arms vs {an.reference}", str(an.n), an.note, "–")
     return pd.DataFrame(rows)
+
+
+def _ci_note(exact: bool, level) -> str:
+    """Nothing for an exact 95% CI; else what it is (the caption says the rest)."""
+    level = 0.95 if level is None else level
+    mark = "" if exact else APPROX_MARK
+    return mark + ("" if abs(level - 0.95) < 1e-12 else f" ({100 * level:.4g}% CI)")
+
+
+def _short_method(method: str) -> str:
+    """The table's method column: the caption spells out the continuity correction."""
+    return (method.replace("normal approximation with continuity correction", "approx.")
+            .replace("ties or zero differences", "ties, zeros").replace("zero differences", "zeros"))
 
 
 def grid_table(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
@@ -911,7 +924,8 @@ def register(app, study, cache):
             "at the data's recorded precision (ties are ties of the recorded values). Wilcoxon signed-rank: zero "
             "differences left out of the test, the estimate and the CI (R's convention); exact for fewer than 50 "
             "non-zero differences without ties or zeros, else normal approximation with continuity correction; "
-            "HL = Hodges–Lehmann median difference with its CI, exact or approximate as labelled. Mann–Whitney U "
+            f"HL = Hodges–Lehmann median difference with its 95% CI, exact unless marked {APPROX_MARK} (approximate); "
+            "n pairs (k zeros): k zero differences left out. Mann–Whitney U "
             "(Wilcoxon rank sum): exact when both arms have fewer than 50 values and no ties, else normal "
             "approximation with continuity correction; HL shift with its CI. "
             "ANCOVA: value at timepoint 2 ~ value at timepoint 1 + arm (ordinary least squares), difference vs "

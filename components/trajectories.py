@@ -746,15 +746,15 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
     # -- between arms (MMRM)
     ref_label = study.arm_by_code[sctl["ref"]].label
     outcome_name = "% change from baseline" if ctl["scale"] == "pchg" else "change from baseline"
-    mhead = ["Comparison", "n at the visit (arm / reference)",
-             f"LS-mean difference in {outcome_name} [95% CI]", "p", "Covariance · df method"]
+    mhead = ["Comparison", "n at the visit (arm / ref.)", "LS-mean difference [95% CI]", "p",
+             "Covariance · df method"]
     mrows, mnotes = [], []
     for i, r in enumerate(results):
         info = study.params[r["code"]]
         m = r["mmrm"]
         if m is None:
             continue
-        mrows.append(_group_row(f"{info.name} · week {r['visit']:g}", len(mhead)))
+        mrows.append(_group_row(f"{info.name} · week {r['visit']:g} · {outcome_name}", len(mhead)))
         d = 1 if ctl["scale"] == "pchg" else decimals_for(
             T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"], "raw")
         unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
@@ -764,7 +764,9 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
             continue
         used = m.covariance if m.single_visit else f"{m.covariance} ({MM.STRUCTURES[m.structure][1]})"
         for c in m.contrasts:
-            cells = [_arm_cell(study, c.arm, f"{c.arm} − {ref_label}"), html.Td(f"{c.n_arm} / {c.n_ref}")]
+            cells = [html.Td(f"{c.arm} − {ref_label}", style={"borderLeft": f"5px solid {study.arm_by_label[c.arm].colour}",
+                                                               "whiteSpace": "normal", "minWidth": "9em"}),
+                     html.Td(f"{c.n_arm} / {c.n_ref}")]
             if c.ok:
                 cells += [html.Td(_ci(c.estimate, c.ci_low, c.ci_high, d) + unit),
                           _pcell(c.p_value, am[c.arm][i], f"t-test, df = {c.df:.1f}", adj_label),
@@ -783,7 +785,8 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
         mnotes.append(f"{info.name}: {m.method}; {m.n_subjects} subjects, {m.n_obs} post-baseline values at weeks "
                       f"{', '.join(f'{v:g}' for v in m.visits)}; {m.n_cov_params} covariance parameters, REML "
                       f"log-likelihood {m.reml_loglik:.3f}, AIC {m.aic:.1f}{extra}.")
-    between = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in mhead])), html.Tbody(mrows)], id="traj-mmrm",
+    between = dbc.Table([html.Thead(html.Tr([html.Th(h, style={"whiteSpace": "normal"}) for h in mhead])),
+                         html.Tbody(mrows)], id="traj-mmrm",
                         size="sm", striped=True, responsive=True, className="summary-table stats-table")
 
     pop = "the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else \

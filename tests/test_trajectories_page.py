@@ -272,7 +272,7 @@ def test_mmrm_panel_matches_analysis_layer(cb, study):
 
     panel = stats_out(cb, controls(study, ref="IL2"))
     rows = rows_of(find(panel, "traj-mmrm"))
-    assert rows[0][0] == "IgG (g/L) · week 48"
+    assert rows[0][0] == "IgG (g/L) · week 48 · change from baseline"
     res = MM.fit_mmrm(T.select(study.measurements, "IGG", ARMS), "Ld-IL2", 48.0, ARMS)
     for c in res.contrasts:
         r = next(r for r in rows if r[0] == f"{c.arm} − Ld-IL2")

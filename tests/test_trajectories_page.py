@@ -430,3 +430,54 @@ def test_score_range_is_not_shown_as_a_unit(cb, study):
     fig, _ = figure(cb, controls(study, param="PGA", scale="chg"))
     assert fig.layout.yaxis.title.text == "Change in Physician global assessment (0-3)"
     assert "0-3<" not in summary_traces(fig)[0].hovertemplate
+
+
+# -- the MMRM controls in a link ------------------------------------------------------------------------
+def test_covariance_and_df_method_come_from_a_link_and_forged_ones_are_dropped(cb, study):
+    from test_viewstate import apply_key, post
+
+    from components.trajectories import URL_STATE
+
+    assert URL_STATE["cov"] == ("traj-cov", "value") and URL_STATE["ddfm"] == ("traj-ddfm", "value")
+    key = apply_key(cb, "trajectories")
+    base = {"urlstate-trajectories.data": None, "filter-state.data": default_store(study), "traj-cov.value": "UN",
+            "traj-ddfm.value": "kr", "traj-param.value": "IGG"}
+    out = post(cb, key, {**base, "url.search": "?cov=TOEPH&ddfm=satterthwaite"}, ["urlstate-trajectories.data"])
+    assert out["traj-cov.value"] == "TOEPH" and out["traj-ddfm.value"] == "satterthwaite"
+    out = post(cb, key, {**base, "url.search": "?cov=VC&ddfm=containment"}, ["urlstate-trajectories.data"])
+    assert "traj-cov.value" not in out and "traj-ddfm.value" not in out  # not offered: not applied
+
+
+def test_chosen_structure_and_df_method_are_used_and_said(cb, study):
+    from analysis import mmrm as MM
+    from analysis import trajectory as T
+
+    panel = stats_out(cb, controls(study, param="SLEDAI", cov="AR1", ddfm="satterthwaite"))
+    rows = [r for r in rows_of(find(panel, "traj-mmrm")) if len(r) > 2]
+    res = MM.fit_mmrm(T.select(study.measurements, "SLEDAI", ARMS), "Belimumab", 48.0, ARMS, structure="AR1",
+                      df_method="satterthwaite")
+    for c in res.contrasts:
+        r = next(r for r in rows if r[0] == f"{c.arm} − Belimumab")
+        assert r[2].startswith(f"{c.estimate:.1f} [{c.ci_low:.1f}, {c.ci_high:.1f}]")
+        assert f"df = {c.df:.1f}" in r[3] and r[4].startswith("AR(1) (AR(1))") and "Satterthwaite df" in r[4]
+    assert "TYPE=AR(1) DDFM=SAT" in text_of(panel)
+
+
+def test_a_structure_that_fails_falls_back_and_the_page_says_which(cb, study, monkeypatch):
+    from analysis import mmrm as MM
+
+    orig = MM.fit
+
+    def no_unstructured(pat, C, structure, *a, **k):
+        if structure == "UN":
+            return MM.Fit(structure="UN", converged=False, message="no convergence in 60 iterations", visits=(),
+                          names=())
+        return orig(pat, C, structure, *a, **k)
+
+    monkeypatch.setattr(MM, "fit", no_unstructured)
+    panel = stats_out(cb, controls(study, param="C4", ddfm="kr-expected"))  # a view no other test has cached
+    text = text_of(panel)
+    assert ("Covariance: unstructured did not converge (no convergence in 60 iterations); heterogeneous Toeplitz "
+            "used.") in text
+    rows = [r for r in rows_of(find(panel, "traj-mmrm")) if len(r) > 4]
+    assert rows and all(r[4].startswith("heterogeneous Toeplitz (TOEPH)") for r in rows)

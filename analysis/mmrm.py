@@ -438,6 +438,7 @@ class _Model:
     def __init__(self, pat: _Patterns, C: np.ndarray):
         self.pat = pat
         self.C = C  # (T*d, p): saturated per-visit coefficients = C β
+        self.identity_C = C.shape[0] == C.shape[1] and bool(np.all(C == np.eye(C.shape[0])))
         self.T, self.d, self.p = pat.T, pat.d, C.shape[1]
         self.mf = pat.mask.astype(float)
         self.outer_mask = self.mf[:, :, None] * self.mf[:, None, :]
@@ -709,15 +710,24 @@ def _info_at(model: _Model, st: _Structure, theta, g):
         D2 = (D2 + D2.transpose(0, 2, 1)) / 2
     SMS = Sinv @ M @ Sinv
     SRS = Sinv @ R @ Sinv
-    Ka = _kron_sum(pat.n[:, None, None] * Sinv, Sinv)
-    Kb = _kron_sum(SMS, Sinv)
-    Kc = _kron_sum(SRS, Sinv)
+    un = st.code == "UN"  # J is the 0/1 symmetriser: products with it are gathers
+    if un:
+        a_, b_ = st.il
+        i1, i2 = a_ * T + b_, b_ * T + a_
+        off = (a_ != b_).astype(float)
+
+    def jt(X):  # Jᵀ X, X indexed by (a, b) on its first axis
+        if un:
+            return X[i1] + off.reshape((-1,) + (1,) * (X.ndim - 1)) * X[i2]
+        return np.tensordot(J.T, X, axes=(1, 0))
 
     def quad(K):
-        Q = J.T @ K @ J
+        Q = jt(jt(K).T)
         return (Q + Q.T) / 2
 
-    T1, T2, T4 = quad(Ka), quad(Kb), quad(Kc)
+    # tr(P̃ G_i P̃ G_j) = T1 − 2 T2 + T3 (expected information) and r'V⁻¹G_iV⁻¹G_jV⁻¹r (T4)
+    TE = quad(_kron_sum(pat.n[:, None, None] * Sinv - 2 * SMS, Sinv))  # T1 − 2 T2
+    T4 = quad(_kron_sum(SRS, Sinv))
     # P_i = Cᵀ [Σ_p kron(S⁻¹ G_i S⁻¹, Sxx_p)] C
     Z = np.zeros((d * d, T ** 4))  # [(j,l), (t,a,b,u)] = Σ_p Sxx_p[j,l] S⁻¹_p[t,a] S⁻¹_p[b,u], in chunks
     step = max(1, 2 ** 22 // T ** 4)
@@ -726,9 +736,9 @@ def _info_at(model: _Model, st: _Structure, theta, g):
         Z += pat.Sxx[i:i + step].reshape(-1, d * d).T @ (s_[:, :, :, None, None] * s_[:, None, None, :, :]).reshape(
             -1, T ** 4)
     Z = Z.reshape(d, d, T, T, T, T).transpose(3, 4, 2, 5, 0, 1).reshape(T * T, T, T, d, d)  # [(a,b), t, u, j, l]
-    Pt = np.tensordot(J.T, Z, axes=(1, 0))  # (r, t, u, j, l)
+    Pt = jt(Z)  # (r, t, u, j, l)
     Pt = Pt.transpose(0, 1, 3, 2, 4).reshape(r, T * d, T * d)
-    P = np.matmul(C.T, np.matmul(Pt, C))
+    P = Pt if model.identity_C else np.matmul(C.T, np.matmul(Pt, C))
     P = (P + P.transpose(0, 2, 1)) / 2
     PhiP = np.matmul(Phi, P)
     T3 = PhiP.reshape(r, p * p) @ PhiP.transpose(0, 2, 1).reshape(r, p * p).T
@@ -736,15 +746,15 @@ def _info_at(model: _Model, st: _Structure, theta, g):
     SRx = Sinv @ Rx  # (k, T, d)
     Gam = (Sinv.reshape(k, T * T).T @ SRx.reshape(k, T * d)).reshape(T, T, T, d).transpose(1, 2, 0, 3)
     Gam = Gam.reshape(T * T, T * d)  # [(a,b), (t,j)] = Σ_p S⁻¹_p[t,a] (S⁻¹_p Rx_p)[b,j]
-    gv = (J.T @ Gam) @ C  # (r, p)
+    gv = jt(Gam) @ C  # (r, p)
     gPg = gv @ Phi @ gv.T
-    H2 = -T1 + 2 * T2 + 2 * T4 - T3 - 2 * gPg
+    E2 = TE + T3
+    E2 = (E2 + E2.T) / 2
+    H2 = -E2 + 2 * T4 - 2 * gPg
     if D2 is not None:
         H2 = H2 + np.einsum("x,xij->ij", H.ravel(), D2)
     H2 = (H2 + H2.T) / 2
-    E2 = T1 - 2 * T2 + T3
-    E2 = (E2 + E2.T) / 2
-    return dict(J=J, D2=D2, P=P, H2=H2, E2=E2, grad=J.T @ H.ravel())
+    return dict(J=J, D2=D2, P=P, H2=H2, E2=E2, grad=jt(H.ravel()))
 
 
 def _W(fit_: Fit, method: str):

@@ -481,3 +481,31 @@ def test_a_structure_that_fails_falls_back_and_the_page_says_which(cb, study, mo
             "used.") in text
     rows = [r for r in rows_of(find(panel, "traj-mmrm")) if len(r) > 4]
     assert rows and all(r[4].startswith("heterogeneous Toeplitz (TOEPH)") for r in rows)
+
+
+def test_default_mmrm_numbers_are_the_r_verified_ones(cb, study):
+    """The page's default MMRM (unstructured, LS-mean difference at week 48) is nlme::gls's fit of the same
+    rows (tests/r/ref_mmrm_gls.csv, made by tests/r/reference.R): estimates and model-based SEs to 1e-4."""
+    from pathlib import Path
+
+    from analysis import trajectory as T
+    from components.trajectories import param_stats
+
+    ref = pd.read_csv(Path(__file__).parent / "r" / "ref_mmrm_gls.csv")
+    panel_rows = {}
+    for code in ("IGG", "C3", "DSDNA", "ANUA", "SLEDAI"):
+        res = param_stats(study, code, ARMS, tuple(study.adsl["USUBJID"]), (0.0, 48.0), None, "Belimumab", False,
+                          "CHG")["mmrm"]
+        assert res.structure == "UN" and not res.fallback_note, (code, res.fallback_note)
+        r = ref[(ref["DATASET"] == f"lso088-{code}") & (ref["STRUCTURE"] == "UN") & (ref["AVISITN"] == 48.0)]
+        for c in res.contrasts:
+            rr = r[r["ARM"] == c.arm].iloc[0]
+            assert c.estimate == pytest.approx(rr["ESTIMATE"], rel=1e-4), (code, c.arm)
+            assert c.se_model == pytest.approx(rr["SE"], rel=1e-4), (code, c.arm)
+        panel_rows[code] = res
+    # and those are the numbers on the page (IgG, the default view)
+    rows = rows_of(find(stats_out(cb, controls(study)), "traj-mmrm"))
+    combo = next(r for r in rows if r[0] == f"{COMBO} − Belimumab")
+    c = next(c for c in panel_rows["IGG"].contrasts if c.arm == COMBO)
+    assert combo[2].startswith(f"{c.estimate:.1f} [{c.ci_low:.1f}, {c.ci_high:.1f}]")
+    assert f"p = {c.p_value:.3f}" in combo[3] and f"df = {c.df:.1f}" in combo[3]

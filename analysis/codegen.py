@@ -121,7 +121,7 @@ def _visit_words(visit) -> str:
     return "the end of the week window" if visit is None else f"week {visit:g}"
 
 
-def header(study, title: str, state, view: str, needs: str) -> list[str]:
+def header(study, title: str, state, view: str, needs: str, stats_files: bool = False) -> list[str]:
     lk = study.lock
     lines = [f"# {comment(study.study_id)} · {comment(title)}"]
     if study.simulated:
@@ -133,7 +133,9 @@ def header(study, title: str, state, view: str, needs: str) -> list[str]:
                                           subsequent_indent="  ")],
         *[f"# {x}" for x in textwrap.wrap(f"View: {comment(view)}.", 112, subsequent_indent="  ")],
         f"# Generated {_dt.date.today().isoformat()} by the trial results explorer. Needs {needs};",
-        "# nothing from the app. Run: python this_file.py (prints the numbers, opens the figure).",
+        ("# and two self-contained files of the app (below), nothing else from it. Run: python this_file.py."
+         if stats_files else
+         "# nothing from the app. Run: python this_file.py (prints the numbers, opens the figure)."),
     ]
     return lines
 
@@ -237,7 +239,8 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
             f"MMRM reference {ref}, covariance {sctl.get('cov', 'UN')}, df {sctl.get('ddfm', 'kr')}"
             + (f"; multiplicity {adjust}" if multi else ""))
     needs = "pandas, pyarrow, numpy, scipy, statsmodels, plotly"
-    L = header(study, "Serology & activity: trajectories by arm, with their statistics", state, view, needs)
+    L = header(study, "Serology & activity: trajectories by arm, with their statistics", state, view, needs,
+               stats_files=True)
     L += [STATS_HEADER, STATS_HEADER2]
     L += [
         "import importlib.util",
@@ -392,7 +395,7 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
     view = (f"{names[0] if len(codes) == 1 else f'{len(codes)} subsets'}; week {va:g} vs week {vb:g}; "
             f"between-arm tests on {'% change' if scale == 'pchg' else 'absolute change'}; ANCOVA reference {reference}")
     L = header(study, "Cell subsets: two timepoints by arm, with their statistics", state, view,
-               "pandas, pyarrow, numpy, scipy, statsmodels, plotly")
+               "pandas, pyarrow, numpy, scipy, statsmodels, plotly", stats_files=True)
     L += [STATS_HEADER, STATS_HEADER2]
     L += [
         "import importlib.util",

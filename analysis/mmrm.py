@@ -446,6 +446,8 @@ class _Model:
     # -- Σ_p⁻¹ embedded in T × T (zeros at unobserved visits) -----------------------------
     def inverses(self, S):
         T, k = self.T, len(self.pat.n)
+        if not np.all(np.isfinite(S)):
+            return None
         A = np.where(self.outer_mask > 0, S[None], 0.0) + np.eye(T)[None] * (1 - self.mf)[:, :, None]
         try:
             L = np.linalg.cholesky(A)
@@ -632,7 +634,8 @@ def _newton_sas(model: _Model, st: _Structure, theta, g, tol=1e-10, max_iter=60)
         t = 1.0
         for _ in range(30):
             cand = theta + t * delta
-            gc = model.gls(st.sigma_sas(cand))
+            with np.errstate(invalid="ignore"):  # a step past a variance of 0 gives NaN: rejected below
+                gc = model.gls(st.sigma_sas(cand))
             if gc is not None and np.isfinite(gc["f"]) and gc["f"] <= g["f"] + 1e-12 * max(1.0, abs(g["f"])):
                 break
             t /= 2

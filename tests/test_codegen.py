@@ -231,10 +231,11 @@ def test_serology_script_reproduces_the_statistics(cb, study, results, case):
             if not con.ok:
                 continue
             row = mmrm.loc[(res["code"], con.arm)]
-            assert row["df"] == pytest.approx(con.df, rel=1e-12)  # the same module, the same numbers
-            assert row["estimate"] == pytest.approx(con.estimate, rel=1e-12)
-            assert (row["ci_low"], row["ci_high"]) == pytest.approx((con.ci_low, con.ci_high), rel=1e-12)
-            assert row["p"] == pytest.approx(con.p_value, rel=1e-10)
+            # the same module on the same rows (another process: the optimum agrees to rounding, ~1e-11)
+            assert row["df"] == pytest.approx(con.df, rel=1e-8)
+            assert row["estimate"] == pytest.approx(con.estimate, rel=1e-9, abs=1e-12)
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx((con.ci_low, con.ci_high), rel=1e-9, abs=1e-12)
+            assert row["p"] == pytest.approx(con.p_value, rel=1e-8, abs=1e-15)
             assert row["covariance"] == res["mmrm"].structure
             shown.append(format_p(con.p_value))
     if method != "none":  # the script's adjusted p-values equal the app's families (per test and arm)

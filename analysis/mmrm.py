@@ -439,6 +439,9 @@ class _Model:
         self.pat = pat
         self.C = C  # (T*d, p): saturated per-visit coefficients = C β
         self.identity_C = C.shape[0] == C.shape[1] and bool(np.all(C == np.eye(C.shape[0])))
+        # a C that only selects coefficients (every column a single 1): products become indexing
+        self.select_C = np.argmax(C, axis=0) if bool(np.all((C == 0) | (C == 1)) and np.all(C.sum(axis=0) == 1)) \
+            else None
         self.T, self.d, self.p = pat.T, pat.d, C.shape[1]
         self.mf = pat.mask.astype(float)
         self.outer_mask = self.mf[:, :, None] * self.mf[:, None, :]
@@ -741,7 +744,12 @@ def _info_at(model: _Model, st: _Structure, theta, g):
     Z = Z.reshape(d, d, T, T, T, T).transpose(3, 4, 2, 5, 0, 1).reshape(T * T, T, T, d, d)  # [(a,b), t, u, j, l]
     Pt = jt(Z)  # (r, t, u, j, l)
     Pt = Pt.transpose(0, 1, 3, 2, 4).reshape(r, T * d, T * d)
-    P = Pt if model.identity_C else np.matmul(C.T, np.matmul(Pt, C))
+    if model.identity_C:
+        P = Pt
+    elif model.select_C is not None:
+        P = Pt[:, model.select_C][:, :, model.select_C]
+    else:
+        P = np.matmul(C.T, np.matmul(Pt, C))
     P = (P + P.transpose(0, 2, 1)) / 2
     PhiP = np.matmul(Phi, P)
     T3 = PhiP.reshape(r, p * p) @ PhiP.transpose(0, 2, 1).reshape(r, p * p).T

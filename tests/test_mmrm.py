@@ -264,6 +264,28 @@ def test_reference_arm_choice_flips_sign():
     assert ab.p_value == pytest.approx(ba.p_value, rel=1e-6)
 
 
+def test_common_baseline_slope_model_matches_dense_gls():
+    # CHG ~ BASE + ARM × VISIT (one BASE slope): C is not a selection; estimates = dense GLS at the fitted Σ
+    df = simulate(n_per_arm=8, seed=12, missing=0.2)
+    res = MM.fit_mmrm(df, "A", 12.0, ARMS, structure="CS", base_by_visit=False, df_method="satterthwaite")
+    X = dense_design(df)
+    base_cols = [c for c in X.columns if c.startswith("BASE:")]
+    X = X.drop(columns=base_cols).assign(BASE=df["BASE"])
+    visits = sorted(df["AVISITN"].unique())
+    Vinv = np.zeros((len(df), len(df)))
+    for sid in df["USUBJID"].unique():
+        idx = np.flatnonzero(df["USUBJID"].to_numpy() == sid)
+        vi = [visits.index(v) for v in df["AVISITN"].to_numpy()[idx]]
+        Vinv[np.ix_(idx, idx)] = np.linalg.inv(res.sigma[np.ix_(vi, vi)])
+    Xm = X.to_numpy()
+    cov = np.linalg.inv(Xm.T @ Vinv @ Xm)
+    beta = cov @ Xm.T @ Vinv @ df["CHG"].to_numpy()
+    cols = list(X.columns)
+    for c in res.by_visit:
+        j = cols.index(f"{c.arm}:v{c.visit:g}")
+        assert c.estimate == pytest.approx(beta[j], rel=1e-9) and c.se == pytest.approx(np.sqrt(cov[j, j]), rel=1e-9)
+
+
 def test_base_by_visit_is_configurable():
     df = simulate(seed=8)
     full = MM.fit_mmrm(df, "A", 12.0, ARMS)

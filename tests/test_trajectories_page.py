@@ -509,3 +509,12 @@ def test_default_mmrm_numbers_are_the_r_verified_ones(cb, study):
     c = next(c for c in panel_rows["IGG"].contrasts if c.arm == COMBO)
     assert combo[2].startswith(f"{c.estimate:.1f} [{c.ci_low:.1f}, {c.ci_high:.1f}]")
     assert f"p = {c.p_value:.3f}" in combo[3] and f"df = {c.df:.1f}" in combo[3]
+
+
+@pytest.mark.parametrize("forged", [{"cov": "VC"}, {"cov": ["UN"]}, {"ddfm": "between-within"}, {"ddfm": None}])
+def test_forged_mmrm_controls_give_204_for_show_code_too(cb, study, forged):
+    inputs = {k: v for k, v in controls(study, **forged).items()}
+    r = cb.post("traj-code", "children", {"traj-code-collapse.is_open": True, **inputs})
+    assert r.status_code == 204
+    ok = cb.outputs("traj-code", "children", {"traj-code-collapse.is_open": True, **controls(study, cov="TOEPH")})
+    assert "COVARIANCE = 'TOEPH'" in ok["traj-code.children"]

@@ -293,7 +293,8 @@ def main(argv=None) -> int:
     from bench import mmrm as bench_mmrm
 
     report["mmrm"] = json.loads(tmp.read_text())
-    report["verdicts"] = {}
+    for line in bench_mmrm.lines(report["mmrm"]):
+        print("  " + line, flush=True)
     report["load_average_at_end"] = os.getloadavg()
     report["duration_s"] = time.perf_counter() - started
     report["verdicts"] = {r["size"]: verdict(r) for r in report["sizes"]}

@@ -292,9 +292,7 @@ def main(argv=None) -> int:
     subprocess.run([sys.executable, "-m", "bench.mmrm", "--out", str(tmp)], cwd=ROOT, check=True)
     from bench import mmrm as bench_mmrm
 
-    report["mmrm"] = json.loads(tmp.read_text())
-    for line in bench_mmrm.lines(report["mmrm"]):
-        print("  " + line, flush=True)
+    report["mmrm"] = json.loads(tmp.read_text())  # its lines were printed by the subprocess
     report["load_average_at_end"] = os.getloadavg()
     report["duration_s"] = time.perf_counter() - started
     report["verdicts"] = {r["size"]: verdict(r) for r in report["sizes"]}

@@ -70,9 +70,10 @@ MIN_PER_ARM = 3  # subjects with a value at the comparison visit, per arm
 
 
 class _OneBlasThread:
-    """The fit multiplies many small matrices: on a shared 2-core machine a multi-threaded BLAS spends
-    more time waking threads than computing (10× slower measured). For the duration of a fit, numpy's
-    bundled OpenBLAS runs on one thread (restored afterwards); nothing happens when it cannot be found."""
+    """The fit multiplies many small and middling matrices: on a shared 2-core machine a multi-threaded
+    BLAS spends more time waiting for the other core than computing (S 1.5 s instead of 0.1 s, L 6–9 s
+    instead of 1 s, measured under load). For the duration of a fit, numpy's bundled OpenBLAS runs on one
+    thread (restored afterwards); nothing happens when it cannot be found."""
 
     _lib = None
 
@@ -933,8 +934,9 @@ def _design(subj, arm, vis, base_v, yv, extra, arms, reference, covariates, base
     subj, arm, vis, base_v, yv = subj[sel], arm[sel], vis[sel], base_v[sel], yv[sel]
     extra = [e[sel] for e in extra]
     # one row per subject and visit (a duplicate would be a data error upstream: keep the first)
-    key = np.char.add(np.char.add(subj, "\x00"), vis.astype(str))
-    _, first = np.unique(key, return_index=True)
+    s_code = np.unique(subj, return_inverse=True)[1]
+    v_code = np.unique(vis, return_inverse=True)[1]
+    _, first = np.unique(s_code.astype(np.int64) * (int(v_code.max(initial=0)) + 1) + v_code, return_index=True)
     first = np.sort(first)
     subj, arm, vis, base_v, yv = subj[first], arm[first], vis[first], base_v[first], yv[first]
     extra = [e[first] for e in extra]
@@ -962,6 +964,18 @@ def _design(subj, arm, vis, base_v, yv, extra, arms, reference, covariates, base
     names = [f"{xnames[j]}" + (f":VISIT[{visits[t]:g}]" if t is not None else "") for t, j in where]
     return dict(pat=pat, C=C, names=names, visits=visits, others=others, subj=subj, arm=arm, vis=vis,
                 yv=yv, XtX=XtX, T=T, d=d)
+
+
+def _counts(subj, arm, vis, distinct=False):
+    """{(arm, visit): subjects with a value there}."""
+    if distinct:
+        keep = np.unique(np.column_stack([np.unique(subj, return_inverse=True)[1],
+                                          np.unique(vis, return_inverse=True)[1]]), axis=0, return_index=True)[1]
+        arm, vis = arm[keep], vis[keep]
+    keys, n = np.unique(np.column_stack([np.unique(arm, return_inverse=True)[1], np.unique(vis, return_inverse=True)[1]]),
+                        axis=0, return_counts=True)
+    arms_u, vis_u = np.unique(arm), np.unique(vis)
+    return {(str(arms_u[a]), float(vis_u[t])): int(c) for (a, t), c in zip(keys, n)}
 
 
 def _rows(df, outcome, covariates):
@@ -997,9 +1011,6 @@ def gls_at(des: dict, sigma) -> dict:
 def fit_mmrm(df, reference: str, visit, arm_order, outcome: str = "CHG", structure: str = "UN",
              df_method: str = "kr", fallback: bool = True, base_by_visit: bool = True, alpha: float = 0.05,
              covariates=()) -> MMRMResult:
-    if len(df) > 20000:  # large fits: the big products gain from every core
-        return _fit_mmrm(df, reference, visit, arm_order, outcome, structure, df_method, fallback, base_by_visit,
-                         alpha, covariates)
     with _OneBlasThread():
         return _fit_mmrm(df, reference, visit, arm_order, outcome, structure, df_method, fallback, base_by_visit,
                          alpha, covariates)
@@ -1032,7 +1043,7 @@ def _fit_mmrm(df, reference: str, visit, arm_order, outcome: str = "CHG", struct
     if reference not in arm_order:
         return MMRMResult(**head, note=f"reference arm {reference} is not among the arms shown")
     v = None if visit is None else float(visit)
-    at = {a: len(set(subj[(arm == a) & (vis == v)])) for a in arm_order} if v is not None else \
+    at = {a: _counts(subj, arm, vis, distinct=True).get((a, v), 0) for a in arm_order} if v is not None else \
         {a: len(set(subj[arm == a])) for a in arm_order}
     where_v = f"at week {v:g}" if v is not None else "in the data"
     if at[reference] < MIN_PER_ARM:
@@ -1086,13 +1097,13 @@ def _fit_mmrm(df, reference: str, visit, arm_order, outcome: str = "CHG", struct
     if T == 1:
         remarks.append("one post-baseline visit: no repeated measures, the model is ANCOVA (df = n − p)")
     # every arm at every visit
-    counts = {(a, t): len(set(subj[(arm == a) & (vis == t)])) for a in arms for t in visits}
+    counts = _counts(subj, arm, vis)  # one row per subject and visit here: rows = subjects
     by_visit = []
     for t_i, t in enumerate(visits):
         for a in others:
             j = 2 + others.index(a)
             name = f"ARM[{a}]:VISIT[{t:g}]"
-            n_a, n_r = counts[(a, t)], counts[(reference, t)]
+            n_a, n_r = counts.get((a, t), 0), counts.get((reference, t), 0)
             if name not in names:
                 by_visit.append(Contrast(a, reference, t, n_a, n_r, note="not estimable at this visit"))
                 continue

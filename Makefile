@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export SM_FORMULA_ENGINE := patsy
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-test browser redis serve-prod loadtest bench data clean
+.PHONY: run test install install-test browser redis serve-prod loadtest bench data clean r-reference
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,12 @@ loadtest: $(VENV)/.installed-load
 ## prints the table and writes bench-results/bench-latest.json (about 12 minutes on 2 cores)
 bench: install-test browser
 	$(PY) -m bench.run
+
+## Regenerate the R reference values of the statistics tests (tests/r/ref_*.csv; needs R with nlme, lme4,
+## lmerTest, pbkrtest, exactRankTests: Debian r-base-core r-cran-*; about 6 minutes). `make test` reads the CSVs.
+r-reference: install
+	$(PY) tests/r/make_inputs.py
+	Rscript tests/r/reference.R
 
 ## Regenerate the simulated LSO-088 dataset and its lock (deterministic)
 data: install

@@ -1,13 +1,16 @@
 """Between-arm comparisons of the change from a first to a second timepoint.
 
-- Kruskal–Wallis across all arms on the change (scipy; chi-squared approximation
-  with the tie correction, the only form scipy offers).
-- Pairwise Mann–Whitney U on the change: exact null distribution when both
-  groups are small (n <= ``EXACT_MAX_N``) and the pooled changes have no ties,
-  else the asymptotic normal approximation with continuity correction (the method
-  string says which). Hodges–Lehmann shift (median of all pairwise differences)
-  as the estimate. p-values adjusted across the pairs with Holm
+Rank tests as R computes them by default (``analysis.ranktests``; checked against R to 1e-10):
+
+- Kruskal–Wallis across all arms on the change (R ``kruskal.test``: chi-squared approximation
+  with the tie correction).
+- Pairwise Mann–Whitney U = Wilcoxon rank sum (R ``wilcox.test(b, a, conf.int = TRUE)``): exact
+  when both arms have fewer than 50 values and there are no ties, else the normal approximation
+  with tie and continuity corrections; the Hodges–Lehmann shift (b − a) with its 95% CI, exact or
+  approximate as R computes it. p-values adjusted across the pairs with Holm
   (``analysis.multiplicity``).
+- Changes and % changes at the data's recorded precision (``ranktests.changes``): ties are ties
+  of the recorded values, not of floating-point noise.
 - ANCOVA: value at timepoint 2 ~ value at timepoint 1 + arm, ordinary least
   squares (statsmodels) on a design matrix built from validated columns only
   (no formula string); adjusted difference of each arm vs a reference arm with its
@@ -24,11 +27,11 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
-from scipy import stats
 
+from analysis import ranktests as RT
 from analysis.multiplicity import METHODS, adjust
 
-EXACT_MAX_N = 25  # per group; scipy's exact U distribution is cheap well beyond the trial's n = 10
+EXACT_BELOW = RT.EXACT_BELOW  # per group, as R
 MIN_N = 3  # per group: below this no test is reported, the UI says so
 
 
@@ -63,6 +66,10 @@ class PairTest:
     estimate: float | None  # Hodges–Lehmann shift, b − a
     adjustment: str = ""
     note: str = ""
+    ci_low: float | None = None
+    ci_high: float | None = None
+    conf_level: float | None = None
+    ci_exact: bool = False
 
     @property
     def ok(self) -> bool:
@@ -116,9 +123,8 @@ def change_frame(df: pd.DataFrame, visit_a: float, visit_b: float, arm: str = "A
     both = both.dropna(subset=["a", "b"])
     both["a"] = both["a"].astype(float)
     both["b"] = both["b"].astype(float)
-    both["chg"] = both["b"] - both["a"]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        both["pchg"] = np.where(both["a"] != 0, 100.0 * both["chg"] / both["a"], np.nan)
+    # at the recorded precision: equal changes are equal numbers (ties as R sees the recorded data)
+    both["chg"], both["pchg"] = RT.changes(both["a"].to_numpy(), both["b"].to_numpy())
     both.index = both.index.astype(str)
     both.index.name = subject
     return both.reset_index()
@@ -132,9 +138,9 @@ def groups_of(frame: pd.DataFrame, column: str, arms: list[str], arm: str = "ARM
 
 # -- Kruskal–Wallis ---------------------------------------------------------------------
 def kruskal_wallis(groups: dict[str, np.ndarray]) -> GroupTest:
-    """Kruskal–Wallis H across the groups with at least ``MIN_N`` values."""
+    """Kruskal–Wallis H across the groups with at least ``MIN_N`` values (R ``kruskal.test``)."""
     n = {k: int(len(v)) for k, v in groups.items()}
-    method = "Kruskal–Wallis (chi-squared approximation)"
+    method = "Kruskal–Wallis (chi-squared approximation, tie-corrected)"
     used = {k: np.asarray(v, float) for k, v in groups.items() if len(v) >= MIN_N}
     small = [f"{k} (n = {n[k]})" for k in groups if n[k] < MIN_N]
     if len(used) < 2:
@@ -143,35 +149,36 @@ def kruskal_wallis(groups: dict[str, np.ndarray]) -> GroupTest:
     pooled = np.concatenate(list(used.values()))
     if np.all(pooled == pooled[0]):
         return GroupTest(method, None, None, None, n, note="all values equal: no Kruskal–Wallis test")
-    res = stats.kruskal(*used.values())
+    res = RT.kruskal(list(used.values()))
     note = ("left out, too few: " + ", ".join(small)) if small else ""
-    return GroupTest(method, float(res.statistic), len(used) - 1, float(res.pvalue), n, note=note)
+    return GroupTest(method, float(res.statistic), res.df, float(res.p_value), n, note=note)
 
 
 # -- Mann–Whitney -------------------------------------------------------------------------
-def hodges_lehmann_shift(x, y) -> float:
-    """Median of all pairwise differences y_j − x_i (the two-sample Hodges–Lehmann estimate)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    return float(np.median(np.subtract.outer(y, x)))
-
-
-def mann_whitney(x, y, a: str = "a", b: str = "b") -> PairTest:
-    """Two-sided Mann–Whitney U of ``y`` (arm ``b``) vs ``x`` (arm ``a``)."""
+def mann_whitney(x, y, a: str = "a", b: str = "b", alpha: float = 0.05) -> PairTest:
+    """Two-sided Mann–Whitney U of ``y`` (arm ``b``) vs ``x`` (arm ``a``): R's wilcox.test(y, x, conf.int = TRUE)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     n_a, n_b = len(x), len(y)
     if min(n_a, n_b) < MIN_N:
         return PairTest(a, b, n_a, n_b, "Mann–Whitney U", None, None, None, None,
                         note=f"n = {n_a} vs {n_b}: too few for Mann–Whitney U (needs at least {MIN_N} per arm)")
     pooled = np.concatenate([x, y])
-    ties = len(np.unique(pooled)) < len(pooled)
-    exact = max(n_a, n_b) <= EXACT_MAX_N and not ties
     if np.all(pooled == pooled[0]):
         return PairTest(a, b, n_a, n_b, "Mann–Whitney U", None, None, None, 0.0, note="all values equal: no test")
-    res = stats.mannwhitneyu(y, x, alternative="two-sided", method="exact" if exact else "asymptotic",
-                             use_continuity=True)
-    method = "Mann–Whitney U, " + ("exact" if exact else "asymptotic" + (" (ties)" if ties else ""))
-    return PairTest(a, b, n_a, n_b, method, float(res.statistic), float(res.pvalue), None,
-                    hodges_lehmann_shift(x, y))
+    r = RT.rank_sum(y, x, conf_level=1 - alpha)
+    if r.exact:
+        method = "Mann–Whitney U, exact"
+    else:
+        why = " or ".join(w for w, on in (("ties", r.ties), ("n ≥ 50", max(n_a, n_b) >= EXACT_BELOW)) if on)
+        method = f"Mann–Whitney U, normal approximation with continuity correction ({why})"
+    return PairTest(a, b, n_a, n_b, method, float(r.statistic), float(r.p_value), None, float(r.estimate),
+                    ci_low=r.ci_low, ci_high=r.ci_high, conf_level=r.conf_level, ci_exact=r.ci_exact)
+
+
+def hodges_lehmann_shift(x, y) -> float:
+    """Median of all pairwise differences y_j − x_i (the two-sample Hodges–Lehmann estimate)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    return float(np.median(np.subtract.outer(y, x)))
 
 
 def pairwise_mann_whitney(groups: dict[str, np.ndarray], method: str = "holm") -> list[PairTest]:
@@ -182,7 +189,8 @@ def pairwise_mann_whitney(groups: dict[str, np.ndarray], method: str = "holm") -
     out = []
     for t, p in zip(tests, adj):
         out.append(PairTest(t.a, t.b, t.n_a, t.n_b, t.method, t.statistic, t.p_value, p, t.estimate,
-                            adjustment=name if t.p_value is not None else "", note=t.note))
+                            adjustment=name if t.p_value is not None else "", note=t.note, ci_low=t.ci_low,
+                            ci_high=t.ci_high, conf_level=t.conf_level, ci_exact=t.ci_exact))
     return out
 
 

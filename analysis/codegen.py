@@ -118,7 +118,7 @@ def _visit_words(study, visit) -> str:
     return "the end of the timepoint window" if visit is None else study.visit_label(visit)
 
 
-def header(study, title: str, state, view: str, needs: str) -> list[str]:
+def header(study, title: str, state, view: str, needs: str, stats_files: bool = False) -> list[str]:
     lk = study.lock
     lines = [f"# {comment(study.study_id)} · {comment(title)}"]
     if study.simulated:
@@ -130,7 +130,9 @@ def header(study, title: str, state, view: str, needs: str) -> list[str]:
                                           subsequent_indent="  ")],
         *[f"# {x}" for x in textwrap.wrap(f"View: {comment(view)}.", 112, subsequent_indent="  ")],
         f"# Generated {_dt.date.today().isoformat()} by the trial results explorer. Needs {needs};",
-        "# nothing from the app. Run: python this_file.py (prints the numbers, opens the figure).",
+        ("# and two self-contained files of the app (below), nothing else from it. Run: python this_file.py."
+         if stats_files else
+         "# nothing from the app. Run: python this_file.py (prints the numbers, opens the figure)."),
     ]
     return lines
 
@@ -277,33 +279,33 @@ def bds_lines(study, datasets: list[str], codes_expr: str, var: str, visits_expr
     return L
 
 
-HL_FUNCTIONS = '''
-
-def hodges_lehmann(d):
-    """Median of the Walsh averages of d, with its distribution-free 95% CI (Hollander & Wolfe)."""
-    d = np.asarray(d, float)
-    n = len(d)
-    i, j = np.triu_indices(n)
-    w = np.sort((d[i] + d[j]) / 2)
-    if n <= 25:  # exact null distribution of the signed-rank sum
-        counts = np.zeros(n * (n + 1) // 2 + 1)
-        counts[0] = 1
-        for r in range(1, n + 1):
-            counts[r:] = counts[r:] + counts[:-r].copy()
-        k = int(np.searchsorted(np.cumsum(counts) / 2.0**n, 0.025, side="right"))
-    else:
-        k = int(np.floor(n * (n + 1) / 4 - stats.norm.ppf(0.975) * np.sqrt(n * (n + 1) * (2 * n + 1) / 24)))
-    return np.median(w), (w[k - 1] if k >= 1 else np.nan), (w[len(w) - k] if k >= 1 else np.nan)
+STATS_DIR = Path(__file__).resolve().parent  # analysis/: mmrm.py and ranktests.py are self-contained
+MM_FORMULA = "{outcome} ~ BASE + ARM + VISIT + ARM × VISIT + BASE × VISIT"
 
 
-def wilcoxon(a, b):
-    """Wilcoxon signed-rank p of b − a: exact for n <= 25 without ties or zeros, else normal approximation."""
-    d = np.asarray(b, float) - np.asarray(a, float)
-    if (d == 0).all():
-        return 1.0
-    exact = len(d) <= 25 and (d != 0).all() and len(np.unique(np.abs(d))) == len(d)
-    return stats.wilcoxon(b, a, method="exact" if exact else "approx").pvalue
-'''
+def stats_modules_lines(names=("ranktests",)) -> list[str]:
+    """Load the app's self-contained statistics modules (numpy/scipy only) as plain files: from beside
+    this script when copied there, else from the app's analysis folder."""
+    return [
+        "",
+        "",
+        "def load(name):",
+        '    """The app\'s statistics module `name`.py, loaded as a file (numpy and scipy only, no app imports)."""',
+        "    folder = Path(__file__).resolve().parent",
+        "    folder = folder if (folder / f'{name}.py').exists() else STATS_DIR",
+        "    spec = importlib.util.spec_from_file_location(name, folder / f'{name}.py')",
+        "    module = sys.modules[name] = importlib.util.module_from_spec(spec)",
+        "    spec.loader.exec_module(module)",
+        "    return module",
+        "",
+        "",
+        f"{', '.join(names)} = " + ", ".join(f"load({lit(n)})" for n in names),
+    ]
+
+
+STATS_HEADER = ("# Statistics: the app's own rank-test (ranktests.py) and MMRM (mmrm.py) modules, self-contained files"
+                " (numpy/scipy only),")
+STATS_HEADER2 = "#   loaded like a statistics package: copy them beside this script or keep STATS_DIR pointing at them."
 
 
 def _main(lines: list[str], body: list[str]) -> list[str]:
@@ -338,25 +340,26 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
     what = ("geometric mean ± 95% CI" if log else "mean ± 95% CI") if stat == "mean" else "median, IQR"
     view = (f"{', '.join(study.params[c].name for c in codes)}; {SCALE_WORDS[scale]}, {what}; "
             f"comparison visit {_visit_words(study, sctl['visit'])}; "
-            f"MMRM reference {ref}" + (f"; multiplicity {adjust}" if multi else ""))
+            f"MMRM reference {ref}, covariance {sctl.get('cov', 'UN')}, df {sctl.get('ddfm', 'kr')}"
+            + (f"; multiplicity {adjust}" if multi else ""))
     needs = "pandas, pyarrow, numpy, scipy, statsmodels, plotly"
     L = header(study, f"{W.page_title(study, 'trajectories')}: trajectories by arm, with their statistics", state,
-               view, needs)
+               view, needs, stats_files=True)
+    L += [STATS_HEADER, STATS_HEADER2]
     L += [
-        "import os",
-        "",
-        'os.environ.setdefault("SM_FORMULA_ENGINE", "patsy")  # statsmodels formulas through patsy',
+        "import importlib.util",
+        "import sys",
         "from pathlib import Path",
         "",
         "import numpy as np",
         "import pandas as pd",
         "import plotly.graph_objects as go",
-        "import statsmodels.formula.api as smf",
         "from scipy import stats",
     ]
     if multi and adjust != "none":
         L.append("from statsmodels.stats.multitest import multipletests")
-    L += ["", f"DATA = Path({lit(str(Path(study.folder).resolve()))})"]
+    L += ["", f"DATA = Path({lit(str(Path(study.folder).resolve()))})",
+          f"STATS_DIR = Path({lit(str(STATS_DIR))})  # the app's analysis folder"]
     L += arm_constants(study, labels)
     L += [
         f"WEEKS = {lit(tuple(float(w) for w in state.weeks))}  # timepoint window (TIME, inclusive)",
@@ -365,6 +368,9 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
         f"SCALE = {lit(col)}  # AVAL value | CHG change | PCHG % change from baseline",
         *assign("COMPARE_AT", compare, "comparison visit vs baseline, per parameter"),
         f"REFERENCE = {lit(ref)}  # MMRM reference arm",
+        f"COVARIANCE = {lit(sctl.get('cov', 'UN'))}  # MMRM covariance (SAS TYPE=); falls back UN, TOEPH, ARH1, CS",
+        f"DF_METHOD = {lit(sctl.get('ddfm', 'kr'))}  # 'kr' Kenward–Roger (SAS) | 'kr-expected' (pbkrtest) | "
+        "'satterthwaite'",
     ]
     if normal:
         L += assign("NORMAL", normal, "normal range (ANRLO, ANRHI)")
@@ -378,7 +384,7 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
         L.append("bds = bds[bds['USUBJID'].isin(PATIENTS)]")
     L.append("observed = bds[bds['DTYPE'] == '']  # the mixed model uses observed values only" if imputed else
              "observed = bds")
-    L.append(HL_FUNCTIONS)
+    L += stats_modules_lines(("ranktests", "mmrm"))
     # -- summaries
     L += ["", "def summarise(d):",
           '    """n, mean, SD, t-based 95% CI of the mean, median and quartiles (type 7) per arm and visit."""',
@@ -448,42 +454,30 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
           "        if len(p) < 3:",
           "            within.append(dict(PARAMCD=code, ARM=arm, week=visit, n_pairs=len(p), note='too few pairs'))",
           "            continue",
-          "        hl, hl_low, hl_high = hodges_lehmann(p['b'] - p['a'])",
+          "        w = ranktests.signed_rank(ranktests.changes(p['a'], p['b'])[0])  # = R wilcox.test(b, a, paired=TRUE)",
+          "        p_w = w.p_value if w.n else np.nan  # all differences zero: no test",
+          "        hl, hl_low, hl_high = w.estimate, w.ci_low, w.ci_high",
           *t_lines,
           "        within.append(dict(PARAMCD=code, ARM=arm, week=visit, n_pairs=len(p), hl=hl, hl_low=hl_low,",
-          "                           hl_high=hl_high, p_wilcoxon=wilcoxon(p['a'], p['b']), t_estimate=t_est,",
+          "                           hl_high=hl_high, p_wilcoxon=p_w, t_estimate=t_est,",
           "                           t_low=t_low, t_high=t_high, p_t=t.pvalue))",
           "within = pd.DataFrame(within)"]
     # -- MMRM
-    L += ["", "# -- between arms: MMRM, random intercept per subject (compound symmetry), REML;",
-          "#    Wald t-test with df = subjects − arms − 1 (one post-baseline visit: ANCOVA by least squares)",
-          "mmrm = []",
+    L += ["", "# -- between arms: MMRM (mmrm.py): " + comment(MM_FORMULA.format(outcome=outcome)) + ", REML, every",
+          "#    subject with the visits it has; LS-mean difference vs REFERENCE at the comparison visit",
+          "mmrm_rows = []",
           "for code, visit in COMPARE_AT.items():",
           "    d = observed[observed['PARAMCD'] == code]",
           "    b0 = d.loc[d['ABLFL'] == 'Y', 'TIME'].min()",
-          "    m = d[(d['ABLFL'] != 'Y') & (d['TIME'] > 0) & d['TIME'].between(max(WEEKS[0], b0), WEEKS[1])]",
-          f"    m = m.dropna(subset=[{lit(outcome)}, 'BASE'])",
-          "    n_at = m[m['TIME'] == visit].groupby('ARM')['USUBJID'].nunique()",
-          "    arms = [a for a in ARMS if n_at.get(a, 0) >= 3]  # arms with at least 3 subjects at the visit",
-          "    if REFERENCE not in arms or len(arms) < 2:",
-          "        continue",
-          "    others = [a for a in arms if a != REFERENCE]",
-          "    m = m[m['ARM'].isin(arms)]",
-          "    m = m.assign(arm=pd.Categorical(m['ARM'], [REFERENCE] + others),  # reference levels first:",
-          "                 visit=pd.Categorical(m['TIME'], [visit] + sorted(set(m['TIME']) - {visit})))",
-          "    if m['TIME'].nunique() > 1:",
-          f"        fit = smf.mixedlm({lit(outcome + ' ~ BASE + visit * arm')}, m, groups=m['USUBJID']).fit(reml=True, "
-          "method=['bfgs'])",
-          "    else:",
-          f"        fit = smf.ols({lit(outcome + ' ~ BASE + arm')}, m).fit()",
-          "    dof = m['USUBJID'].nunique() - len(arms) - 1",
-          "    for a in others:  # arm effect at the comparison visit (the reference visit level)",
-          "        est, se = fit.params[f'arm[T.{a}]'], fit.bse[f'arm[T.{a}]']",
-          "        q = stats.t.ppf(0.975, dof)",
-          "        mmrm.append(dict(PARAMCD=code, ARM=a, vs=REFERENCE, week=visit, n_arm=n_at[a], n_ref=n_at[REFERENCE],",
-          "                         estimate=est, ci_low=est - q * se, ci_high=est + q * se,",
-          "                         p=2 * stats.t.sf(abs(est / se), dof), df=dof))",
-          "mmrm = pd.DataFrame(mmrm)"]
+          "    m = d[d['TIME'].between(max(WEEKS[0], b0), WEEKS[1]) | (d['ABLFL'] == 'Y')]",
+          "    m = m.assign(AVISITN=m['TIME'])  # mmrm.py's visit column: the position on the time axis",
+          f"    res = mmrm.fit_mmrm(m, REFERENCE, visit, ARMS, outcome={lit(outcome)}, structure=COVARIANCE, "
+          "df_method=DF_METHOD)",
+          "    for c in res.contrasts:",
+          "        mmrm_rows.append(dict(PARAMCD=code, ARM=c.arm, vs=REFERENCE, week=visit, n_arm=c.n_arm, n_ref=c.n_ref,",
+          "                              estimate=c.estimate, ci_low=c.ci_low, ci_high=c.ci_high, p=c.p_value, df=c.df,",
+          "                              covariance=res.structure, note=c.note or res.note or res.fallback_note))",
+          "mmrm = pd.DataFrame(mmrm_rows)"]
     if multi and adjust != "none":
         L += ["", f"# -- multiplicity: {comment(adjust)} across the parameters, separately for each test and arm",
               f"for frame, cols in ((within, ['p_wilcoxon', 'p_t']), (mmrm, ['p'])):",
@@ -512,9 +506,12 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
             f"{study.visit_label(vb)}; "
             f"between-arm tests on {'% change' if scale == 'pchg' else 'absolute change'}; ANCOVA reference {reference}")
     L = header(study, f"{W.page_title(study, 'comparison')}: two timepoints by arm, with their statistics", state, view,
-               "pandas, pyarrow, numpy, scipy, statsmodels, plotly")
+               "pandas, pyarrow, numpy, scipy, statsmodels, plotly", stats_files=True)
+    L += [STATS_HEADER, STATS_HEADER2]
     L += [
+        "import importlib.util",
         "import os",
+        "import sys",
         "",
         'os.environ.setdefault("SM_FORMULA_ENGINE", "patsy")  # statsmodels formulas through patsy',
         "from itertools import combinations",
@@ -525,10 +522,10 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
         "import plotly.graph_objects as go",
         "import statsmodels.formula.api as smf",
         "from plotly.subplots import make_subplots",
-        "from scipy import stats",
         "from statsmodels.stats.multitest import multipletests",
         "",
         f"DATA = Path({lit(str(Path(study.folder).resolve()))})",
+        f"STATS_DIR = Path({lit(str(STATS_DIR))})  # the app's analysis folder",
     ]
     L += arm_constants(study, labels)
     L += [
@@ -542,17 +539,15 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
     L += subjects_lines(study, datasets)
     L += bds_lines(study, datasets, "CODES", "cells", "[V1, V2]")
     L.append("cells = cells.dropna(subset=['AVAL'])")
-    L.append(HL_FUNCTIONS)
+    L += stats_modules_lines(("ranktests",))
     L += ["",
+          "",
           "def mann_whitney(x, y):",
-          '    """Two-sided Mann–Whitney U p of y vs x (exact when n <= 25 per arm and no ties, else asymptotic',
-          '    with continuity correction) and the Hodges–Lehmann shift (median of all differences y − x)."""',
-          "    if min(len(x), len(y)) < 3:",
+          '    """R\'s wilcox.test(y, x, conf.int = TRUE): two-sided p and the Hodges–Lehmann shift y − x."""',
+          "    if min(len(x), len(y)) < 3 or len(np.unique(np.concatenate([x, y]))) < 2:",
           "        return np.nan, np.nan",
-          "    pooled = np.concatenate([x, y])",
-          "    exact = max(len(x), len(y)) <= 25 and len(np.unique(pooled)) == len(pooled)",
-          "    p = stats.mannwhitneyu(y, x, alternative='two-sided', method='exact' if exact else 'asymptotic').pvalue",
-          "    return p, np.median(np.subtract.outer(y, x))",
+          "    r = ranktests.rank_sum(y, x)",
+          "    return r.p_value, r.estimate",
           "",
           "",
           "boxes, within, between, ancova = [], [], [], []",
@@ -575,17 +570,18 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
           "    pairs = d.pivot(index='USUBJID', columns='TIME', values='AVAL').reindex(columns=[V1, V2]).dropna()",
           "    pairs.columns = ['a', 'b']",
           "    pairs['ARM'] = pairs.index.map(arm_of)",
-          "    pairs['chg'] = pairs['b'] - pairs['a']",
-          "    pairs['pchg'] = 100 * pairs['chg'] / pairs['a'].where(pairs['a'] != 0)",
-          "    for arm in ARMS:  # within arm: timepoint 2 vs timepoint 1",
+          "    # changes at the recorded precision (integer units): ties are ties of the recorded values",
+          "    pairs['chg'], pairs['pchg'] = ranktests.changes(pairs['a'].to_numpy(), pairs['b'].to_numpy())",
+          "    for arm in ARMS:  # within arm: timepoint 2 vs timepoint 1, R's wilcox.test(b, a, paired = TRUE)",
           "        p = pairs[pairs['ARM'] == arm]",
-          "        hl = hodges_lehmann(p['chg']) if len(p) >= 3 else (np.nan,) * 3",
+          "        w = ranktests.signed_rank(p['chg']) if len(p) >= 3 and (p['chg'] != 0).any() else None",
           "        within.append(dict(PARAMCD=code, ARM=arm, n_pairs=len(p), median_chg=p['chg'].median(),",
-          "                           p_wilcoxon=wilcoxon(p['a'], p['b']) if len(p) >= 3 else np.nan,",
-          "                           hl=hl[0], hl_low=hl[1], hl_high=hl[2]))",
+          "                           p_wilcoxon=w.p_value if w else np.nan, hl=w.estimate if w else np.nan,",
+          "                           hl_low=w.ci_low if w else np.nan, hl_high=w.ci_high if w else np.nan))",
           "    groups = {a: pairs.loc[pairs['ARM'] == a, SCALE].dropna().to_numpy() for a in ARMS}",
           "    big = [v for v in groups.values() if len(v) >= 3]",
-          "    kw = stats.kruskal(*big).pvalue if len(big) >= 2 else np.nan",
+          "    some = len(big) >= 2 and len(np.unique(np.concatenate(big))) > 1",
+          "    kw = ranktests.kruskal(big).p_value if some else np.nan  # R's kruskal.test",
           "    tests = [(a, b, *mann_whitney(groups[a], groups[b])) for a, b in combinations(ARMS, 2)]",
           "    ps = np.array([t[2] for t in tests], float)",
           "    holm = np.full(len(ps), np.nan)",

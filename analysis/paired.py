@@ -1,10 +1,11 @@
 """Within-arm paired comparisons (e.g. week 0 vs week 48), shared by every page.
 
-- Wilcoxon signed-rank: exact null distribution for n <= 25 without ties or
-  zero differences, else the normal approximation (said in ``method``).
-- Hodges–Lehmann estimate of the median difference (median of the Walsh
-  averages) with its distribution-free confidence interval from the
-  signed-rank distribution (Hollander & Wolfe).
+- Wilcoxon signed-rank test with the Hodges–Lehmann estimate and its 95% CI, computed as R's
+  ``wilcox.test(b, a, paired = TRUE, conf.int = TRUE)`` does by default (``analysis.ranktests``):
+  differences at the data's recorded precision (ties are ties of the recorded values); zero
+  differences dropped from the test, the estimate and the CI alike; exact for n < 50 non-zero
+  differences without ties or zeros, else the normal approximation with tie and continuity
+  corrections; the CI exact or approximate as it is, at the level R reports.
 - Paired t-test with the mean difference and its t-based CI, as a secondary line.
 """
 
@@ -17,7 +18,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-EXACT_MAX_N = 25
+from analysis import ranktests as RT
+
+EXACT_BELOW = RT.EXACT_BELOW
 MIN_PAIRS = 3
 
 
@@ -32,10 +35,19 @@ class PairedResult:
     ci_high: float | None
     estimate_name: str
     note: str = ""
+    remark: str = ""  # e.g. "2 zero differences left out of the test and the estimate (R's convention)"
+    exact: bool = False
+    ci_exact: bool = False
+    conf_level: float | None = None
+    zeros: int = 0  # zero differences left out
 
     @property
     def ok(self) -> bool:
         return self.p_value is not None
+
+    @property
+    def has_ci(self) -> bool:
+        return self.ci_low is not None and bool(np.isfinite(self.ci_low)) and (self.conf_level or 0) > 0
 
 
 def pair_values(df: pd.DataFrame, visit_a: float, visit_b: float, value: str = "AVAL",
@@ -52,62 +64,41 @@ def _too_few(n: int, method: str, name: str) -> PairedResult:
                         note=f"n = {n} pairs: too few for {method.split(',')[0]} (needs at least {MIN_PAIRS})")
 
 
-def walsh_averages(d: np.ndarray) -> np.ndarray:
-    i, j = np.triu_indices(len(d))
-    return (d[i] + d[j]) / 2.0
-
-
-def signed_rank_critical(n: int, alpha: float = 0.05) -> int:
-    """Largest k with P(T+ <= k - 1) <= alpha/2 under the exact null, T+ the signed-rank sum.
-
-    The (k)th smallest and (N - k + 1)th largest Walsh averages bound a CI of
-    coverage at least 1 - alpha.
-    """
-    # Exact distribution of T+ by dynamic programming over ranks 1..n.
-    counts = np.zeros(n * (n + 1) // 2 + 1)
-    counts[0] = 1
-    for r in range(1, n + 1):
-        counts[r:] = counts[r:] + counts[:-r].copy()
-    cdf = np.cumsum(counts) / 2.0**n
-    k = int(np.searchsorted(cdf, alpha / 2, side="right"))  # number of t with P(T<=t) <= alpha/2
-    return k  # P(T+ <= k-1) <= alpha/2
-
-
-def hodges_lehmann_ci(d: np.ndarray, alpha: float = 0.05) -> tuple[float, float, float, str]:
-    """HL estimate and CI for the median of paired differences ``d``."""
-    w = np.sort(walsh_averages(d))
-    n, m = len(d), len(w)
-    est = float(np.median(w))
-    if n <= EXACT_MAX_N:
-        k = signed_rank_critical(n, alpha)
-        how = "exact"
-    else:
-        z = stats.norm.ppf(1 - alpha / 2)
-        k = int(math.floor(n * (n + 1) / 4 - z * math.sqrt(n * (n + 1) * (2 * n + 1) / 24)))
-        how = "normal approximation"
-    if k < 1:
-        return est, float("nan"), float("nan"), how
-    return est, float(w[k - 1]), float(w[m - k]), how
+def why_approximate(r: RT.RankResult) -> str:
+    why = [w for w, on in (("ties", r.ties), ("zero differences", r.zeros > 0), ("n ≥ 50", r.n >= EXACT_BELOW)) if on]
+    return " or ".join(why)
 
 
 def wilcoxon_signed_rank(a, b, alpha: float = 0.05) -> PairedResult:
-    """Test b - a against zero. ``a`` baseline, ``b`` follow-up, paired by position."""
+    """Test b − a against zero, as R's wilcox.test(b, a, paired = TRUE, conf.int = TRUE)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    d = b - a
-    n = len(d)
+    n = len(a)
+    name = "Hodges–Lehmann median difference"
     if n < MIN_PAIRS:
-        return _too_few(n, "Wilcoxon signed-rank", "Hodges–Lehmann median difference")
-    nonzero = d[d != 0]
-    ties = len(np.unique(np.abs(nonzero))) < len(nonzero)
-    exact = n <= EXACT_MAX_N and len(nonzero) == n and not ties
-    if len(nonzero) == 0:
-        p, stat = 1.0, 0.0
+        return _too_few(n, "Wilcoxon signed-rank", name)
+    d, _ = RT.changes(a, b)
+    r = RT.signed_rank(d, conf_level=1 - alpha)
+    remark = (f"{r.zeros} zero difference{'s' if r.zeros != 1 else ''} left out of the test, the estimate and "
+              f"the CI (R's convention)") if r.zeros else ""
+    if r.n == 0:
+        return PairedResult(n, "Wilcoxon signed-rank", None, None, 0.0, None, None, name,
+                            note="all differences are zero: no test", remark=remark)
+    if r.exact:
+        method = "Wilcoxon signed-rank, exact"
     else:
-        res = stats.wilcoxon(b, a, method="exact" if exact else "approx", zero_method="wilcox")
-        p, stat = float(res.pvalue), float(res.statistic)
-    est, lo, hi, how = hodges_lehmann_ci(d, alpha)
-    method = "Wilcoxon signed-rank, " + ("exact" if exact else "normal approximation" + (" (ties/zeros)" if n <= EXACT_MAX_N else ""))
-    return PairedResult(n, method, stat, p, est, lo, hi, f"Hodges–Lehmann median difference ({how} {100 * (1 - alpha):.0f}% CI)")
+        method = f"Wilcoxon signed-rank, normal approximation with continuity correction ({why_approximate(r)})"
+    level = r.conf_level if r.conf_level is not None else 1 - alpha
+    how = "exact" if r.ci_exact else "approximate"
+    pct = f"{100 * level:.4g}%"
+    ci_name = f"{how} {pct} CI" + ("" if abs(level - (1 - alpha)) < 1e-12 else
+                                   f"; {100 * (1 - alpha):.0f}% not reachable with n = {r.n}")
+    lo, hi = r.ci_low, r.ci_high
+    if lo is None or not np.isfinite(lo) or level <= 0:  # R's numbers kept; the pages show no interval
+        lo = float("nan") if lo is None else lo
+        hi = float("nan") if hi is None else hi
+        ci_name = "no CI: too few distinct non-zero differences (R: confidence level 0)"
+    return PairedResult(n, method, r.statistic, r.p_value, r.estimate, lo, hi, f"{name} ({ci_name})",
+                        remark=remark, exact=r.exact, ci_exact=r.ci_exact, conf_level=level, zeros=r.zeros)
 
 
 def paired_t(a, b, alpha: float = 0.05, log: bool = False) -> PairedResult:

@@ -11,7 +11,9 @@ For each size (S = the bundled LSO-088, M and L = ``bench.scale`` studies):
    sharing them) after the run, and the peak RSS sampled during it;
 4. S only: a headless-Chromium click on the Arm filter timed to the updated figure (``bench.browser``);
 5. in a separate process (``bench.inproc``): the naive time (load the files + compute without
-   cache) and the floor (pandas aggregation + JSON of the outputs) of the same views.
+   cache) and the floor (pandas aggregation + JSON of the outputs) of the same views;
+6. ``bench.mmrm``: the unstructured MMRM fit with Kenward–Roger df at LSO-088 size and at
+   5,000 subjects × 20 visits (targets 50 ms and 1 s).
 Results: a table on stdout, ``bench-results/bench-<time>.json`` and ``bench-results/bench-latest.json``.
 """
 
@@ -285,9 +287,16 @@ def main(argv=None) -> int:
         for line in verdict(res):
             print("  " + line)
         print(flush=True)
+    # the MMRM figure (issue 14): unstructured fit + Kenward–Roger in-process, S (LSO-088) and L (5,000 × 20)
+    tmp = OUT / "mmrm.json"
+    subprocess.run([sys.executable, "-m", "bench.mmrm", "--out", str(tmp)], cwd=ROOT, check=True)
+    from bench import mmrm as bench_mmrm
+
+    report["mmrm"] = json.loads(tmp.read_text())  # its lines were printed by the subprocess
     report["load_average_at_end"] = os.getloadavg()
     report["duration_s"] = time.perf_counter() - started
     report["verdicts"] = {r["size"]: verdict(r) for r in report["sizes"]}
+    report["verdicts"]["MMRM"] = bench_mmrm.lines(report["mmrm"])
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     for name in (f"bench-{stamp}.json", "bench-latest.json"):
         (OUT / name).write_text(json.dumps(report, indent=1, default=str))

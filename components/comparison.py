@@ -312,10 +312,17 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
                                              study.visit_label(res.visit_b), reference=arm == res.reference)
                 for arm, w in zip(res.arms, res.within) if w.n_pairs == 0}
     for arm, w in zip(res.arms, res.within):
-        est = f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}]" if w.ok else \
-            (sentence(no_pairs[arm]) if no_pairs.get(arm) else w.note)
-        add(w.method.replace("normal approximation (ties/zeros)", "normal approx. (ties)"),
-            f"{arm}: {lb} vs {la}", f"{w.n_pairs} pairs", est, format_p(w.p_value) if w.ok else "–")
+        if not w.ok:
+            est = sentence(no_pairs[arm]) if no_pairs.get(arm) else w.note
+        elif w.has_ci:
+            est = f"HL {_signed(w.estimate, dec)} [{_f(w.ci_low, dec)}, {_f(w.ci_high, dec)}]" + _ci_note(
+                w.ci_exact, w.conf_level)
+        else:
+            est = f"HL {_signed(w.estimate, dec)} (no CI)"
+        add(_short_method(w.method),
+            f"{arm}: {lb} vs {la}", f"{w.n_pairs} pairs" + (f" ({w.zeros} zero)" if w.zeros == 1 else
+                                                            f" ({w.zeros} zeros)" if w.zeros else ""),
+            est, format_p(w.p_value) if w.ok else "–")
     if len(res.arms) < 2:
         return pd.DataFrame(rows)
     kw = res.between.kruskal
@@ -324,9 +331,11 @@ def stats_table(study, res: SubsetAnalysis) -> pd.DataFrame:
         format_p(kw.p_value) if kw.ok else "–")
     for t in res.between.pairs:
         empty = next((no_pairs[x] for x in (t.a, t.b) if no_pairs.get(x)), None)
-        add(t.method, f"{t.b} vs {t.a}, {scale}", f"{t.n_b} vs {t.n_a}",
-            f"HL shift {_signed(t.estimate, 1 if unit else dec, unit)}" if t.ok else
-            (sentence(empty) if empty else t.note),
+        dd = 1 if unit else dec
+        shift = (f"HL shift {_signed(t.estimate, dd, unit)} [{_f(t.ci_low, dd)}, {_f(t.ci_high, dd)}]"
+                 + _ci_note(t.ci_exact, t.conf_level)) if t.ok else (sentence(empty) if empty else t.note)
+        add(_short_method(t.method),
+            f"{t.b} vs {t.a}, {scale}", f"{t.n_b} vs {t.n_a}", shift,
             format_p(t.p_value) if t.ok else "–", format_p(t.p_adjusted) if t.ok else "–")
     an = res.between.ancova
     if an.ok:
@@ -350,6 +359,17 @@ def ancova_note(study, res: SubsetAnalysis) -> str:
     why = explain.pairs_cause(res.values, res.reference, res.visit_a, res.visit_b, study.visit_label(res.visit_a),
                               study.visit_label(res.visit_b), list(res.arms))
     return f"No ANCOVA: {why}" if why else res.between.ancova.note
+def _ci_note(exact: bool, level) -> str:
+    """Nothing for an exact 95% CI; else what it is (the caption says the rest)."""
+    level = 0.95 if level is None else level
+    mark = "" if exact else APPROX_MARK
+    return mark + ("" if abs(level - 0.95) < 1e-12 else f" ({100 * level:.4g}% CI)")
+
+
+def _short_method(method: str) -> str:
+    """The table's method column: the caption spells out the continuity correction."""
+    return (method.replace("normal approximation with continuity correction", "approx.")
+            .replace("ties or zero differences", "ties, zeros").replace("zero differences", "zeros"))
 
 
 def grid_table(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
@@ -389,7 +409,8 @@ def export_frame(study, results: list[SubsetAnalysis]) -> pd.DataFrame:
                      "STATISTIC": kw.statistic, "P": kw.p_value, "METHOD": kw.method, "NOTE": kw.note})
         for t in res.between.pairs:
             rows.append({**base, "ROW": f"between arms ({res.scale})", "ARM": t.b, "COMPARATOR": t.a,
-                         "N1": t.n_a, "N2": t.n_b, "ESTIMATE": t.estimate, "STATISTIC": t.statistic,
+                         "N1": t.n_a, "N2": t.n_b, "ESTIMATE": t.estimate, "CI_LOW": t.ci_low, "CI_HIGH": t.ci_high,
+                         "STATISTIC": t.statistic,
                          "P": t.p_value, "P_ADJ": t.p_adjusted,
                          "METHOD": f"{t.method}; Hodges–Lehmann shift; {t.adjustment} adjusted", "NOTE": t.note})
         an = res.between.ancova
@@ -576,7 +597,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
     return lo - 0.05 * span, top + 0.03 * span
 
 
-APPROX_MARK = "†"  # bracket label of a p-value from an approximation (ties or zero differences)
+APPROX_MARK = "†"  # bracket label of a p-value from the normal approximation (ties, zero differences, n ≥ 50)
 
 
 def _is_approx(method: str) -> bool:
@@ -591,11 +612,13 @@ def _method_caption(study, results: list[SubsetAnalysis], annot: str) -> str:
     la, lb = study.visit_label(res.visit_a), study.visit_label(res.visit_b)
     if annot == "within":
         approx = any(_is_approx(w.method) for r in results for w in r.within if w.ok)
-        how = f"exact unless marked {APPROX_MARK} (normal approximation: ties or zero differences)" if approx else "exact"
+        how = (f"exact unless marked {APPROX_MARK} (normal approximation with continuity correction, as R: ties, "
+               f"zero differences or n ≥ 50)") if approx else "exact"
         return f"Brackets: Wilcoxon signed-rank test ({how}), {lb} vs {la} within each arm"
     if annot == "between":
         approx = any(_is_approx(t.method) for r in results for t in r.between.pairs if t.ok)
-        how = f"exact unless marked {APPROX_MARK} (asymptotic: ties)" if approx else "exact"
+        how = (f"exact unless marked {APPROX_MARK} (normal approximation with continuity correction, as R: ties "
+               f"or n ≥ 50)") if approx else "exact"
         kw = ""
         if len(results) == 1 and res.between.kruskal.ok:
             kw = f"; Kruskal–Wallis {format_p(res.between.kruskal.p_value)}"
@@ -965,9 +988,14 @@ def register(app, study, cache):
             f"Population: {', '.join(results[0].arms)}; {population_text(study, shown)}. Observed values only"
             f"{' (not the sponsor’s imputed records)' if _imputations(study, shown) else ''}. Medians and quartiles: "
             f"{QUANTILE_METHOD}. Change = timepoint 2 − timepoint 1; % change relative to timepoint 1. "
-            "Wilcoxon signed-rank: exact when n ≤ 25 without ties or zero differences; HL = Hodges–Lehmann "
-            "median of the paired differences, 95% CI from the signed-rank distribution. Mann–Whitney U: exact "
-            "when n ≤ 25 per arm and no ties, else asymptotic; HL shift = median of all between-arm differences. "
+            "Rank tests as R's wilcox.test(conf.int = TRUE) and kruskal.test compute them by default, on changes "
+            "at the data's recorded precision (ties are ties of the recorded values). Wilcoxon signed-rank: zero "
+            "differences left out of the test, the estimate and the CI (R's convention); exact for fewer than 50 "
+            "non-zero differences without ties or zeros, else normal approximation with continuity correction; "
+            f"HL = Hodges–Lehmann median difference with its 95% CI, exact unless marked {APPROX_MARK} (approximate); "
+            "n pairs (k zeros): k zero differences left out. Mann–Whitney U "
+            "(Wilcoxon rank sum): exact when both arms have fewer than 50 values and no ties, else normal "
+            "approximation with continuity correction; HL shift with its CI. "
             "ANCOVA: value at timepoint 2 ~ value at timepoint 1 + arm (ordinary least squares), difference vs "
             "the reference arm with t-based 95% CI." + (" Simulated data." if study.simulated else ""),
             className="caption"))
@@ -1031,7 +1059,7 @@ def register(app, study, cache):
                 f"{population_text(study, shown)} (the patient filter only highlights).\n"
                 f"Methods: median [Q1, Q3] by {QUANTILE_METHOD}; within arm Wilcoxon signed-rank with "
                 f"Hodges–Lehmann CI; between arms Kruskal–Wallis and Mann–Whitney U on {SCALE_TEXT[scale]} "
-                f"(Holm-adjusted); ANCOVA (OLS) vs {reference}.")
+                f"(Holm-adjusted); rank tests as R's wilcox.test/kruskal.test defaults; ANCOVA (OLS) vs {reference}.")
         csv = csv_with_provenance(export_frame(study, results), study, state, note)
         tag = "grid" if view == "grid" else code
         return dict(content=csv, filename=f"{study.study_id}-comparison-{tag}-wk{va:g}-wk{vb:g}.csv")

@@ -50,7 +50,7 @@ TITLE = W.DEFAULT_TITLES[ID]  # the study's own title: title(study)
 URL_STATE = {"view": ("traj-mode", "value"), "param": ("traj-param", "value"), "params": ("traj-params", "value"),
              "scale": ("traj-scale", "value"), "stat": ("traj-stat", "value"), "opts": ("traj-opts", "value"),
              "patients": ("traj-patmode", "value"), "visit": ("traj-visit", "value"), "ref": ("traj-ref", "value"),
-             "adjust": ("traj-adjust", "value")}
+             "adjust": ("traj-adjust", "value"), "cov": ("traj-cov", "value"), "ddfm": ("traj-ddfm", "value")}
 PRESENT_STEP = {"control": "traj-param", "when": ("traj-mode", "value", "single")}
 
 MAX_MULTI = 6
@@ -60,6 +60,12 @@ STATS = {"mean": "Mean ± 95% CI", "median": "Median with IQR"}
 OPTS = {"log": "Log y axis", "indiv": "Individual patients", "imputed": "Include the sponsor's imputed values"}
 PATMODES = {"highlight": "Highlight them", "restrict": "Restrict summaries to them"}
 ADJUST_LABELS = {"none": "None (raw p)", "holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
+# MMRM covariance structure (SAS TYPE=) and denominator df method (SAS DDFM=) offered to the statistician
+COV_LABELS = {code: f"{name[:1].upper()}{name[1:]} ({sas})" for code, (name, sas, _) in MM.STRUCTURES.items()}
+DDFM_LABELS = {"kr": "Kenward–Roger (SAS DDFM=KR)", "kr-expected": "Kenward–Roger, expected information (pbkrtest)",
+               "satterthwaite": "Satterthwaite (lmerTest, SAS)"}
+DDFM_SHORT = {"kr": "Kenward–Roger", "kr-expected": "Kenward–Roger (expected information)",
+              "satterthwaite": "Satterthwaite"}
 END = "end"
 WRAP = {"whiteSpace": "normal", "minWidth": "10.5em"}
 BAND_COLOUR = "#2f855a"
@@ -225,6 +231,12 @@ def controls(study):
                 _label("Reference arm (MMRM)", "traj-ref"),
                 dcc.Dropdown(id="traj-ref", options=arms, value=default_reference(study),
                              clearable=False, searchable=False),
+                _label("MMRM covariance (falls back UN → TOEPH → ARH(1) → CS)", "traj-cov"),
+                dcc.Dropdown(id="traj-cov", options=[{"label": v, "value": k} for k, v in COV_LABELS.items()],
+                             value="UN", clearable=False, searchable=False),
+                _label("Degrees of freedom"),
+                dcc.RadioItems(id="traj-ddfm", options=[{"label": v, "value": k} for k, v in DDFM_LABELS.items()],
+                               value="kr", className="traj-radio", inputClassName="me-1"),
                 html.Div([_label("Multiplicity across parameters"),
                           dcc.RadioItems(id="traj-adjust",
                                          options=[{"label": v, "value": k} for k, v in ADJUST_LABELS.items()],
@@ -329,10 +341,12 @@ def clean_controls(study, mode, param, params, scale, stat, opts, patmode) -> di
             "imputed": "imputed" in opts, "patmode": patmode, "notes": notes}
 
 
-def clean_stats_controls(study, ref, visit, adjust_method) -> dict:
+def clean_stats_controls(study, ref, visit, adjust_method, cov="UN", ddfm="kr") -> dict:
     if not isinstance(ref, str) or ref not in study.arm_codes:
         raise PreventUpdate
     if not _choice(adjust_method, ADJUST_METHODS):
+        raise PreventUpdate
+    if not (_choice(cov, COV_LABELS) and _choice(ddfm, DDFM_LABELS)):
         raise PreventUpdate
     if visit == END:
         v = None
@@ -340,7 +354,7 @@ def clean_stats_controls(study, ref, visit, adjust_method) -> dict:
         v = float(visit)
     else:
         raise PreventUpdate
-    return {"ref": ref, "visit": v, "adjust": adjust_method}
+    return {"ref": ref, "visit": v, "adjust": adjust_method, "cov": cov, "ddfm": ddfm}
 
 
 def _population(study, state: F.FilterState, patmode: str):
@@ -729,7 +743,8 @@ def _baseline_visit(df: pd.DataFrame) -> float:
     return float(b.min()) if len(b) else 0.0
 
 
-def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, outcome, imputed=False) -> dict:
+def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, outcome, *, imputed=False, structure="UN",
+                df_method="kr") -> dict:
     """Within-arm paired tests and the MMRM for one parameter (plain data, cacheable).
 
     ``imputed``: the paired tests include the sponsor's imputed values (at visits with no observed
@@ -758,7 +773,8 @@ def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, out
         out["within"].append({"arm": arm, "w": w, "t": t, "k": k, "why": why})
     win = df[df["TIME"].between(max(weeks[0], b0), weeks[1]) | T.is_baseline(df)]
     # analysis.mmrm reads the visit from AVISITN: give it the position on the time axis
-    out["mmrm"] = MM.fit_mmrm(win.assign(AVISITN=win["TIME"]), ref_label, v, labels, outcome=outcome)
+    out["mmrm"] = MM.fit_mmrm(win.assign(AVISITN=win["TIME"]), ref_label, v, labels, outcome=outcome,
+                              structure=structure, df_method=df_method)
     if not out["mmrm"].ok:  # the cause in the data, when there is a more specific one than the model's note
         out["mmrm_cause"] = explain.baseline_cause(win, ref_label, v, labels, outcome, study.visit_label(v))
     return out
@@ -841,7 +857,11 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                 cells.append(html.Td((why[:1].upper() + why[1:]) if why else (w.note or "not computable"), colSpan=4,
                                      className="text-muted", style=WRAP))
             else:
-                cells += [html.Td(_ci(w.estimate, w.ci_low, w.ci_high, d) + unit),
+                ci_how = (f"{'exact' if w.ci_exact else 'approximate'} {100 * w.conf_level:.4g}% CI"
+                          if w.has_ci else "no CI")
+                cells += [html.Td([_ci(w.estimate, w.ci_low if w.has_ci else None, w.ci_high, d) + unit, html.Br(),
+                                   html.Small(ci_how + (f"; {w.remark}" if w.remark else ""), className="text-muted")],
+                                  style=WRAP),
                           _pcell(w.p_value, aw[x["arm"]][i], w.method, adj_label)]
                 if t.ok:
                     ratio = t.estimate_name.startswith("geometric")
@@ -857,43 +877,63 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
     # -- between arms (MMRM)
     ref_label = study.arm_by_code[sctl["ref"]].label
     outcome_name = "% change from baseline" if ctl["scale"] == "pchg" else "change from baseline"
-    mhead = ["Comparison", "n at the visit (arm / reference)",
-             f"Adjusted mean difference in {outcome_name} [95% CI]", "p"]
+    mhead = ["Comparison", "n at the visit (arm / ref.)", "LS-mean difference [95% CI]", "p",
+             "Covariance · df method"]
     mrows, mnotes = [], []
     for i, r in enumerate(results):
         info = study.params[r["code"]]
         m = r["mmrm"]
         if m is None:
             continue
-        mrows.append(_group_row(f"{info.name} · {visit_words(study, r['visit'])}", len(mhead)))
+        mrows.append(_group_row(f"{info.name} · {visit_words(study, r['visit'])} · {outcome_name}", len(mhead)))
         d = 1 if ctl["scale"] == "pchg" else decimals_for(
             T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"], "raw")
         unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
         if not m.ok:
             mrows.append(html.Tr([html.Td(f"vs {ref_label}"),
-                                  html.Td(f"Not estimated: {r.get('mmrm_cause') or m.note}", colSpan=3,
+                                  html.Td(f"Not estimated: {r.get('mmrm_cause') or m.note}", colSpan=4,
                                           className="text-muted", style=WRAP)]))
             continue
+        used = m.covariance if m.single_visit else f"{m.covariance} ({MM.STRUCTURES[m.structure][1]})"
         for c in m.contrasts:
-            cells = [_arm_cell(study, c.arm, f"{c.arm} − {ref_label}"), html.Td(f"{c.n_arm} / {c.n_ref}")]
+            cells = [html.Td(f"{c.arm} − {ref_label}", style={"borderLeft": f"5px solid {study.arm_by_label[c.arm].colour}",
+                                                               "whiteSpace": "normal", "minWidth": "9em"}),
+                     html.Td(f"{c.n_arm} / {c.n_ref}")]
             if c.ok:
                 cells += [html.Td(_ci(c.estimate, c.ci_low, c.ci_high, d) + unit),
-                          _pcell(c.p_value, am[c.arm][i], f"MMRM, Wald t-test, df = {c.df:g}", adj_label)]
+                          _pcell(c.p_value, am[c.arm][i], f"t-test, df = {c.df:.1f}", adj_label),
+                          html.Td([html.Span(used), html.Br(),
+                                   html.Small(f"{DDFM_SHORT[m.df_method]} df; SE {_f(c.se, d + 1)}"
+                                              + (f" (model-based {_f(c.se_model, d + 1)})"
+                                                 if m.df_method != "satterthwaite" else ""),
+                                              className="text-muted")], style=WRAP, className="mmrm-method")]
             else:
-                cells.append(html.Td(f"Not estimated: {c.note}", colSpan=2, className="text-muted", style=WRAP))
+                cells.append(html.Td(f"Not estimated: {c.note}", colSpan=3, className="text-muted", style=WRAP))
             mrows.append(html.Tr(cells))
+        if m.fallback_note:
+            mrows.append(html.Tr(html.Td(f"Covariance: {m.fallback_note}.", colSpan=len(mhead),
+                                         className="mmrm-fallback text-warning-emphasis", style=WRAP)))
         extra = f"; {'; '.join(m.remarks)}" if m.remarks else ""
         mnotes.append(f"{info.name}: {m.method}; {m.n_subjects} subjects, {m.n_obs} post-baseline values at "
-                      f"{study.time_word}s {', '.join(f'{v:g}' for v in m.visits)}; covariance: {m.covariance}{extra}.")
-    between = dbc.Table([html.Thead(html.Tr([html.Th(h) for h in mhead])), html.Tbody(mrows)], id="traj-mmrm",
+                      f"{study.time_word}s {', '.join(f'{v:g}' for v in m.visits)}; {m.n_cov_params} covariance "
+                      f"parameters, REML log-likelihood {m.reml_loglik:.3f}, AIC {m.aic:.1f}{extra}.")
+    between = dbc.Table([html.Thead(html.Tr([html.Th(h, style={"whiteSpace": "normal"}) for h in mhead])),
+                         html.Tbody(mrows)], id="traj-mmrm",
                         size="sm", striped=True, responsive=True, className="summary-table stats-table")
 
     pop = "the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else \
         "all subjects of the arms in the filter"
-    model_text = (f"Model: {outcome_name} ~ baseline value + arm × visit (visit categorical), {MM.COVARIANCE}; "
-                  f"REML fit (statsmodels MixedLM) on the observed post-baseline values inside the timepoint window"
-                  f"{' (never the imputed ones)' if ctl.get('imputed') else ''}; adjusted "
-                  f"difference of each arm vs the reference arm at the comparison visit; {MM.TEST}. "
+    model_text = (f"Model: {MM.model_formula('CHG' if ctl['scale'] != 'pchg' else 'PCHG')} (visit categorical; "
+                  f"arm, visit and baseline effects estimated at each visit), fitted by REML to the observed "
+                  f"post-baseline values inside the timepoint window{' (never the imputed ones)' if ctl.get('imputed') else ''}, "
+                  f"every subject with the visits they have (missing visits left out, no imputation). Within-subject "
+                  f"covariance: {COV_LABELS[sctl['cov']]} as chosen; "
+                  f"when it does not converge the model falls back along unstructured → heterogeneous Toeplitz → "
+                  f"heterogeneous AR(1) → compound symmetry and says so. LS-mean difference of each arm vs the "
+                  f"reference arm at the comparison visit, t-test with {DDFM_LABELS[sctl['ddfm']]} degrees of "
+                  f"freedom" + (" and the Kenward–Roger adjusted SE" if sctl["ddfm"] != "satterthwaite" else "")
+                  + f". R equivalent: nlme::gls / mmrm::mmrm with emmeans; SAS PROC MIXED REPEATED / "
+                  f"TYPE={MM.STRUCTURES[sctl['cov']][1]} DDFM={'KR' if sctl['ddfm'] != 'satterthwaite' else 'SAT'}. "
                   f"Arms with fewer than {MM.MIN_PER_ARM} subjects at the visit are not compared.")
     adj_text = ""
     if multi:
@@ -905,10 +945,13 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
         *[dbc.Alert(n, color="secondary", className="py-1 mb-2") for n in notes],
         html.H6(f"Within arm: baseline vs the comparison visit (population: {pop})", className="fw-semibold mt-1 stats-title"),
         within,
-        html.Div("Wilcoxon signed-rank test of the paired differences (exact null distribution for n ≤ 25 without "
-                 "ties or zeros, else normal approximation, as labelled) with the Hodges–Lehmann median difference "
-                 "and its distribution-free 95% CI; paired t-test" + (" on log values (estimate: geometric mean ratio)"
-                                                                       if ctl["log"] else "") +
+        html.Div("Wilcoxon signed-rank test of the paired differences with the Hodges–Lehmann median difference "
+                 "and its 95% CI, as R's wilcox.test(conf.int = TRUE) computes them: differences at the data's "
+                 "recorded precision (ties are ties of the recorded values); zero differences are left out of the "
+                 "test, the estimate and the CI alike (R's convention, said in the row); exact for fewer than 50 "
+                 "non-zero differences without ties or zeros, else the normal approximation with tie and continuity "
+                 "corrections; the CI is labelled exact or approximate, at the level R reaches. Paired t-test"
+                 + (" on log values (estimate: geometric mean ratio)" if ctl["log"] else "") +
                  " as a secondary analysis. n pairs: subjects with a value at baseline and at the visit"
                  + (f" (with the sponsor's {kinds} values where none was observed; how many in parentheses)"
                     if ctl.get("imputed") else "") + ". Two-sided p-values.", className="caption mb-3"),
@@ -921,13 +964,14 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
 
 
 # -- callbacks --------------------------------------------------------------------------------
-def code_script(study, store, mode, param, params, scale, stat, opts, patmode, visit, ref, adjust_method) -> str:
+def code_script(study, store, mode, param, params, scale, stat, opts, patmode, visit, ref, adjust_method,
+                cov="UN", ddfm="kr") -> str:
     """The Show-code script of the current view, from the same validated state as the callbacks."""
     state = F.from_store(store, study)
     if state is None:
         raise PreventUpdate
     ctl = clean_controls(study, mode, param, params, scale, stat, opts, patmode)
-    sctl = clean_stats_controls(study, ref, visit, adjust_method)
+    sctl = clean_stats_controls(study, ref, visit, adjust_method, cov, ddfm)
     if not ctl["codes"]:
         return "# Choose at least one parameter: the script rebuilds the parameters shown."
     labels, subjects, _, _ = _population(study, state, ctl["patmode"])
@@ -946,7 +990,8 @@ def deck_figure(study, state):
 
 CODE_INPUTS = [(FILTER_STORE, "data"), ("traj-mode", "value"), ("traj-param", "value"), ("traj-params", "value"),
                ("traj-scale", "value"), ("traj-stat", "value"), ("traj-opts", "value"), ("traj-patmode", "value"),
-               ("traj-visit", "value"), ("traj-ref", "value"), ("traj-adjust", "value")]
+               ("traj-visit", "value"), ("traj-ref", "value"), ("traj-adjust", "value"), ("traj-cov", "value"),
+               ("traj-ddfm", "value")]
 
 
 def register(app, study, cache):
@@ -1029,13 +1074,15 @@ def register(app, study, cache):
         Input("traj-visit", "value"),
         Input("traj-ref", "value"),
         Input("traj-adjust", "value"),
+        Input("traj-cov", "value"),
+        Input("traj-ddfm", "value"),
     )
-    def update_stats(store, mode, param, params, scale, opts, patmode, visit, ref, adjust_method):
+    def update_stats(store, mode, param, params, scale, opts, patmode, visit, ref, adjust_method, cov, ddfm):
         state = F.from_store(store, study)
         if state is None:
             raise PreventUpdate
         ctl = clean_controls(study, mode, param, params, scale, "mean", opts, patmode)
-        sctl = clean_stats_controls(study, ref, visit, adjust_method)
+        sctl = clean_stats_controls(study, ref, visit, adjust_method, cov, ddfm)
         if not ctl["codes"]:
             return html.Div("Choose at least one parameter.", className="empty-note")
         labels, subjects, _, _ = _population(study, state, ctl["patmode"])
@@ -1049,11 +1096,12 @@ def register(app, study, cache):
         restricted = tuple(sorted(subjects)) if ctl["patmode"] == "restrict" and state.patients else None
         for code in ctl["codes"]:
             key = ("stats", code, tuple(labels), restricted, state.weeks, sctl["visit"], sctl["ref"], log_t, outcome,
-                   ctl["imputed"])
+                   ctl["imputed"], sctl["cov"], sctl["ddfm"])
             res = cache.get_or_compute(
                 "traj-stats", key,
                 lambda c=code: param_stats(study, c, labels, subjects, state.weeks, sctl["visit"], ref_label,
-                                           log_t, outcome, ctl["imputed"]))
+                                           log_t, outcome, imputed=ctl["imputed"], structure=sctl["cov"],
+                                           df_method=sctl["ddfm"]))
             results.append(res)
             v = res["visit"]
             if sctl["visit"] is not None and v is not None and v != sctl["visit"]:

@@ -252,7 +252,8 @@ def test_small_multiple_statistics_do_not_depend_on_highlighted_patients(monkeyp
     store = default_store(study)
     controls = {"traj-mode.value": "multi", "traj-param.value": codes[0], "traj-params.value": codes,
                 "traj-scale.value": "chg", "traj-opts.value": [], "traj-patmode.value": "highlight",
-                "traj-visit.value": "end", "traj-ref.value": study.arm_codes[0], "traj-adjust.value": "holm"}
+                "traj-visit.value": "end", "traj-ref.value": study.arm_codes[0], "traj-adjust.value": "holm",
+                "traj-cov.value": "UN", "traj-ddfm.value": "kr"}
     first = cb.outputs("traj-stats", "children", {"filter-state.data": store, **controls})
     assert first is not None and len(calls) == len(codes)
     for pts in (["LSO-088-003"], ["LSO-088-003", "LSO-088-017"], ["LSO-088-021"]):

@@ -52,8 +52,20 @@ def test_mann_whitney_ties_use_the_asymptotic_test():
     y = np.array([2.0, 5.0, 6.0, 6.0, 7.0])
     r = mann_whitney(x, y)
     ref = stats.mannwhitneyu(y, x, alternative="two-sided", method="asymptotic", use_continuity=True)
-    assert r.method == "Mann–Whitney U, asymptotic (ties)"
+    assert r.method == "Mann–Whitney U, normal approximation with continuity correction (ties)"
     assert r.p_value == pytest.approx(ref.pvalue)
+    assert not r.ci_exact and r.ci_low < r.estimate < r.ci_high  # R's root-finding interval (see test_r_reference)
+
+
+def test_mann_whitney_is_exact_up_to_49_per_arm_as_r():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(0, 1, 49), rng.normal(0.5, 1, 40)
+    assert mann_whitney(x, y).method == "Mann–Whitney U, exact"
+    r = mann_whitney(x, rng.normal(0.5, 1, 50))
+    assert r.method == "Mann–Whitney U, normal approximation with continuity correction (n ≥ 50)"
+    exact = mann_whitney(x[:8], y[:9])
+    ref = stats.mannwhitneyu(y[:9], x[:8], method="exact")
+    assert exact.p_value == pytest.approx(ref.pvalue, rel=1e-12) and exact.ci_exact and exact.conf_level == 0.95
 
 
 def test_mann_whitney_too_few_is_said():
@@ -171,6 +183,14 @@ def test_change_frame_keeps_complete_pairs_only():
     f = change_frame(df, 0, 48)
     assert list(f["USUBJID"]) == ["s1", "s3"]
     assert list(f["chg"]) == [-5.0, 2.0] and list(f["pchg"]) == [-50.0, 50.0]
+
+
+def test_change_frame_ties_at_the_recorded_precision():
+    # 2-decimal values: floating-point subtraction makes 0.3 − 0.1 and 0.5 − 0.3 differ; recorded, they tie
+    df = pd.DataFrame({"USUBJID": ["s1", "s1", "s2", "s2"], "ARM": ["A"] * 4, "AVISITN": [0.0, 48.0] * 2,
+                       "AVAL": [0.1, 0.3, 0.3, 0.5]})
+    f = change_frame(df, 0, 48)
+    assert f["chg"].nunique() == 1 and f["chg"].iloc[0] == 0.2
 
 
 def test_compare_arms_on_lso088_matches_scipy_on_the_files(study):

@@ -23,7 +23,7 @@ def test_serology_page_renders_figure_and_statistics(live_server, browser):
     assert "Ld-IL2" in legend.text
     within = wait_for(browser, "#traj-within", "Wilcoxon signed-rank, exact")
     assert "IgG (g/L) · baseline vs week 48" in within.text
-    wait_for(browser, "#traj-mmrm", "MMRM, Wald t-test")
+    wait_for(browser, "#traj-mmrm", "Kenward–Roger df")
     wait_for(browser, "#traj-table-IGG", "Week 48")
     assert "SIMULATED DATA" in browser.find_element(By.ID, "sim-badge").text
     assert severe_logs(browser) == []

@@ -93,7 +93,7 @@ def test_trajectory_scripts_reproduce_the_summaries_and_pairs(combined, name):
     for code in codes:
         res = trajectories.param_stats(study, code, labels, subjects, state.weeks,
                                        None if visit == "end" else float(visit), "Placebo", False,
-                                       "PCHG" if scale == "pchg" else "CHG", "imputed" in opts)
+                                       "PCHG" if scale == "pchg" else "CHG", imputed="imputed" in opts)
         for x in res["within"]:
             assert int(within.loc[(code, x["arm"]), "n_pairs"]) == x["w"].n_pairs, (name, code, x["arm"])
             if x["w"].ok:

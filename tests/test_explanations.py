@@ -35,7 +35,7 @@ def traj_stats(cb, study):
     out = cb.outputs("traj-stats", "children", {
         "filter-state.data": F.default_state(study).to_store(), "traj-mode.value": "single", "traj-param.value": "ALT",
         "traj-params.value": [], "traj-scale.value": "chg", "traj-opts.value": [], "traj-patmode.value": "highlight",
-        "traj-visit.value": "end", "traj-ref.value": "PBO", "traj-adjust.value": "holm"})
+        "traj-visit.value": "end", "traj-ref.value": "PBO", "traj-adjust.value": "holm", "traj-cov.value": "UN", "traj-ddfm.value": "kr"})
     return json.dumps(out, ensure_ascii=False)
 
 

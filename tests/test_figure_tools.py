@@ -33,7 +33,7 @@ def sero_inputs(study, store=None, **kw):
     v = {"filter-state.data": store or default_store(study), "traj-mode.value": "single", "traj-param.value": "IGG",
          "traj-params.value": ["IGG", "C3"], "traj-scale.value": "raw", "traj-stat.value": "mean",
          "traj-opts.value": [], "traj-patmode.value": "highlight", "traj-visit.value": "end",
-         "traj-ref.value": "BEL", "traj-adjust.value": "holm"}
+         "traj-ref.value": "BEL", "traj-adjust.value": "holm", "traj-cov.value": "UN", "traj-ddfm.value": "kr"}
     v.update(kw)
     return v
 
@@ -51,7 +51,8 @@ def figures(cb, study, store):
     out = {
         "overview": cb.outputs("ov-design", "figure", {"filter-state.data": store})["ov-design.figure"],
         "trajectories": cb.outputs("traj-graph", "figure", {k: v for k, v in sero_inputs(study, store).items()
-                                                        if not k.startswith(("traj-visit", "traj-ref", "traj-adj"))})
+                                                        if not k.startswith(("traj-visit", "traj-ref", "traj-adj", "traj-cov",
+                                                                             "traj-ddfm"))})
         ["traj-graph.figure"],
         "comparison": cb.outputs("cmp-fig", "figure", cell_inputs(study, store))["cmp-fig.figure"],
         "safety": cb.outputs("ae-timeline", "figure", {"filter-state.data": store})["ae-timeline.figure"],

@@ -175,7 +175,7 @@ def test_reference_arm_from_study_toml_reaches_every_page(tmp_path):
     stats = cb.outputs("traj-stats", "children", {
         "filter-state.data": st, "traj-mode.value": "single", "traj-param.value": "ALT", "traj-params.value": [],
         "traj-scale.value": "raw", "traj-opts.value": [], "traj-patmode.value": "highlight", "traj-visit.value": "end",
-        "traj-ref.value": values["traj-ref"], "traj-adjust.value": "holm"})
+        "traj-ref.value": values["traj-ref"], "traj-adjust.value": "holm", "traj-cov.value": "UN", "traj-ddfm.value": "kr"})
     text = "\n".join(strings(stats))
     assert "reference arm Xanomeline Low Dose" in text
     assert "Placebo − Xanomeline Low Dose" in text and "Xanomeline High Dose − Xanomeline Low Dose" in text

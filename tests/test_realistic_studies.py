@@ -129,7 +129,7 @@ def traj_inputs(study, code, **kw):
     c = {"filter-state.data": store(study), "traj-mode.value": "single", "traj-param.value": code,
          "traj-params.value": [code], "traj-scale.value": "raw", "traj-stat.value": "mean", "traj-opts.value": [],
          "traj-patmode.value": "highlight", "traj-visit.value": "end", "traj-ref.value": "Pbo",
-         "traj-adjust.value": "holm"}
+         "traj-adjust.value": "holm", "traj-cov.value": "UN", "traj-ddfm.value": "kr"}
     c.update({f"traj-{k}.value": v for k, v in kw.items()})
     return c
 

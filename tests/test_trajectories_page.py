@@ -26,7 +26,7 @@ def controls(study, **kw):
     c = {"filter-state.data": default_store(study), "traj-mode.value": "single", "traj-param.value": "IGG",
          "traj-params.value": ["IGG", "C3", "DSDNA", "ANUA"], "traj-scale.value": "raw", "traj-stat.value": "mean",
          "traj-opts.value": [], "traj-patmode.value": "highlight", "traj-visit.value": "end",
-         "traj-ref.value": "BEL", "traj-adjust.value": "holm"}
+         "traj-ref.value": "BEL", "traj-adjust.value": "holm", "traj-cov.value": "UN", "traj-ddfm.value": "kr"}
     c.update({f"traj-{k}.value" if not k.startswith("filter") else "filter-state.data": v for k, v in kw.items()})
     return c
 
@@ -259,9 +259,11 @@ def test_done_when_combination_arm_findings_with_p_values(cb, study):
         assert p[1] == "<" or float(p[2]) < 0.05, (name, r)
     mmrm = rows_of(find(panel, "traj-mmrm"))
     combo = [r for r in mmrm if r[0] == f"{COMBO} − Belimumab"]
-    assert len(combo) == 4 and all("MMRM, Wald t-test, df = 26" in r[3] for r in combo)
+    assert len(combo) == 4 and all("t-test, df = " in r[3] for r in combo)
+    # the structure used and the df method next to every estimate (unstructured converges for all four)
+    assert all(r[4].startswith("unstructured (UN)") and "Kenward–Roger df" in r[4] for r in combo)
     text = text_of(panel)
-    assert "random intercept per subject" in text and "compound-symmetric" in text
+    assert "CHG ~ BASE + ARM + VISIT + ARM × VISIT + BASE × VISIT" in text and "REML" in text
 
 
 def test_mmrm_panel_matches_analysis_layer(cb, study):
@@ -270,7 +272,7 @@ def test_mmrm_panel_matches_analysis_layer(cb, study):
 
     panel = stats_out(cb, controls(study, ref="IL2"))
     rows = rows_of(find(panel, "traj-mmrm"))
-    assert rows[0][0] == "IgG (g/L) · week 48"
+    assert rows[0][0] == "IgG (g/L) · week 48 · change from baseline"
     res = MM.fit_mmrm(T.select(study.measurements, "IGG", ARMS), "Ld-IL2", 48.0, ARMS)
     for c in res.contrasts:
         r = next(r for r in rows if r[0] == f"{c.arm} − Ld-IL2")
@@ -370,7 +372,10 @@ def test_forged_figure_inputs_give_204(cb, study, forged):
 
 @pytest.mark.parametrize("forged", [f for f in FORGED if "stat" not in f] + [{"ref": "PLACEBO"}, {"ref": ["BEL"]}, {"visit": 5},
                                              {"visit": "48"}, {"visit": True}, {"adjust": "bonferroni"},
-                                             {"adjust": ["holm"]}, {"visit": float("nan")}],
+                                             {"adjust": ["holm"]}, {"visit": float("nan")},
+                                             {"cov": "VC"}, {"cov": ["UN"]}, {"cov": None}, {"cov": {"UN": 1}},
+                                             {"cov": "un"}, {"ddfm": "containment"}, {"ddfm": ["kr"]},
+                                             {"ddfm": None}, {"ddfm": 1}],
                          ids=lambda f: repr(f)[:40])
 def test_forged_stats_inputs_give_204(cb, study, forged):
     r = cb.post("traj-stats", "children", controls(study, **forged))
@@ -426,3 +431,91 @@ def test_score_range_is_not_shown_as_a_unit(cb, study):
     fig, _ = figure(cb, controls(study, param="PGA", scale="chg"))
     assert fig.layout.yaxis.title.text == "Change in Physician global assessment (0-3)"
     assert "0-3<" not in summary_traces(fig)[0].hovertemplate
+
+
+# -- the MMRM controls in a link ------------------------------------------------------------------------
+def test_covariance_and_df_method_come_from_a_link_and_forged_ones_are_dropped(cb, study):
+    from test_viewstate import apply_key, post
+
+    from components.trajectories import URL_STATE
+
+    assert URL_STATE["cov"] == ("traj-cov", "value") and URL_STATE["ddfm"] == ("traj-ddfm", "value")
+    key = apply_key(cb, "trajectories")
+    base = {"urlstate-trajectories.data": None, "filter-state.data": default_store(study), "traj-cov.value": "UN",
+            "traj-ddfm.value": "kr", "traj-param.value": "IGG"}
+    out = post(cb, key, {**base, "url.search": "?cov=TOEPH&ddfm=satterthwaite"}, ["urlstate-trajectories.data"])
+    assert out["traj-cov.value"] == "TOEPH" and out["traj-ddfm.value"] == "satterthwaite"
+    out = post(cb, key, {**base, "url.search": "?cov=VC&ddfm=containment"}, ["urlstate-trajectories.data"])
+    assert "traj-cov.value" not in out and "traj-ddfm.value" not in out  # not offered: not applied
+
+
+def test_chosen_structure_and_df_method_are_used_and_said(cb, study):
+    from analysis import mmrm as MM
+    from analysis import trajectory as T
+
+    panel = stats_out(cb, controls(study, param="SLEDAI", cov="AR1", ddfm="satterthwaite"))
+    rows = [r for r in rows_of(find(panel, "traj-mmrm")) if len(r) > 2]
+    res = MM.fit_mmrm(T.select(study.measurements, "SLEDAI", ARMS), "Belimumab", 48.0, ARMS, structure="AR1",
+                      df_method="satterthwaite")
+    for c in res.contrasts:
+        r = next(r for r in rows if r[0] == f"{c.arm} − Belimumab")
+        assert r[2].startswith(f"{c.estimate:.1f} [{c.ci_low:.1f}, {c.ci_high:.1f}]")
+        assert f"df = {c.df:.1f}" in r[3] and r[4].startswith("AR(1) (AR(1))") and "Satterthwaite df" in r[4]
+    assert "TYPE=AR(1) DDFM=SAT" in text_of(panel)
+
+
+def test_a_structure_that_fails_falls_back_and_the_page_says_which(cb, study, monkeypatch):
+    from analysis import mmrm as MM
+
+    orig = MM.fit
+
+    def no_unstructured(pat, C, structure, *a, **k):
+        if structure == "UN":
+            return MM.Fit(structure="UN", converged=False, message="no convergence in 60 iterations", visits=(),
+                          names=())
+        return orig(pat, C, structure, *a, **k)
+
+    monkeypatch.setattr(MM, "fit", no_unstructured)
+    panel = stats_out(cb, controls(study, param="C4", ddfm="kr-expected"))  # a view no other test has cached
+    text = text_of(panel)
+    assert ("Covariance: unstructured did not converge (no convergence in 60 iterations); heterogeneous Toeplitz "
+            "used.") in text
+    rows = [r for r in rows_of(find(panel, "traj-mmrm")) if len(r) > 4]
+    assert rows and all(r[4].startswith("heterogeneous Toeplitz (TOEPH)") for r in rows)
+
+
+def test_default_mmrm_numbers_are_the_r_verified_ones(cb, study):
+    """The page's default MMRM (unstructured, LS-mean difference at week 48) is nlme::gls's fit of the same
+    rows (tests/r/ref_mmrm_gls.csv, made by tests/r/reference.R): estimates and model-based SEs to 1e-4."""
+    from pathlib import Path
+
+    from analysis import trajectory as T
+    from components.trajectories import param_stats
+
+    ref = pd.read_csv(Path(__file__).parent / "r" / "ref_mmrm_gls.csv")
+    panel_rows = {}
+    for code in ("IGG", "C3", "DSDNA", "ANUA", "SLEDAI"):
+        res = param_stats(study, code, ARMS, tuple(study.adsl["USUBJID"]), (0.0, 48.0), None, "Belimumab", False,
+                          "CHG")["mmrm"]
+        assert res.structure == "UN" and not res.fallback_note, (code, res.fallback_note)
+        r = ref[(ref["DATASET"] == f"lso088-{code}") & (ref["STRUCTURE"] == "UN") & (ref["AVISITN"] == 48.0)]
+        for c in res.contrasts:
+            rr = r[r["ARM"] == c.arm].iloc[0]
+            assert c.estimate == pytest.approx(rr["ESTIMATE"], rel=1e-4), (code, c.arm)
+            assert c.se_model == pytest.approx(rr["SE"], rel=1e-4), (code, c.arm)
+        panel_rows[code] = res
+    # and those are the numbers on the page (IgG, the default view)
+    rows = rows_of(find(stats_out(cb, controls(study)), "traj-mmrm"))
+    combo = next(r for r in rows if r[0] == f"{COMBO} − Belimumab")
+    c = next(c for c in panel_rows["IGG"].contrasts if c.arm == COMBO)
+    assert combo[2].startswith(f"{c.estimate:.1f} [{c.ci_low:.1f}, {c.ci_high:.1f}]")
+    assert f"p = {c.p_value:.3f}" in combo[3] and f"df = {c.df:.1f}" in combo[3]
+
+
+@pytest.mark.parametrize("forged", [{"cov": "VC"}, {"cov": ["UN"]}, {"ddfm": "between-within"}, {"ddfm": None}])
+def test_forged_mmrm_controls_give_204_for_show_code_too(cb, study, forged):
+    inputs = {k: v for k, v in controls(study, **forged).items()}
+    r = cb.post("traj-code", "children", {"traj-code-collapse.is_open": True, **inputs})
+    assert r.status_code == 204
+    ok = cb.outputs("traj-code", "children", {"traj-code-collapse.is_open": True, **controls(study, cov="TOEPH")})
+    assert "COVARIANCE = 'TOEPH'" in ok["traj-code.children"]

@@ -255,19 +255,18 @@ def _empty_note(fig, row: int, text: str):
                        x=0.5, y=0.5, showarrow=False, font=dict(size=13, color="#52606d"))
 
 
-def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state: F.FilterState
-                   ) -> tuple[go.Figure, list[str]]:
-    """The stacked panels for one subject, and notes on what the study or subject lacks."""
+def panel_key(panel) -> tuple[str, str | None]:
+    """(kind, parameter or group) of a profile panel: what a slide of the profile names to draw it."""
+    return panel[0], panel[1] if isinstance(panel[1], str) else None
+
+
+def profile_panels(study, usubjid: str, lab_codes: list[str], group: str) -> tuple[list, list[str]]:
+    """The profile's panels in order, (kind, payload, height units, title), and notes on what is missing."""
     row = A.subject_row(study.adsl, usubjid)
     arm_label = str(row["ARM_LABEL"])
-    arm = study.arm_by_label.get(arm_label)
-    colour = arm.colour if arm else "#1f4e79"
-    light = arm.light if arm else "#9ccbe8"
     notes: list[str] = []
     groups = unit_groups(study)
     extra = extra_panels(study)
-    steps = step_panels(study)
-
     # Which panels, in this order: dosing, chosen parameters, group, the study's extra panels, AEs.
     panels: list[tuple[str, object, float, str]] = []  # (kind, payload, height units, title)
     if study.adex is None or study.adex.empty:
@@ -296,6 +295,26 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
         terms = list(dict.fromkeys(ae["AEDECOD"]))
         panels.append(("ae", ae, max(0.6, 0.26 * len(terms) + 0.2), "Adverse events (bars: onset to resolution; "
                                                                        "colour: grade)"))
+    return panels, notes
+
+
+def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state: F.FilterState, *,
+                   only: set | None = None) -> tuple[go.Figure, list[str]]:
+    """The stacked panels for one subject, and notes on what the study or subject lacks.
+
+    ``only``: the ``panel_key`` of the panels to draw (a deck slide holds at most four).
+    """
+    row = A.subject_row(study.adsl, usubjid)
+    arm_label = str(row["ARM_LABEL"])
+    arm = study.arm_by_label.get(arm_label)
+    colour = arm.colour if arm else "#1f4e79"
+    light = arm.light if arm else "#9ccbe8"
+    groups = unit_groups(study)
+    extra = extra_panels(study)
+    steps = step_panels(study)
+    panels, notes = profile_panels(study, usubjid, lab_codes, group)
+    if only is not None:
+        panels = [p for p in panels if panel_key(p) in only]
     if not panels:
         fig = go.Figure()
         fig.add_annotation(text="Nothing to draw for this subject.", x=0.5, y=0.5, xref="paper", yref="paper",

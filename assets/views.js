@@ -139,7 +139,8 @@
       copyLink: function (n) {
         var dc = window.dash_clientside;
         if (!n) return [dc.no_update, dc.no_update, dc.no_update];
-        var url = window.location.href;
+        // the deck tray rides along when small enough (#deck=…, assets/figure_export.js)
+        var url = window.location.href.split("#")[0] + (window.trialDeck ? window.trialDeck.linkHash() : "");
         var failed = "Copy this link (the browser did not allow access to the clipboard):";
         if (!navigator.clipboard || !window.isSecureContext) return [url, failed, true];
         return navigator.clipboard.writeText(url).then(

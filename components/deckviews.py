@@ -143,9 +143,10 @@ class Pages:
         link = page.PATH + V.compose(state.to_query(self.study), V.page_pairs(ctl, values), False)
         return page, part, state, {**full, "_given": given}, link
 
-    def view(self, item) -> View:
+    def view(self, item, title_only: bool = False) -> View:
+        """The item's view; ``title_only``: just its title (the tray's, computed without the analysis)."""
         page, part, state, values, link = self.parse(item)
-        return BUILDERS[page.ID](self.study, page, part, state, values, link)
+        return BUILDERS[page.ID](self.study, page, part, state, values, link, title_only)
 
 
 # -- shared words -----------------------------------------------------------------------------------
@@ -183,10 +184,13 @@ def _nums(values) -> list:
 
 
 # -- Overview -----------------------------------------------------------------------------------
-def overview_view(study, page, part, state, values, link) -> View:
+def overview_view(study, page, part, state, values, link, title_only=False) -> View:
     from components import overview as O
 
     notes = common_notes(study, state, link)
+    if title_only:
+        return View(page.ID, part, link, f"{study.study_id} design: dosing and visit schedule" if part == "figure"
+                    else f"{study.study_id}: disposition and baseline characteristics by arm", state)
     if part == "figure":
         fig = O.design_figure(study, state)
         method = ("Dosing: ADEX doses of the most-dosed subject per arm and treatment; visits: scheduled AVISITN "
@@ -217,7 +221,7 @@ def _clean(fn, *args):
         raise ViewError("a control of the view holds a value the page does not offer") from None
 
 
-def trajectories_view(study, page, part, state, values, link) -> View:
+def trajectories_view(study, page, part, state, values, link, title_only=False) -> View:
     from components import trajectories as T
 
     ctl = _clean(T.clean_controls, study, values["view"], values["param"], values["params"], values["scale"],
@@ -236,6 +240,10 @@ def trajectories_view(study, page, part, state, values, link) -> View:
     else:
         title = f"{', '.join(n.split(' (')[0] for n in names)}: {scale_text.lower()}, {weeks_text(state)}"
     subtitle = f"{what[:1].upper() + what[1:]} by arm" + (" · n per arm and visit below the chart" if single else "")
+    if title_only:
+        short = ', '.join(n.split(' (')[0] for n in names)
+        return View(page.ID, part, link, title if part == "figure" else f"{short}: statistics ({scale_text.lower()})",
+                    state)
     fig, summaries = T.trajectory_figure(study, state, ctl)
     restrict = ctl["patmode"] == "restrict" and bool(state.patients)
     method = (f"{scale_text}; {what} per arm and visit ("
@@ -411,7 +419,7 @@ def _trajectory_stats(study, T, state, ctl, sctl, labels, subjects) -> tuple[lis
 
 
 # -- Comparison ---------------------------------------------------------------------------------
-def comparison_view(study, page, part, state, values, link) -> View:
+def comparison_view(study, page, part, state, values, link, title_only=False) -> View:
     from components import comparison as C
 
     view_mode, code = values["view"], values["param"]
@@ -429,16 +437,6 @@ def comparison_view(study, page, part, state, values, link) -> View:
         raise ViewError(msg)
     va, vb = sorted((float(va), float(vb)))
     reference, ref_note = C._reference(study, state, values["ref"])
-    arms = state.arm_labels(study)
-    subjects = C.population(study, state)
-    rows_of = None
-    results = [C.analyse(study, c, va, vb, arms, subjects, reference, values["scale"], rows_of) for c in shown]
-    log = values["log"] == ["log"]
-    highlight = state.patients
-    if view_mode == "grid":
-        fig = C.grid_figure(study, results, highlight, values["annot"], log, state)
-    else:
-        fig = C.single_figure(study, results[0], highlight, values["annot"], log, state)
     la, lb = study.visit_label(va), study.visit_label(vb)
     scale_text = C.SCALE_TEXT[values["scale"]]
     words = C.words(study)
@@ -447,6 +445,18 @@ def comparison_view(study, page, part, state, values, link) -> View:
     else:
         title = f"{C.short_name(study, code)} ({C.unit_text(study, code)}): {la} vs {lb} by arm"
     subtitle = (f"Boxes: values at both visits per arm, a line per patient; between-arm tests on {scale_text}")
+    if title_only:
+        return View(page.ID, part, link, title if part == "figure" else
+                    f"{C.short_name(study, code)}: {la} vs {lb}, summary and statistics", state)
+    arms = state.arm_labels(study)
+    subjects = C.population(study, state)
+    results = [C.analyse(study, c, va, vb, arms, subjects, reference, values["scale"]) for c in shown]
+    log = values["log"] == ["log"]
+    highlight = state.patients
+    if view_mode == "grid":
+        fig = C.grid_figure(study, results, highlight, values["annot"], log, state)
+    else:
+        fig = C.single_figure(study, results[0], highlight, values["annot"], log, state)
     method = C._method_caption(study, results, values["annot"]) + "."
     colours = {a: study.arm_by_label[a].colour for a in arms}
     res = next((r for r in results if r.code == code), results[0])
@@ -482,7 +492,7 @@ def comparison_view(study, page, part, state, values, link) -> View:
 
 
 # -- Safety ------------------------------------------------------------------------------------------
-def safety_view(study, page, part, state, values, link) -> View:
+def safety_view(study, page, part, state, values, link, title_only=False) -> View:
     from components import safety as S
 
     if study.adae is None:
@@ -581,7 +591,7 @@ def _summary_chart(study, table: pd.DataFrame, cols) -> Chart | None:
 
 
 # -- Patient profile -----------------------------------------------------------------------------
-def patient_view(study, page, part, state, values, link) -> View:
+def patient_view(study, page, part, state, values, link, title_only=False) -> View:
     from analysis import patient as A
     from components import patient as P
 
@@ -595,6 +605,8 @@ def patient_view(study, page, part, state, values, link) -> View:
         raise ViewError("the view's patient is not a subject of this study")
     row = A.subject_row(study.adsl, usubjid)
     arm = str(row["ARM_LABEL"])
+    if title_only:
+        return View(page.ID, part, link, f"Patient {usubjid} ({arm})", state)
     fig, fig_notes = P.profile_figure(study, usubjid, codes, group, state)
     # Slides of at most four panels each, in the page's order.
     panels, _ = P.profile_panels(study, usubjid, codes, group)

@@ -28,6 +28,8 @@ from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
 from analysis import patient as A
+from components import figure_tools
+from components.export import csv_with_provenance
 from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
 from components.theme import base_layout, graph_config, message_figure, stamp
@@ -192,6 +194,8 @@ def layout(study):
         dbc.Card(dbc.CardBody([
             dcc.Graph(id="pt-figure", config=graph_config(f"{study.study_id}-patient-profile")),
             html.Div(id="pt-caption", className="caption"),
+            figure_tools.toolbar("pt", "pt-figure", f"{study.study_id}-patient-profile", code=False, deck=True,
+                                 data_label="Values (CSV)"),
         ], className="p-2"), className="mb-3"),
     ])
 
@@ -529,9 +533,29 @@ def _state(store, study) -> F.FilterState:
     return state
 
 
+def values_csv(study, store, usubjid, params, group) -> dict:
+    """The values the profile draws for one subject (its panels, group and extra panels) with provenance."""
+    state = _state(store, study)
+    codes, group = clean_panels(study, params, group)
+    if not isinstance(usubjid, str) or usubjid not in set(study.subjects):
+        raise PreventUpdate
+    codes = codes[:MAX_PANELS]
+    shown = list(dict.fromkeys(codes + (unit_groups(study)[group][2] if group in unit_groups(study) else [])
+                               + extra_panels(study)))
+    d = A.subject_values(subject_data(study, usubjid, "measurements"), usubjid, shown)
+    cols = [c for c in ("USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADY", "AVAL", "ANRLO", "ANRHI")
+            if c in d.columns]
+    note = (f"Patient profile values: {usubjid}; parameters {', '.join(shown)}.\n"
+            "Method: values as recorded, at their nominal visit week (AVISITN)")
+    return dict(content=csv_with_provenance(d[cols], study, state, note),
+                filename=f"{figure_tools.safe_filename(usubjid)}-profile-values.csv", type="text/csv")
+
+
 # -- callbacks --------------------------------------------------------------------------------
 def register(app, study, cache):
     subjects = set(study.subjects)
+    figure_tools.register(app, "pt", [(FILTER_STORE, "data"), ("pt-patient", "value"), ("pt-params", "value"),
+                                      ("pt-group", "value")], data=lambda *v: values_csv(study, *v))
 
     @app.callback(
         Output("pt-patient", "options"),

@@ -418,3 +418,9 @@ def build(study, views: list[tuple[View, str]], when: str | None = None) -> byte
                 s = deck.slide(t, v.state, notes + [table.note] if table.note else notes)
                 add_table(s, table, rows, left, top, Inches(CONTENT_W_IN))
     return deck.save()
+
+
+def count_slides(content: bytes) -> int:
+    from pptx import Presentation
+
+    return len(Presentation(io.BytesIO(content)).slides)

@@ -141,9 +141,10 @@ def _list(items: list[dict], pages: Pages):
         rows.append(html.Li([
             html.Div([
                 html.Span(f"{i + 1}.", className="deck-num me-1"),
-                dbc.Input(id={"type": "deck-title", "id": it["id"]}, value=slide_title(it, it["title"]),
-                          debounce=True, size="sm", maxLength=MAX_TITLE, className="deck-title",
-                          **{"aria-label": f"Title of slide {i + 1}"}),
+                html.Label([html.Span(f"Title of slide {i + 1}", className="visually-hidden"),
+                            dbc.Input(id={"type": "deck-title", "id": it["id"]}, value=slide_title(it, it["title"]),
+                                      debounce=True, size="sm", maxLength=MAX_TITLE, className="deck-title",
+                                      placeholder=it["title"][:80])], className="flex-grow-1 mb-0"),
             ], className="d-flex align-items-center"),
             html.Div([
                 html.Span(where, className="deck-where me-auto"),

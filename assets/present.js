@@ -93,7 +93,11 @@
     document.querySelectorAll("#page-content .js-plotly-plot").forEach(function (gd) {
       if (!gd.offsetParent || !gd.layout) return;  /* hidden */
       /* drawn while its section was hidden: lay it out again at its width */
-      if (gd._fullLayout && Math.abs(gd.offsetWidth - gd._fullLayout.width) > 6) window.Plotly.Plots.resize(gd);
+      var host0 = gd.closest(".dash-graph") || gd.parentElement;
+      var width = host0 ? host0.clientWidth : gd.offsetWidth;
+      if (gd._fullLayout && width > 0 && Math.abs(width - gd._fullLayout.width) > 6) {
+        window.Plotly.relayout(gd, {width: width});
+      }
       /* what the figure's section shows under it (a caption) keeps its room too */
       var sec = gd.closest(".card, .row");
       var below = sec ? Math.max(0, sec.getBoundingClientRect().bottom - gd.getBoundingClientRect().bottom - 12) : 0;

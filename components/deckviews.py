@@ -263,7 +263,7 @@ def trajectories_view(study, page, part, state, values, link, title_only=False) 
             view.pictures = [("", fig)]
     stats, stat_notes = _trajectory_stats(study, T, state, ctl, sctl, labels, subjects)
     for t in stats:
-        t.title = f"{', '.join(n.split(' (')[0] for n in names)}: {t.title}"
+        t.title = f"{names[0].split(' (')[0] if single else f'{len(names)} parameters'}: {t.title}"
     view.tables = stats
     view.notes = notes + stat_notes + common_notes(study, state, link)
     if part == "stats":

@@ -80,7 +80,7 @@ def _text(slide, left, top, width, height, lines, size, colour=INK, bold=False, 
 
 
 def _chars_per_line(width_in: float, pt: float) -> int:
-    return max(3, int(width_in * 72 / (pt * 0.55)))
+    return max(3, int(width_in * 72 / (pt * 0.6)))
 
 
 # -- slide frame ---------------------------------------------------------------------------------
@@ -98,7 +98,12 @@ class Deck:
         from pptx.util import Inches
 
         s = self.prs.slides.add_slide(self.blank)
-        box = _text(s, Inches(MARGIN_IN), Inches(0.2), Inches(CONTENT_W_IN), Inches(1.05), [title], TITLE_PT,
+        # a title that would take three lines at 30 pt gets 28 pt (the floor), and is cut at two lines
+        per_line = _chars_per_line(CONTENT_W_IN, 28) * 1.1
+        size = TITLE_PT if len(title) <= 2 * _chars_per_line(CONTENT_W_IN, TITLE_PT) * 1.1 else 28
+        if len(title) > 2 * per_line:
+            title = title[: int(2 * per_line) - 1].rsplit(" ", 1)[0] + "…"
+        box = _text(s, Inches(MARGIN_IN), Inches(0.2), Inches(CONTENT_W_IN), Inches(1.05), [title], size,
                     bold=True)
         box.name = "Title"
         if subtitle:
@@ -319,7 +324,7 @@ def table_pages(table: Table, height_in: float = CONTENT_H_IN, width_in: float =
     """Row ranges that fit one slide each (the header repeats on every slide)."""
     widths = _col_widths(table.frame, width_in)
     head = _row_height_in(list(table.frame.columns), widths)
-    room = height_in - head - 0.2
+    room = height_in - head - 0.3
     pages, start, used = [], 0, 0.0
     for i, row in enumerate(table.frame.itertuples(index=False)):
         h = _row_height_in(list(row), widths)

@@ -83,8 +83,12 @@ def _table(t: Table) -> str:
 
 def _figure(fig: go.Figure, div_id: str) -> str:
     config = {**graph_config(div_id), "showSendToCloud": False, "responsive": True}
-    return ("<div class='plot'>" + pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id,
-                                               config=config, include_mathjax=False, validate=False) + "</div>")
+    height = int(fig.layout.height or 450)
+    text = pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id, config=config,
+                       include_mathjax=False, validate=False)
+    # the div gets the figure's height (plotly writes 100%), so the page flows around the figure
+    return f"<div class='plot' style='height:{height}px'>" + text.replace(
+        'style="height:100%; width:100%;"', f'style="height:{height}px; width:100%;"', 1) + "</div>"
 
 
 def build(study, views: list[tuple[View, str]], when: str | None = None) -> str:

@@ -68,11 +68,13 @@ def main(out: Path) -> None:
         plots = d.execute_script("return document.querySelectorAll('.js-plotly-plot .main-svg').length")
         outside = d.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         print(f"report: {plots} plotly figures drawn, {len(outside)} resources requested")
+        import base64
+
         height = d.execute_script("return document.body.scrollHeight")
-        for n, y in enumerate(range(0, height, 700)):
-            d.execute_script(f"window.scrollTo(0, {y})")
-            time.sleep(0.4)
-            d.save_screenshot(str(out / f"report-{n:02d}.png"))
+        for n, y in enumerate(range(0, height, 720)):  # 1280×720 pieces of the whole page
+            shot = d.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "clip": {
+                "x": 0, "y": y, "width": 1280, "height": min(720, height - y), "scale": 1}})
+            (out / f"report-{n:02d}.png").write_bytes(base64.b64decode(shot["data"]))
     finally:
         d.quit()
 

@@ -196,7 +196,7 @@ def register(app, study, page_modules):
             return no_update, "This page has no view to add."
         if trig == "deck-add-current":
             part = MAIN_PART[page_id]
-        elif isinstance(trig, dict) and trig.get("part") in PARTS[page_id]:
+        elif isinstance(trig, dict) and isinstance(trig.get("part"), str) and trig["part"] in PARTS[page_id]:
             part = trig["part"]
         else:
             raise PreventUpdate

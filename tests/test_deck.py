@@ -177,6 +177,18 @@ def test_a_forged_tray_gets_a_message_not_an_error(cb, tray, why):
     assert rep.get("deck-report-download.data") is None and "could not be built" in rep["deck-status.children"]
 
 
+def test_a_forged_trigger_gives_no_update(cb):
+    r = cb.client.post("/_dash-update-component", data=json.dumps({
+        "output": "..deck-tray.data...deck-flash.children..",
+        "outputs": [{"id": "deck-tray", "property": "data"}, {"id": "deck-flash", "property": "children"}],
+        "inputs": [[{"id": {"part": ["ALL"], "type": "deck-add"}, "property": "n_clicks", "value": 1}],
+                   {"id": "deck-add-current", "property": "n_clicks", "value": None}],
+        "state": [{"id": "url", "property": "pathname", "value": "/"}, {"id": "url", "property": "search", "value": ""},
+                  {"id": "deck-tray", "property": "data", "value": None}],
+        "changedPropIds": ['{"part":["ALL"],"type":"deck-add"}.n_clicks']}), content_type="application/json")
+    assert r.status_code == 204
+
+
 def test_forged_edits_and_clicks_give_no_update(cb):
     assert cb.post("deck-download", "data", {"deck-download-btn.n_clicks": "1"},
                    state={"deck-tray.data": []}).status_code == 204

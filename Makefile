@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export SM_FORMULA_ENGINE := patsy
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-test browser redis serve-prod loadtest bench data clean r-reference
+.PHONY: run test install install-test browser redis office deck-render serve-prod loadtest bench data clean r-reference
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,19 @@ redis:
 		apt-get install -y -q redis-server >/dev/null 2>&1 || \
 		(apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null); }
 
+## LibreOffice Impress and poppler (pdftoppm) to render decks to pictures (installed when missing)
+office:
+	@if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then \
+		echo "installing libreoffice-impress + poppler-utils"; \
+		(apt-get install -y -q libreoffice-impress poppler-utils >/dev/null 2>&1 || \
+		 (apt-get update -q >/dev/null && apt-get install -y -q libreoffice-impress poppler-utils >/dev/null)); \
+	fi
+
+## A sample deck and offline report, rendered to look at: deck-render/deck-NN.png (LibreOffice -> PDF -> PNG
+## at 1280x720) and deck-render/report-NN.png (the HTML in headless Chromium, outside hosts unreachable)
+deck-render: install-test browser office
+	$(PY) tests/render_deck.py deck-render
+
 ## Whole test suite
 test: install-test browser redis
 	$(PY) -m pytest -q
@@ -78,4 +91,4 @@ data: install
 	$(PY) -m data.generate_lso088
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache deck-render

@@ -19,7 +19,7 @@ import dash_bootstrap_components as dbc
 from dash import Dash
 
 import security
-from components import comparison, overview, patient, safety, shell, trajectories
+from components import comparison, deck, overview, patient, safety, shell, trajectories
 from data.cache import ResultCache
 from data.lock import LockError
 from data.study import DEFAULT_DATA, DataError, load_study
@@ -44,6 +44,7 @@ def create_app(data_dir: str | Path | None = None, cache_config: dict | None = N
     app.validation_layout = dbc.Container([shell.layout(study, PAGES), *[p.layout(study) for p in PAGES]])
     cache = ResultCache(app.server, study.fingerprint, cache_config)
     shell.register(app, study, PAGES)
+    deck.register(app, study, PAGES)
     for page in PAGES:
         page.register(app, study, cache)
     security.install(app)

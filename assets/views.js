@@ -93,8 +93,7 @@
     });
     // Fit one figure or grid to the screen; a long figure (a timeline of every subject) stays long.
     var avail = availableHeight(gid);
-    var h = L.height || 450;
-    L.height = h <= avail * 1.4 ? avail : Math.round(h * 1.1);
+    L.height = avail;  // every figure fits the window (assets/present.js keeps it fitted)
     L.autosize = true;
     // A long y title on a short panel goes on two lines rather than over the panel below.
     var plotH = L.height - ((L.margin && L.margin.t) || 80) - ((L.margin && L.margin.b) || 80);
@@ -113,6 +112,16 @@
         ax.title.text = text.slice(0, cut) + "<br>" + text.slice(cut + 1);
         ax.automargin = true;
       }
+    });
+    // Many category rows (a timeline of every subject) share the fitted height: their labels stay apart.
+    Object.keys(L).forEach(function (k) {
+      var ax = L[k];
+      if (!/^yaxis\d*$/.test(k) || !ax) return;
+      var n = Math.max((ax.tickvals || []).length, (ax.categoryarray || []).length);
+      if (n <= 12) return;
+      var span = ax.domain ? ax.domain[1] - ax.domain[0] : 1;
+      var row = span * plotH / n;
+      ax.tickfont = Object.assign({}, ax.tickfont || {}, {size: Math.max(9, Math.min((ax.tickfont || {}).size || 18, Math.floor(row * 0.85)))});
     });
     L._presented = true;
     return fig;
@@ -139,7 +148,8 @@
       copyLink: function (n) {
         var dc = window.dash_clientside;
         if (!n) return [dc.no_update, dc.no_update, dc.no_update];
-        var url = window.location.href;
+        // the deck tray rides along when small enough (#deck=…, assets/figure_export.js)
+        var url = window.location.href.split("#")[0] + (window.trialDeck ? window.trialDeck.linkHash() : "");
         var failed = "Copy this link (the browser did not allow access to the clipboard):";
         if (!navigator.clipboard || !window.isSecureContext) return [url, failed, true];
         return navigator.clipboard.writeText(url).then(

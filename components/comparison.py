@@ -795,7 +795,10 @@ def layout(study):
             html.Div(id="cmp-caption", className="caption"),
             figure_tools.toolbar("cmp", "cmp-fig", f"{study.study_id}-comparison", data=False, deck=True),
         ], className="p-2"), className="mb-3"),
-        dbc.Card([dbc.CardHeader("Summary and statistics"), dbc.CardBody(html.Div(id="cmp-tables"))],
+        dbc.Card([dbc.CardHeader(html.Div([html.Span("Summary and statistics", className="me-auto"),
+                                           deck.add_button("stats", "Add tables to deck")],
+                                          className="d-flex align-items-center")),
+                  dbc.CardBody(html.Div(id="cmp-tables"))],
                  className="mb-3"),
     ])
 
@@ -883,18 +886,6 @@ def code_script(study, store, view, code, va, vb, annot, log, scale, ref) -> str
     return codegen.comparison_script(study, state, shown, va, vb, scale, reference, state.arm_labels(study))
 
 
-def deck_figure(study, state):
-    """This page's slide for the deck export in its default view: (figure name, figure), or None."""
-    code = default_code(study)
-    va, vb = default_visits(offered_visits(study, [code], state), state) if code else (None, None)
-    if va is None or vb is None or va == vb:
-        return None
-    reference, _ = _reference(study, state, default_reference(study))
-    res = analyse(study, code, va, vb, state.arm_labels(study), population(study, state), reference, "pchg")
-    return f"{short_name(study, code)}, {visit_name(study, va)} vs {visit_name(study, vb)}", \
-        single_figure(study, res, state.patients, "within", False, state)
-
-
 CODE_INPUTS = [(FILTER_STORE, "data"), ("cmp-view", "value"), ("cmp-param", "value"), ("cmp-visit-a", "value"),
                ("cmp-visit-b", "value"), ("cmp-annot", "value"), ("cmp-log", "value"), ("cmp-scale", "value"),
                ("cmp-ref", "value")]
@@ -903,7 +894,6 @@ CODE_INPUTS = [(FILTER_STORE, "data"), ("cmp-view", "value"), ("cmp-param", "val
 def register(app, study, cache):
     codes_all = subset_codes(study)
     rows_of = param_slices(study.measurements)  # once: a slice per parameter instead of a mask per request
-    deck.register(app, study, "cmp", ID, "cmp-fig")
     figure_tools.register(app, "cmp", CODE_INPUTS, code=lambda *v: code_script(study, *v),
                           code_filename=lambda *v: f"{study.study_id}-comparison")
 

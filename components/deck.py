@@ -1,199 +1,356 @@
-""""Export deck": the pages' figures as a PowerPoint file (python-pptx), one figure per slide.
+"""The deck tray: "Add to deck" on every figure and statistics table, the tray, and its downloads.
 
-The slides hold the views of every page with the filters in force: the page you are on as it
-is shown (its own options), every other page in the view it opens with. Each slide has the
-page title, the figure (1920×1080, its caption strip inside the image) and the provenance lines
-as text under it (study, lock and dataset fingerprint, simulated, filters, date, which view).
+An item is the view as the page's link holds it — ``{"id", "page", "part", "query", "title",
+"custom"}`` — kept in the browser (``dcc.Store`` in local storage, so the tray survives page
+changes and reloads) and, when small enough, in the copied link (``#deck=…``, read back here).
+The tray lists the items; each can be retitled, moved up or down, or removed.
 
-The images are drawn in the browser (plotly.js, ``assets/figure_export.js``), because the
-server has no browser engine to render plotly figures:
+"Download deck" and "Download report" send the tray to the server, which resolves every item
+afresh from its link (``components.deckviews``: the same validation as the page's callbacks),
+so the slides show exactly those views drawn by the server, never a figure sent by the client.
+A tray that is not a list of this app's views gets a message naming the item and why, never an
+error page; at most ``MAX_ITEMS`` views.
 
-1. the "Deck (PPTX)" button -> server: each other page's figure for the validated filters
-   (the page modules' ``deck_figure(study, state)``) into ``<prefix>-deck-request``;
-2. the browser renders those and the live figure to PNG and sets ``<prefix>-deck-images``;
-3. server: the PNGs are checked (PNG signature, 1920×1080, size, known pages only), the deck
-   is assembled with titles and captions the server writes itself, and downloaded.
+Pages place ``add_button(part)`` where a view can be added (``figure_tools.toolbar`` does for
+figures); the floating "+ Add to deck" button adds the current page's main view and stays on
+screen in presentation mode.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
-import importlib
-import io
-import math
-import struct
+import json
+import re
+import secrets
 
-from dash import ClientsideFunction, Input, Output, State
+import dash_bootstrap_components as dbc
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from components.export import filter_text
-from components.shell import FILTER_STORE
-from data import filters as F
-from data import words as W
+from components.deckviews import PARTS, Pages, ViewError
+from components.figure_tools import safe_filename
 
-DECK_PAGES = ("overview", "trajectories", "comparison", "safety", "patient")  # page modules that may offer a slide
-WIDTH, HEIGHT = 1920, 1080
-MAX_IMAGE = 600_000  # bytes of one PNG; a 1920×1080 figure is ~100–300 kB
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def slide_pages(study=None):
-    """(ID, title, deck_figure) of the page modules that offer a slide, in page order (the study's page titles)."""
-    out = []
-    for name in DECK_PAGES:
-        try:
-            mod = importlib.import_module(f"components.{name}")
-        except ImportError:
-            continue
-        fn = getattr(mod, "deck_figure", None)
-        if callable(fn):
-            out.append((mod.ID, W.page_title(study, mod) if study is not None else mod.TITLE, fn))
-    return out
+TRAY = "deck-tray"
+MAX_ITEMS = 20  # views in one deck (each gives one to a few slides)
+MAX_TITLE = 160
+MAX_LINK_HASH = 1800  # characters of "#deck=…" in a copied link; a bigger tray stays out of the link
+MAIN_PART = {"overview": "figure", "trajectories": "figure", "comparison": "figure", "safety": "incidence",
+             "patient": "figure"}
+_ID = re.compile(r"^[a-z0-9]{1,16}$")
 
 
-def provenance_lines(study, state, view: str, when: str | None = None) -> list[str]:
-    lk = study.lock
-    first = []
-    if study.simulated:
-        first.append("SIMULATED DATA — not the trial's results")
-    first += [study.study_id, f"locked {lk.lock_date}" if lk.locked else "UNLOCKED dataset", f"dataset {lk.short}",
-              f"exported {when or dt.date.today().isoformat()}"]
-    return [" · ".join(first), f"Filters: {filter_text(study, state)}", f"View: {view}"]
+def add_button(part: str, label: str = "Add to deck", **kw):
+    """The button that adds this page's view (``part``: what of it, see ``deckviews.PARTS``) to the tray."""
+    return dbc.Button(label, id={"type": "deck-add", "part": part}, size="sm", color="primary", outline=True,
+                      className=kw.pop("className", "me-1 deck-add"),
+                      title="Add this view (filters and controls as shown) to the deck tray: slides and report", **kw)
 
 
-def png_ok(data: bytes) -> bool:
-    """A PNG of the slide size: signature, IHDR first, 1920×1080."""
-    if len(data) < 33 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        return False
-    w, h = struct.unpack(">II", data[16:24])
-    return (w, h) == (WIDTH, HEIGHT)
+def tray(study):
+    """The tray's store, its floating buttons and the panel (placed once, in the shell)."""
+    return html.Div([
+        dcc.Store(id=TRAY, storage_type="local"),
+        html.Div([
+            dbc.Button("+ Add to deck", id="deck-add-current", color="primary", size="sm", className="me-1",
+                       title="Add the main view of this page (as shown) to the deck"),
+            dbc.Button("Deck · 0", id="deck-open", color="dark", size="sm", title="Open the deck tray"),
+            html.Span(id="deck-flash", className="deck-flash ms-2", role="status"),
+        ], className="deck-dock", id="deck-dock"),
+        dbc.Offcanvas([
+            html.Div("The views you add, in slide order. Each is drawn again by the server from its link when you "
+                     "download: filters, parameters and options as they were when added.", className="caption mb-2"),
+            html.Div(id="deck-list"),
+            html.Div([
+                dbc.Button("Download deck (PPTX)", id="deck-download-btn", color="primary", size="sm",
+                           className="me-2 mb-1"),
+                dbc.Button("Download report (HTML)", id="deck-report-btn", color="secondary", size="sm",
+                           className="me-2 mb-1", title="One self-contained HTML file: interactive figures, tables "
+                                                        "and provenance; opens without the server or a network"),
+                dbc.Button("Clear", id="deck-clear", color="danger", outline=True, size="sm", className="mb-1"),
+            ], className="mt-2"),
+            dcc.Loading(html.Div(id="deck-status", className="deck-status mt-2", role="status"), type="dot"),
+            dcc.Download(id="deck-download"), dcc.Download(id="deck-report-download"),
+        ], id="deck-panel", title="Deck", placement="end", is_open=False, scrollable=True, className="deck-panel"),
+    ], className="deck-tray-root")
 
 
-def decode_images(images, allowed: set[str]) -> dict[str, bytes] | None:
-    """{page id: PNG bytes} from the browser's data URLs; None when anything is not as drawn by the app."""
-    if not isinstance(images, dict) or not images or len(images) > len(allowed):
+# -- the tray as sent back by a browser -----------------------------------------------------------------
+def clean_tray(data) -> list[dict] | None:
+    """The tray's items when ``data`` has the tray's shape (None: empty); None when it does not."""
+    if data is None:
+        return []
+    if not isinstance(data, list) or len(data) > MAX_ITEMS:
         return None
-    out = {}
-    prefix = "data:image/png;base64,"
-    for page, url in images.items():
-        if page not in allowed or not isinstance(url, str) or not url.startswith(prefix):
+    out = []
+    for it in data:
+        if not isinstance(it, dict) or set(it) - {"id", "page", "part", "query", "title", "custom"}:
             return None
-        body = url[len(prefix):]
-        if len(body) > math.ceil(MAX_IMAGE / 3) * 4:
+        if not (isinstance(it.get("id"), str) and _ID.match(it["id"]) and isinstance(it.get("page"), str)
+                and isinstance(it.get("part"), str) and isinstance(it.get("query"), str)
+                and isinstance(it.get("title"), str) and len(it["title"]) <= 400
+                and (it.get("custom") is None or isinstance(it["custom"], str) and len(it["custom"]) <= MAX_TITLE)):
             return None
-        try:
-            data = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-        if not png_ok(data):
-            return None
-        out[page] = data
+        out.append(dict(it))
+    if len({it["id"] for it in out}) != len(out):
+        return None
     return out
 
 
-def build_pptx(study, state, slides: list[tuple[str, bytes, list[str]]]) -> bytes:
-    """A 16:9 deck: a title slide, then one slide per (title, PNG, caption lines)."""
-    from pptx import Presentation
-    from pptx.dml.color import RGBColor
-    from pptx.util import Emu, Inches, Pt
-
-    prs = Presentation()
-    prs.slide_width, prs.slide_height = Inches(13.333), Inches(7.5)
-    blank = prs.slide_layouts[6]
-    red, grey = RGBColor(0x8A, 0x1C, 0x1C), RGBColor(0x52, 0x60, 0x6D)
-
-    def text(slide, left, top, width, height, lines, size, colour=None, bold=False):
-        box = slide.shapes.add_textbox(left, top, width, height)
-        tf = box.text_frame
-        tf.word_wrap = True
-        for i, line in enumerate(lines):
-            p = tf.paragraphs[0] if i == 0 else tf.add_paragraph()
-            run = p.add_run()
-            run.text = line
-            run.font.size = Pt(size)
-            run.font.bold = bold
-            if colour is not None:
-                run.font.color.rgb = colour
-        return box
-
-    # title slide
-    s = prs.slides.add_slide(blank)
-    text(s, Inches(0.8), Inches(2.2), Inches(11.7), Inches(1.2), [study.title], 32, bold=True)
-    if study.simulated:
-        text(s, Inches(0.8), Inches(3.4), Inches(11.7), Inches(0.6), ["SIMULATED DATA — not the trial's results"],
-             20, red, bold=True)
-    text(s, Inches(0.8), Inches(4.2), Inches(11.7), Inches(1.6),
-         provenance_lines(study, state, f"{len(slides)} figure(s), one per slide")[:2], 16, grey)
-    # one figure per slide
-    pic_h = Inches(5.75)
-    pic_w = Emu(int(pic_h * WIDTH / HEIGHT))
-    for title, png, caption in slides:
-        s = prs.slides.add_slide(blank)
-        text(s, Inches(0.5), Inches(0.15), Inches(12.3), Inches(0.6), [title], 24, bold=True)
-        s.shapes.add_picture(io.BytesIO(png), int((prs.slide_width - pic_w) / 2), Inches(0.75), pic_w, pic_h)
-        text(s, Inches(0.5), Inches(6.55), Inches(12.3), Inches(0.9), caption, 10,
-             red if study.simulated else grey)
-    buf = io.BytesIO()
-    prs.save(buf)
-    return buf.getvalue()
+def slide_title(item: dict, default: str) -> str:
+    custom = item.get("custom")
+    return " ".join(custom.split()) if isinstance(custom, str) and custom.strip() else default
 
 
-def register(app, study, prefix: str, page_id: str, graph_id: str) -> None:
-    """The three steps of the deck export for the toolbar ``prefix`` on page ``page_id``."""
+def encode_link(items: list[dict]) -> str:
+    """``#deck=…`` for a copied link (URL-safe base64 of the items' page, part, query, title)."""
+    slim = [[it["page"], it["part"], it["query"], it.get("custom") or ""] for it in items]
+    return "#deck=" + base64.urlsafe_b64encode(json.dumps(slim, separators=(",", ":")).encode()).decode().rstrip("=")
 
-    @app.callback(Output(f"{prefix}-deck-request", "data"), Output(f"{prefix}-deck-status", "children"),
-                  Input(f"{prefix}-deck-btn", "n_clicks"), State(FILTER_STORE, "data"), prevent_initial_call=True)
-    def request(n, store):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+
+def decode_link(hash_text) -> list[dict] | None:
+    if not isinstance(hash_text, str) or not hash_text.startswith("#deck=") or len(hash_text) > MAX_LINK_HASH * 2:
+        return None
+    body = hash_text[len("#deck="):]
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(raw, list) or len(raw) > MAX_ITEMS:
+        return None
+    out = []
+    for r in raw:
+        if not (isinstance(r, list) and len(r) == 4 and all(isinstance(x, str) for x in r)):
+            return None
+        out.append({"page": r[0], "part": r[1], "query": r[2], "custom": r[3][:MAX_TITLE] or None})
+    return out
+
+
+def _new_id() -> str:
+    return secrets.token_hex(4)
+
+
+def _list(items: list[dict], pages: Pages):
+    if not items:
+        return html.Div("The deck is empty. Use “Add to deck” under a figure or table, or “+ Add to deck” at the "
+                        "bottom of the screen.", className="empty-note", id="deck-empty")
+    rows = []
+    for i, it in enumerate(items):
+        page = pages.by_id.get(it["page"])
+        where = f"{getattr(page, 'TITLE', it['page'])} · {PARTS.get(it['page'], {}).get(it['part'], it['part'])}"
+        rows.append(html.Li([
+            html.Div([
+                html.Span(f"{i + 1}.", className="deck-num me-1"),
+                html.Label([html.Span(f"Title of slide {i + 1}", className="visually-hidden"),
+                            dbc.Input(id={"type": "deck-title", "id": it["id"]}, value=slide_title(it, it["title"]),
+                                      debounce=True, size="sm", maxLength=MAX_TITLE, className="deck-title",
+                                      placeholder=it["title"][:80])], className="flex-grow-1 mb-0"),
+            ], className="d-flex align-items-center"),
+            html.Div([
+                html.Span(where, className="deck-where me-auto"),
+                dbc.Button("↑", id={"type": "deck-up", "id": it["id"]}, size="sm", color="secondary", outline=True,
+                           disabled=i == 0, className="deck-up", title="Move up"),
+                dbc.Button("↓", id={"type": "deck-down", "id": it["id"]}, size="sm", color="secondary",
+                           outline=True, disabled=i == len(items) - 1, className="deck-down ms-1", title="Move down"),
+                dbc.Button("✕", id={"type": "deck-remove", "id": it["id"]}, size="sm", color="danger",
+                           outline=True, className="deck-remove ms-1", title="Remove from the deck"),
+            ], className="d-flex align-items-center mt-1"),
+        ], className="deck-item", id=f"deck-item-{i + 1}"))
+    return html.Ol(rows, className="deck-items list-unstyled mb-0")
+
+
+def _clicked(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _views(study, pages: Pages, items: list[dict]):
+    """[(View, slide title)] of the tray, or (None, message) naming the first items that are not views."""
+    views, errors = [], []
+    for i, it in enumerate(items, start=1):
+        try:
+            v = pages.view(it)
+        except ViewError as exc:
+            errors.append(f"Slide {i} ({it.get('title', '')[:60]}): {exc}.")
+            continue
+        views.append((v, slide_title(it, v.title)))
+    if errors:
+        return None, " ".join(errors[:3]) + " Remove it from the deck (✕) and add the view again from its page."
+    return views, ""
+
+
+def register(app, study, page_modules):
+    pages = Pages(study, page_modules)
+    path_to_id = {p.PATH: p.ID for p in page_modules if p.ID in PARTS}
+
+    @app.callback(Output(TRAY, "data"), Output("deck-flash", "children"),
+                  Input({"type": "deck-add", "part": ALL}, "n_clicks"), Input("deck-add-current", "n_clicks"),
+                  State("url", "pathname"), State("url", "search"), State(TRAY, "data"),
+                  prevent_initial_call=True)
+    def add(_parts, current, pathname, search, data):
+        trig = ctx.triggered_id
+        value = ctx.triggered[0]["value"] if ctx.triggered else None
+        if not _clicked(value):
             raise PreventUpdate
-        state = F.from_store(store, study)
-        if state is None:
+        page_id = path_to_id.get(pathname) if isinstance(pathname, str) else None
+        if page_id is None:
+            return no_update, "This page has no view to add."
+        if trig == "deck-add-current":
+            part = MAIN_PART[page_id]
+        elif isinstance(trig, dict) and isinstance(trig.get("part"), str) and trig["part"] in PARTS[page_id]:
+            part = trig["part"]
+        else:
             raise PreventUpdate
-        figures = []
-        for pid, _title, fn in slide_pages(study):
-            if pid == page_id:
+        items = clean_tray(data)
+        if items is None:
+            items = []  # a tray this app did not write: start again rather than keep it
+        query = search if isinstance(search, str) else ""
+        item = {"page": page_id, "part": part, "query": query}
+        try:
+            _p, _part, _state, _values, link = pages.parse(item)
+            title = pages.view(item, title_only=True).title
+        except ViewError as exc:
+            return no_update, f"Not added: {exc}."
+        item["query"] = link[len(pages.by_id[page_id].PATH):]  # canonical: no presentation flag
+        same = next((i for i, it in enumerate(items, 1) if (it["page"], it["part"], it["query"]) ==
+                     (item["page"], item["part"], item["query"])), None)
+        if same:
+            return no_update, f"Already in the deck (slide {same})."
+        if len(items) >= MAX_ITEMS:
+            return no_update, f"The deck holds at most {MAX_ITEMS} views: remove one first."
+        items.append({"id": _new_id(), **item, "title": title, "custom": None})
+        return items, f"Added: {title} ({len(items)} in the deck)"
+
+    @app.callback(Output("deck-list", "children"), Output("deck-open", "children"), Input(TRAY, "data"))
+    def show(data):
+        items = clean_tray(data)
+        if items is None:
+            return html.Div("The deck stored in this browser is not one this app wrote: clear it.",
+                            className="empty-note"), "Deck · ?"
+        return _list(items, pages), f"Deck · {len(items)}"
+
+    @app.callback(Output(TRAY, "data", allow_duplicate=True),
+                  Input({"type": "deck-up", "id": ALL}, "n_clicks"), Input({"type": "deck-down", "id": ALL}, "n_clicks"),
+                  Input({"type": "deck-remove", "id": ALL}, "n_clicks"),
+                  Input({"type": "deck-title", "id": ALL}, "value"), Input("deck-clear", "n_clicks"),
+                  State(TRAY, "data"), prevent_initial_call=True)
+    def edit(_up, _down, _remove, _titles, _clear, data):
+        trig = ctx.triggered_id
+        value = ctx.triggered[0]["value"] if ctx.triggered else None
+        if trig == "deck-clear":
+            if not _clicked(value):
+                raise PreventUpdate
+            return []
+        items = clean_tray(data)
+        if items is None or not isinstance(trig, dict) or not isinstance(trig.get("id"), str):
+            raise PreventUpdate
+        pos = next((i for i, it in enumerate(items) if it["id"] == trig["id"]), None)
+        if pos is None:
+            raise PreventUpdate
+        kind = trig.get("type")
+        if kind == "deck-title":
+            if not isinstance(value, str):
+                raise PreventUpdate
+            text = " ".join(value.split())[:MAX_TITLE]
+            custom = None if not text or text == items[pos]["title"] else text
+            if custom == items[pos].get("custom"):
+                raise PreventUpdate
+            items[pos]["custom"] = custom
+            return items
+        if not _clicked(value):
+            raise PreventUpdate
+        if kind == "deck-remove":
+            items.pop(pos)
+        elif kind in ("deck-up", "deck-down"):
+            to = pos - 1 if kind == "deck-up" else pos + 1
+            if not 0 <= to < len(items):
+                raise PreventUpdate
+            items[pos], items[to] = items[to], items[pos]
+        else:
+            raise PreventUpdate
+        return items
+
+    @app.callback(Output("deck-panel", "is_open"), Input("deck-open", "n_clicks"), State("deck-panel", "is_open"),
+                  prevent_initial_call=True)
+    def toggle(n, is_open):
+        if not _clicked(n):
+            raise PreventUpdate
+        return not bool(is_open)
+
+    # A copied link may carry a deck (#deck=…): its views join the tray, each validated like an added one.
+    @app.callback(Output(TRAY, "data", allow_duplicate=True), Output("deck-flash", "children", allow_duplicate=True),
+                  Input("url", "hash"), State(TRAY, "data"), prevent_initial_call="initial_duplicate")
+    def from_link(hash_text, data):
+        got = decode_link(hash_text)
+        if not got:
+            raise PreventUpdate
+        items = clean_tray(data) or []
+        have = {(it["page"], it["part"], it["query"]) for it in items}
+        added, refused = 0, 0
+        for it in got:
+            try:
+                _p, _part, _s, _v, link = pages.parse(it)
+                title = pages.view(it, title_only=True).title
+            except ViewError:
+                refused += 1
                 continue
-            made = fn(study, state)
-            if made is not None:
-                figures.append({"page": pid, "figure": made[1]})
-        return ({"token": n, "current": page_id, "graph": graph_id, "figures": figures},
-                f"Drawing {len(figures) + 1} slides…")
-
-    app.clientside_callback(ClientsideFunction(namespace="trialDeck", function_name="render"),
-                            Output(f"{prefix}-deck-status", "title"), Input(f"{prefix}-deck-request", "data"),
-                            State(f"{prefix}-deck-images", "id"), prevent_initial_call=True)
-
-    @app.callback(Output(f"{prefix}-deck-download", "data"), Output(f"{prefix}-deck-status", "children",
-                                                                     allow_duplicate=True),
-                  Input(f"{prefix}-deck-images", "data"), State(FILTER_STORE, "data"), prevent_initial_call=True)
-    def deliver(images, store):
-        state = F.from_store(store, study)
-        if state is None or not isinstance(images, dict):
-            raise PreventUpdate
-        pages = slide_pages(study)
-        got = decode_images(images.get("images"), {pid for pid, _t, _f in pages})
-        if got is None:
-            raise PreventUpdate
-        slides = []
-        for pid, title, fn in pages:
-            if pid not in got:
+            key = (it["page"], it["part"], link[len(pages.by_id[it["page"]].PATH):])
+            if key in have or len(items) >= MAX_ITEMS:
                 continue
-            if pid == page_id:
-                view = "as shown on screen when exported"
-                name = title
-            else:
-                made = fn(study, state)
-                if made is None:
-                    continue
-                view = f"the {title} page's default view"
-                name = f"{title}: {made[0]}"
-            slides.append((name, got[pid], provenance_lines(study, state, view)))
-        if not slides:
+            have.add(key)
+            items.append({"id": _new_id(), "page": key[0], "part": key[1], "query": key[2], "title": title,
+                          "custom": it["custom"]})
+            added += 1
+        msg = f"The link's deck: {added} view(s) added to the tray" + (f", {refused} not views of this app" if
+                                                                        refused else "") + "."
+        return items, msg
+
+    @app.callback(Output("deck-download", "data"), Output("deck-status", "children"),
+                  Input("deck-download-btn", "n_clicks"), State(TRAY, "data"), prevent_initial_call=True)
+    def download_deck(n, data):
+        from components import slides
+        from components.pictures import PictureError
+
+        if not _clicked(n):
             raise PreventUpdate
-        data = build_pptx(study, state, slides)
-        return (dict(content=base64.b64encode(data).decode(), base64=True,
-                     filename=f"{study.study_id}-deck.pptx",
-                     type="application/vnd.openxmlformats-officedocument.presentationml.presentation"),
-                f"Deck ready: {len(slides)} slides.")
+        items = clean_tray(data)
+        if items is None:
+            return no_update, ("The deck could not be built: the tray is not a list of this app's views (at most "
+                               f"{MAX_ITEMS}). Clear it and add the views again.")
+        if not items:
+            return no_update, "The deck is empty: add views first."
+        views, msg = _views(study, pages, items)
+        if views is None:
+            return no_update, f"The deck could not be built. {msg}"
+        try:
+            content = slides.build(study, views)
+        except PictureError as exc:
+            return no_update, (f"The deck could not be built: the server could not draw the pictures ({exc}). "
+                               "It needs Chromium installed on the server.")
+        name = safe_filename(f"{study.study_id}-deck")
+        return (dcc.send_bytes(content, f"{name}.pptx",
+                               type="application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+                f"Deck ready: {len(views)} view(s), {slides.count_slides(content)} slides.")
+
+    @app.callback(Output("deck-report-download", "data"), Output("deck-status", "children", allow_duplicate=True),
+                  Input("deck-report-btn", "n_clicks"), State(TRAY, "data"), prevent_initial_call=True)
+    def download_report(n, data):
+        from components import report
+
+        if not _clicked(n):
+            raise PreventUpdate
+        items = clean_tray(data)
+        if items is None:
+            return no_update, ("The report could not be built: the tray is not a list of this app's views. "
+                               "Clear it and add the views again.")
+        if not items:
+            return no_update, "The deck is empty: add views first."
+        views, msg = _views(study, pages, items)
+        if views is None:
+            return no_update, f"The report could not be built. {msg}"
+        html_text = report.build(study, views)
+        name = safe_filename(f"{study.study_id}-report")
+        return (dict(content=html_text, filename=f"{name}.html", type="text/html"),
+                f"Report ready: {len(views)} view(s), one HTML file that opens without the server.")
+
+    app.clientside_callback(ClientsideFunction("trialDeck", "flash"), Output("deck-flash", "className"),
+                            Input("deck-flash", "children"), prevent_initial_call=True)

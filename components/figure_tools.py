@@ -38,11 +38,11 @@ def ids(prefix: str) -> dict[str, str]:
 
 
 def toolbar(prefix: str, graph_id: str, filename: str, *, data: bool = True, code: bool = True,
-            data_label: str = "Data (CSV)", deck: bool = False):
+            data_label: str = "Data (CSV)", deck: bool | str = False):
     """Buttons under a figure and the (closed) Show-code panel.
 
-    ``deck``: a "Deck (PPTX)" button for every page's figure as slides (``components.deck``;
-    the page then calls ``deck.register``).
+    ``deck``: an "Add to deck" button (``components.deck``) for the page's view, part "figure" (or the
+    part named).
     """
     i = ids(prefix)
     name = safe_filename(filename)
@@ -50,20 +50,26 @@ def toolbar(prefix: str, graph_id: str, filename: str, *, data: bool = True, cod
     items = [
         html.Span("Export", className="fig-tools-label me-2"),
         html.Button("PNG", className="btn btn-sm btn-outline-secondary me-1 fig-export", type="button",
-                    title="Slide-size PNG (1920×1080 at 2×) with the provenance caption",
+                    title="PNG as on screen (1920×1080 at 2×) with the provenance caption",
                     **{"data-graph": graph_id, "data-format": "png", "data-filename": name}),
         html.Button("SVG", className="btn btn-sm btn-outline-secondary me-1 fig-export", type="button",
-                    title="Vector SVG (1920×1080) with the provenance caption",
+                    title="Vector SVG as on screen (1920×1080) with the provenance caption",
                     **{"data-graph": graph_id, "data-format": "svg", "data-filename": name}),
+        html.Button("PNG slide", className="btn btn-sm btn-outline-secondary me-1 fig-export", type="button",
+                    title="16:9 slide size at slide typography (axis text ≥ 14 pt on a 13.33-in slide), 3840×2160",
+                    **{"data-graph": graph_id, "data-format": "png", "data-size": "slide",
+                       "data-filename": f"{name}-slide"}),
+        html.Button("SVG slide", className="btn btn-sm btn-outline-secondary me-1 fig-export", type="button",
+                    title="16:9 vector at slide typography (axis text ≥ 14 pt on a 13.33-in slide)",
+                    **{"data-graph": graph_id, "data-format": "svg", "data-size": "slide",
+                       "data-filename": f"{name}-slide"}),
     ]
     if data:
         items += [dbc.Button(data_label, id=i["data-btn"], **btn), dcc.Download(id=i["data-download"])]
     if deck:
-        items += [dbc.Button("Deck (PPTX)", id=f"{prefix}-deck-btn", title="Every page's figure with the current "
-                             "filters as a PowerPoint deck, one figure per slide with its caption", **btn),
-                  dcc.Store(id=f"{prefix}-deck-request"), dcc.Store(id=f"{prefix}-deck-images"),
-                  dcc.Download(id=f"{prefix}-deck-download"),
-                  html.Span(id=f"{prefix}-deck-status", className="caption ms-1 fig-deck-status")]
+        from components.deck import add_button  # (deck imports this module)
+
+        items.append(add_button(deck if isinstance(deck, str) else "figure"))
     panel = None
     if code:
         items.append(dbc.Button("Show code", id=i["code-btn"], size="sm", color="primary", outline=True,

@@ -77,7 +77,8 @@ def layout(study):
                 ],
                 className="g-3",
             ),
-            html.Div([dbc.Button("Download disposition and baseline tables (CSV)", id="ov-tables-csv-btn", size="sm",
+            html.Div([deck.add_button("tables", "Add tables to deck"),
+                      dbc.Button("Download disposition and baseline tables (CSV)", id="ov-tables-csv-btn", size="sm",
                                  color="secondary", outline=True),
                       dcc.Download(id="ov-tables-download")], className="text-end mt-2 mb-3"),
         ]
@@ -184,13 +185,7 @@ def code_script(study, store) -> str:
     return codegen.overview_script(study, state, _baseline_specs(study))
 
 
-def deck_figure(study, state):
-    """This page's slide for the deck export: (figure name, figure)."""
-    return "design, dosing and visit schedule", design_figure(study, state)
-
-
 def register(app, study, cache):
-    deck.register(app, study, "ov", ID, "ov-design")
     figure_tools.register(app, "ov", [(FILTER_STORE, "data")], code=lambda store: code_script(study, store),
                           code_filename=lambda _store: f"{study.study_id}-overview",
                           data=lambda store: design_csv(study, store))

@@ -29,6 +29,8 @@ from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
 from analysis import patient as A
+from components import figure_tools
+from components.export import csv_with_provenance
 from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
 from components.theme import base_layout, graph_config, message_figure, stamp
@@ -205,6 +207,8 @@ def layout(study):
         dbc.Card(dbc.CardBody([
             dcc.Graph(id="pt-figure", config=graph_config(f"{study.study_id}-patient-profile")),
             html.Div(id="pt-caption", className="caption"),
+            figure_tools.toolbar("pt", "pt-figure", f"{study.study_id}-patient-profile", code=False, deck=True,
+                                 data_label="Values (CSV)"),
         ], className="p-2"), className="mb-3"),
     ])
 
@@ -268,19 +272,18 @@ def _empty_note(fig, row: int, text: str):
                        x=0.5, y=0.5, showarrow=False, font=dict(size=13, color="#52606d"))
 
 
-def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state: F.FilterState
-                   ) -> tuple[go.Figure, list[str]]:
-    """The stacked panels for one subject, and notes on what the study or subject lacks."""
+def panel_key(panel) -> tuple[str, str | None]:
+    """(kind, parameter or group) of a profile panel: what a slide of the profile names to draw it."""
+    return panel[0], panel[1] if isinstance(panel[1], str) else None
+
+
+def profile_panels(study, usubjid: str, lab_codes: list[str], group: str) -> tuple[list, list[str]]:
+    """The profile's panels in order, (kind, payload, height units, title), and notes on what is missing."""
     row = A.subject_row(study.adsl, usubjid)
     arm_label = str(row["ARM_LABEL"])
-    arm = study.arm_by_label.get(arm_label)
-    colour = arm.colour if arm else "#1f4e79"
-    light = arm.light if arm else "#9ccbe8"
     notes: list[str] = []
     groups = unit_groups(study)
     extra = extra_panels(study)
-    steps = step_panels(study)
-
     # Which panels, in this order: dosing, chosen parameters, group, the study's extra panels, AEs.
     panels: list[tuple[str, object, float, str]] = []  # (kind, payload, height units, title)
     if study.adex is None or study.adex.empty:
@@ -309,6 +312,26 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
         terms = list(dict.fromkeys(ae["AEDECOD"]))
         panels.append(("ae", ae, max(0.6, 0.26 * len(terms) + 0.2), "Adverse events (bars: onset to resolution; "
                                                                        "colour: grade)"))
+    return panels, notes
+
+
+def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state: F.FilterState, *,
+                   only: set | None = None) -> tuple[go.Figure, list[str]]:
+    """The stacked panels for one subject, and notes on what the study or subject lacks.
+
+    ``only``: the ``panel_key`` of the panels to draw (a deck slide holds at most four).
+    """
+    row = A.subject_row(study.adsl, usubjid)
+    arm_label = str(row["ARM_LABEL"])
+    arm = study.arm_by_label.get(arm_label)
+    colour = arm.colour if arm else "#1f4e79"
+    light = arm.light if arm else "#9ccbe8"
+    groups = unit_groups(study)
+    extra = extra_panels(study)
+    steps = step_panels(study)
+    panels, notes = profile_panels(study, usubjid, lab_codes, group)
+    if only is not None:
+        panels = [p for p in panels if panel_key(p) in only]
     if not panels:
         fig = go.Figure()
         fig.add_annotation(text="Nothing to draw for this subject.", x=0.5, y=0.5, xref="paper", yref="paper",
@@ -528,9 +551,29 @@ def _state(store, study) -> F.FilterState:
     return state
 
 
+def values_csv(study, store, usubjid, params, group) -> dict:
+    """The values the profile draws for one subject (its panels, group and extra panels) with provenance."""
+    state = _state(store, study)
+    codes, group = clean_panels(study, params, group)
+    if not isinstance(usubjid, str) or usubjid not in set(study.subjects):
+        raise PreventUpdate
+    codes = codes[:MAX_PANELS]
+    shown = list(dict.fromkeys(codes + (unit_groups(study)[group][2] if group in unit_groups(study) else [])
+                               + extra_panels(study)))
+    d = A.subject_values(subject_data(study, usubjid, "measurements"), usubjid, shown)
+    cols = [c for c in ("USUBJID", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "ADY", "AVAL", "ANRLO", "ANRHI")
+            if c in d.columns]
+    note = (f"Patient profile values: {usubjid}; parameters {', '.join(shown)}.\n"
+            "Method: values as recorded, at their nominal visit week (AVISITN)")
+    return dict(content=csv_with_provenance(d[cols], study, state, note),
+                filename=f"{figure_tools.safe_filename(usubjid)}-profile-values.csv", type="text/csv")
+
+
 # -- callbacks --------------------------------------------------------------------------------
 def register(app, study, cache):
     subjects = set(study.subjects)
+    figure_tools.register(app, "pt", [(FILTER_STORE, "data"), ("pt-patient", "value"), ("pt-params", "value"),
+                                      ("pt-group", "value")], data=lambda *v: values_csv(study, *v))
 
     @app.callback(
         Output("pt-patient", "options"),

@@ -53,9 +53,10 @@ def title(study) -> str:
 
 
 # -- layout ------------------------------------------------------------------------------------
-def _csv_header(title, button_id, download_id):
-    """A card header with the card's "Download CSV" button."""
+def _csv_header(title, button_id, download_id, part=None):
+    """A card header with the card's "Download CSV" button (and "Add to deck" for the deck part ``part``)."""
     return dbc.CardHeader(html.Div([html.Span(title, className="me-auto"),
+                                    deck.add_button(part) if part else None,
                                     dbc.Button("Download CSV", id=button_id, size="sm", color="secondary", outline=True),
                                     dcc.Download(id=download_id)], className="d-flex align-items-center"))
 
@@ -123,10 +124,10 @@ def layout(study):
             html.Div(id="ae-caption", className="caption mb-2", style={"fontSize": "0.9rem"}),
             dcc.Store(id="ae-collapsed", data=[]),
             dbc.Card([_csv_header("Overview of treatment-emergent adverse events (subjects, n (%))",
-                                  "ae-summary-csv-btn", "ae-summary-download"),
+                                  "ae-summary-csv-btn", "ae-summary-download", "summary"),
                       dbc.CardBody(html.Div(id="ae-summary"))], className=CARD),
             dbc.Card([_csv_header("Incidence by system organ class and preferred term",
-                                  "ae-incidence-csv-btn", "ae-incidence-download"),
+                                  "ae-incidence-csv-btn", "ae-incidence-download", "incidence"),
                       dbc.CardBody([
                           incidence_controls,
                           html.Div(id="ae-incidence-msg"),
@@ -164,7 +165,7 @@ def layout(study):
             dbc.Card([dbc.CardHeader("Timeline: adverse events and dosing per subject"),
                       dbc.CardBody([
                           dcc.Graph(id="ae-timeline", config=graph_config(f"{study.study_id}-ae-timeline")),
-                          figure_tools.toolbar("ae", "ae-timeline", f"{study.study_id}-ae-timeline", deck=True),
+                          figure_tools.toolbar("ae", "ae-timeline", f"{study.study_id}-ae-timeline", deck="timeline"),
                           html.Div("Click a subject's dot (left) or one of its AE bars to set the patient filter to that subject. Bars run from "
                                    "onset to resolution day; grey marks show that subject's own dosing from ADEX.",
                                    className="caption"),
@@ -467,15 +468,6 @@ def code_script(study, store) -> str:
     return codegen.safety_script(study, state, _window(state, study))
 
 
-def deck_figure(study, state):
-    """This page's slide for the deck export: (figure name, figure), or None without AE data."""
-    if study.adae is None:
-        return None
-    pop = _population(study, state)
-    events = S.timeline_events(study.adae, pop, _window(state, study))
-    return "adverse-event timeline", timeline_figure(study, state, pop, events, S.subject_dosing(study.adex, pop))
-
-
 def sample_note(fig: go.Figure, shown: int, total: int, room: int = 46) -> None:
     """Two lines above the timeline saying it draws a sample; the legend and the plot move down to make room."""
     h, top, left = fig.layout.height or 450, (fig.layout.margin.t or 0) + room, fig.layout.margin.l or 0
@@ -505,7 +497,6 @@ def listing_rows(df: pd.DataFrame) -> tuple[list[dict], str | None]:
 def register(app, study, cache):
     if study.adae is None:  # the layout says there is no AE data; nothing to compute
         return
-    deck.register(app, study, "ae", ID, "ae-timeline")
 
     @app.callback(Output("ae-summary-download", "data"), Input("ae-summary-csv-btn", "n_clicks"),
                   State(FILTER_STORE, "data"), prevent_initial_call=True)

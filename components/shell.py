@@ -21,6 +21,7 @@ import dash_bootstrap_components as dbc
 from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
+from components import deck
 from components import viewstate as V
 from data import filters as F
 from data import words as W
@@ -214,6 +215,7 @@ def layout(study, pages):
                 fluid=True,
             ),
             footer(study),
+            deck.tray(study),
         ],
         id="app-root",
     )

@@ -282,7 +282,10 @@ def layout(study):
                 ],
                 className="g-2 mb-2",
             ),
-            dbc.Card([dbc.CardHeader("Statistics"), dbc.CardBody(html.Div(id="traj-stats"))], className="mb-3"),
+            dbc.Card([dbc.CardHeader(html.Div([html.Span("Statistics", className="me-auto"),
+                                               deck.add_button("stats", "Add statistics to deck")],
+                                              className="d-flex align-items-center")),
+                      dbc.CardBody(html.Div(id="traj-stats"))], className="mb-3"),
             dbc.Card(
                 [
                     dbc.CardHeader(
@@ -979,15 +982,6 @@ def code_script(study, store, mode, param, params, scale, stat, opts, patmode, v
     return codegen.trajectories_script(study, state, ctl, sctl, labels, subjects, restricted)
 
 
-def deck_figure(study, state):
-    """This page's slide for the deck export in its default view: (figure name, figure), or None."""
-    code = default_single(study)
-    if code is None:
-        return None
-    ctl = clean_controls(study, "single", code, default_multi(study), "raw", "mean", [], "highlight")
-    return f"{study.params[code].name} by arm, mean ± 95% CI", trajectory_figure(study, state, ctl)[0]
-
-
 CODE_INPUTS = [(FILTER_STORE, "data"), ("traj-mode", "value"), ("traj-param", "value"), ("traj-params", "value"),
                ("traj-scale", "value"), ("traj-stat", "value"), ("traj-opts", "value"), ("traj-patmode", "value"),
                ("traj-visit", "value"), ("traj-ref", "value"), ("traj-adjust", "value"), ("traj-cov", "value"),
@@ -995,7 +989,6 @@ CODE_INPUTS = [(FILTER_STORE, "data"), ("traj-mode", "value"), ("traj-param", "v
 
 
 def register(app, study, cache):
-    deck.register(app, study, "traj", ID, "traj-graph")
     figure_tools.register(app, "traj", CODE_INPUTS, code=lambda *v: code_script(study, *v),
                           code_filename=lambda *v: f"{study.study_id}-trajectories")
 

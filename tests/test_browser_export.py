@@ -85,25 +85,3 @@ def test_every_figure_exports_and_shows_its_code(live_server, browser, path, gra
     assert code.text.startswith("# LSO-088 · ")
     assert browser.find_element(By.ID, f"{prefix}-code-btn").text == "Hide code"
     assert severe_logs(browser) == []
-
-
-def test_export_deck_downloads_a_pptx(live_server, browser, tmp_path):
-    from pptx import Presentation
-
-    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
-    browser.get(live_server + "/comparison?arm=BEL,BELIL2")
-    wait_for(browser, "#cmp-fig .main-svg")
-    WebDriverWait(browser, 20).until(lambda b: "Filters: Belimumab, Belimumab + Ld-IL2" in
-                                     b.find_element(By.ID, "cmp-fig").text)
-    click(browser, "cmp-deck-btn")
-    target = tmp_path / "LSO-088-deck.pptx"
-    WebDriverWait(browser, 60).until(lambda _b: target.exists() and target.stat().st_size > 10_000)
-    wait_for(browser, "#cmp-deck-status", "Deck ready: 4 slides.")
-    prs = Presentation(str(target))
-    slides = list(prs.slides)
-    assert len(slides) == 5
-    titles = [next(sh.text_frame.text for sh in s.shapes if sh.has_text_frame) for s in slides[1:]]
-    assert titles[2] == "Cell subsets" and titles[0].startswith("Overview")
-    pics = [sh.image for s in slides[1:] for sh in s.shapes if sh.shape_type == 13]
-    assert [p.size for p in pics] == [(1920, 1080)] * 4
-    assert severe_logs(browser) == []

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from components import comparison, figure_tools, overview, safety, trajectories
+from components import comparison, figure_tools, overview, patient, safety, trajectories
 from components.theme import CAPTION_NAME, caption_lines
 from conftest import default_store
 from data import filters as F
@@ -22,6 +22,7 @@ PAGES = {  # page module, graph id, tool prefix
     "comparison": (comparison, "cmp-fig", "cmp"),
     "safety": (safety, "ae-timeline", "ae"),
 }
+STRIPS = {**PAGES, "patient": (patient, "pt-figure", "pt")}
 TODAY = dt.date.today().isoformat()
 
 
@@ -108,16 +109,19 @@ def _walk(component):
         yield from _walk(children)
 
 
-@pytest.mark.parametrize("page", list(PAGES))
+@pytest.mark.parametrize("page", list(STRIPS))
 def test_each_figure_has_png_svg_and_show_code(study, page):
-    module, graph_id, prefix = PAGES[page]
+    module, graph_id, prefix = STRIPS[page]
     tree = list(_walk(module.layout(study)))
     exports = [c for c in tree if "fig-export" in (getattr(c, "className", "") or "")]
-    fmts = sorted(c.to_plotly_json()["props"]["data-format"] for c in exports)
-    assert fmts == ["png", "svg"]
+    fmts = sorted((c.to_plotly_json()["props"]["data-format"], c.to_plotly_json()["props"].get("data-size", "screen"))
+                  for c in exports)
+    assert fmts == [("png", "screen"), ("png", "slide"), ("svg", "screen"), ("svg", "slide")]
     assert all(c.to_plotly_json()["props"]["data-graph"] == graph_id for c in exports)
-    ids = {getattr(c, "id", None) for c in tree}
-    assert graph_id in ids and f"{prefix}-code-btn" in ids and f"{prefix}-code-collapse" in ids
+    ids = {getattr(c, "id", None) for c in tree if isinstance(getattr(c, "id", None), str)}
+    assert graph_id in ids and (prefix == "pt" or f"{prefix}-code-btn" in ids and f"{prefix}-code-collapse" in ids)
+    adds = [c.id["part"] for c in tree if isinstance(getattr(c, "id", None), dict) and c.id.get("type") == "deck-add"]
+    assert "figure" in adds or "timeline" in adds
 
 
 def test_show_code_opens_and_returns_the_script(cb, study):
@@ -232,76 +236,6 @@ def test_safety_timeline_csv(cb, study):
 def test_safe_filename():
     assert figure_tools.safe_filename("LSO-088 cells/../x") == "LSO-088_cells_.._x"
     assert figure_tools.safe_filename("") == "figure"
-
-
-# -- Export deck (python-pptx) --------------------------------------------------------------------------
-def _png(w=1920, h=1080, colour=(255, 255, 255)) -> str:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.new("RGB", (w, h), colour).save(buf, "PNG")
-    import base64
-
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
-def test_deck_request_sends_the_other_pages_figures(cb, study):
-    store = F.from_values(["BEL"], [0, 24], [], study)[0].to_store()
-    out = cb.outputs("ov-deck-request", "data", {"ov-deck-btn.n_clicks": 1}, state={"filter-state.data": store})
-    req = out["ov-deck-request.data"]
-    assert req["current"] == "overview" and req["graph"] == "ov-design" and req["token"] == 1
-    assert [f["page"] for f in req["figures"]] == ["trajectories", "comparison", "safety"]
-    for f in req["figures"]:
-        fig = go.Figure(decode(f["figure"]))
-        assert "Filters: Belimumab; weeks 0–24; all patients" in caption_of(fig)
-    assert out["ov-deck-status.children"].startswith("Drawing 4 slides")
-    assert cb.post("ov-deck-request", "data", {"ov-deck-btn.n_clicks": "1"},
-                   state={"filter-state.data": store}).status_code == 204
-    assert cb.post("ov-deck-request", "data", {"ov-deck-btn.n_clicks": 1},
-                   state={"filter-state.data": {"arms": "x"}}).status_code == 204
-
-
-def test_deck_is_built_from_the_browser_images(cb, study):
-    from pptx import Presentation
-
-    store = F.from_values(["BEL", "IL2"], None, [], study)[0].to_store()
-    images = {"overview": _png(), "trajectories": _png(colour=(0, 0, 255)), "comparison": _png(), "safety": _png()}
-    out = cb.outputs("traj-deck-download", "data", {"traj-deck-images.data": {"token": 1, "images": images}},
-                     state={"filter-state.data": store})
-    data = out["traj-deck-download.data"]
-    assert data["filename"] == "LSO-088-deck.pptx" and data["base64"] is True
-    assert out["traj-deck-status.children"] == "Deck ready: 4 slides."
-    import base64
-
-    prs = Presentation(io.BytesIO(base64.b64decode(data["content"])))
-    slides = list(prs.slides)
-    assert len(slides) == 5  # a title slide, then one figure per slide
-    texts = [[sh.text_frame.text for sh in s.shapes if sh.has_text_frame] for s in slides]
-    assert "SIMULATED DATA — not the trial's results" in texts[0]
-    titles = [t[0] for t in texts[1:]]
-    assert titles[0].startswith("Overview: ") and titles[1] == "Serology & activity" and titles[3].startswith("Safety")
-    for t in texts[1:]:
-        caption = t[1]
-        assert f"dataset {study.lock.short}" in caption and "Filters: Belimumab, Ld-IL2; weeks 0–48; all patients" \
-            in caption and "View: " in caption
-    assert "as shown on screen" in texts[2][1] and "default view" in texts[1][1]
-    pics = [sh for s in slides[1:] for sh in s.shapes if sh.shape_type == 13]
-    assert len(pics) == 4 and all(p.image.size == (1920, 1080) for p in pics)
-
-
-@pytest.mark.parametrize("images", [
-    {"overview": _png(800, 600)},                                  # not slide size
-    {"overview": "data:image/svg+xml;base64,PHN2Zz4="},            # not a PNG
-    {"overview": "data:image/png;base64,aGVsbG8="},                # PNG prefix, not PNG bytes
-    {"nowhere": _png()},                                           # unknown page
-    {"overview": "data:image/png;base64," + "A" * 900_000},        # too large
-    {"overview": ["x"]},
-    [],
-])
-def test_forged_deck_images_give_no_update(cb, study, images):
-    r = cb.post("traj-deck-download", "data", {"traj-deck-images.data": {"token": 1, "images": images}},
-                state={"filter-state.data": default_store(study)})
-    assert r.status_code == 204
 
 
 def test_safety_tables_csv(cb, study):

@@ -183,7 +183,7 @@ def population(study, state: F.FilterState) -> pd.Index:
     """Subjects of the selected arms; patients do not shrink it. Each parameter's values are already those
     of its dataset's population (safety data: safety population; efficacy data: efficacy population)."""
     adsl = study.adsl
-    mask = adsl["ARM_LABEL"].isin(state.arm_labels(study))
+    mask = F.arm_mask(adsl, state.arm_labels(study))  # by the planned or actual arm: each record carries its arm
     return pd.Index(adsl.loc[mask, "USUBJID"].astype(str))
 
 

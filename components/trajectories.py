@@ -364,9 +364,10 @@ def _population(study, state: F.FilterState, patmode: str):
     """(arm labels, subjects summarised, highlighted patients, notes)."""
     labels = state.arm_labels(study)
     adsl = study.adsl
-    in_arms = adsl[adsl["ARM_LABEL"].isin(labels)]
+    in_arms = adsl[F.arm_mask(adsl, labels)]  # by the planned or actual arm: each record carries its arm
     arm_of = dict(zip(adsl["USUBJID"], adsl["ARM_LABEL"].astype(str)))
-    highlighted = [p for p in state.patients if arm_of.get(p) in labels]
+    members = set(in_arms["USUBJID"])
+    highlighted = [p for p in state.patients if p in members]
     notes = [f"{p} ({arm_of.get(p)}) is outside the arm filter: not shown." for p in state.patients
              if p not in highlighted]
     if patmode == "restrict" and state.patients:

@@ -68,26 +68,41 @@ def unit_of(param: str) -> str:
     return m.group(1) if m else ""
 
 
-def _arm_order(adsl: pd.DataFrame, arm_col: str) -> list[str]:
-    num = arm_col + "N"
-    if num in adsl.columns and pd.api.types.is_numeric_dtype(adsl[num]):
-        order = adsl.groupby(adsl[arm_col].astype(str))[num].min().sort_values(kind="stable")
-        return [str(a) for a in order.index]
-    return sorted(adsl[arm_col].astype(str).unique())
+def _arm_order(adsl: pd.DataFrame, arms) -> list[str]:
+    """Arm labels in display order: by the arm variable's numeric companion (TRT01PN, TRT01AN: often the dose),
+    the first variable that has one for a label; labels without one after them, alphabetically.
+
+    ``arms``: (variable, its arm value per ADSL row with NaN where the subject is in no arm of it), planned
+    first; a label of either variable is an arm.
+    """
+    rank: dict[str, float] = {}
+    labels: set[str] = set()
+    for col, values in arms:
+        values = values.dropna().astype(str)
+        labels |= set(values)
+        num = col + "N"
+        if num in adsl.columns and pd.api.types.is_numeric_dtype(adsl[num]):
+            for lab, v in adsl.loc[values.index, num].groupby(values).min().items():
+                if pd.notna(v):
+                    rank.setdefault(str(lab), float(v))
+    return sorted(labels, key=lambda lab: (lab not in rank, rank.get(lab, 0.0), lab))
 
 
 def _arm_codes(adsl: pd.DataFrame, arm_col: str, labels: list[str]) -> dict[str, str]:
-    """Short, URL-safe code per arm: ARMCD when it maps one-to-one, else a slug of the label."""
-    if "ARMCD" in adsl.columns:
-        pairs = adsl[[arm_col, "ARMCD"]].astype(str).drop_duplicates()
-        if pairs[arm_col].is_unique and pairs["ARMCD"].is_unique and set(pairs[arm_col]) >= set(labels) \
-                and pairs["ARMCD"].str.fullmatch(r"[A-Za-z0-9_-]+").all():
-            return dict(zip(pairs[arm_col], pairs["ARMCD"]))
+    """Short, URL-safe code per arm: ARMCD where it maps one-to-one to the (planned) arm variable, else a slug of
+    the label (an arm only the actual treatment variable names)."""
     codes: dict[str, str] = {}
+    if "ARMCD" in adsl.columns:
+        pairs = adsl.loc[adsl[arm_col].astype(str).isin(labels), [arm_col, "ARMCD"]].astype(str).drop_duplicates()
+        if pairs[arm_col].is_unique and pairs["ARMCD"].is_unique \
+                and pairs["ARMCD"].str.fullmatch(r"[A-Za-z0-9_-]+").all():
+            codes = dict(zip(pairs[arm_col], pairs["ARMCD"]))
     for i, lab in enumerate(labels):
+        if lab in codes:
+            continue
         code = re.sub(r"[^A-Za-z0-9]+", "-", lab).strip("-").upper()[:24] or f"ARM{i + 1}"
         codes[lab] = code if code not in codes.values() else f"{code}-{i + 1}"
-    return codes
+    return {lab: codes[lab] for lab in labels}
 
 
 def _lighten(hex_colour: str, amount: float = 0.55) -> str:
@@ -108,12 +123,14 @@ def _text(s: pd.Series, upper: bool = False) -> pd.Series:
 
 
 # -- arms ------------------------------------------------------------------------------------------
-def arm_membership(adsl: pd.DataFrame, arm_col: str, cfg: _config.StudyConfig) -> pd.Series:
+def arm_membership(adsl: pd.DataFrame, arm_col: str, cfg: _config.StudyConfig, untreated: bool = True
+                   ) -> pd.Series:
     """Why each subject is in no treatment arm ('' for the subjects in an arm), by ADSL row.
 
     No arm: a blank arm value, a value of ``[arms] exclude`` (default ``NOT_ARMS``) not listed in
     ``[arms] order``, or, when ADSL has no population flag at all, no TRTSDT (never treated; kept
-    with ``[arms] include_untreated``).
+    with ``[arms] include_untreated``). ``untreated=False``: the planned arm of a study whose actual arm
+    is another variable, where a randomised subject never treated keeps their arm (intention to treat).
     """
     value = _text(adsl[arm_col])
     excluded = {v.casefold() for v in (NOT_ARMS if cfg.arm_exclude is None else cfg.arm_exclude)}
@@ -122,7 +139,7 @@ def arm_membership(adsl: pd.DataFrame, arm_col: str, cfg: _config.StudyConfig) -
     why[value.str.casefold().isin(excluded)] = arm_col + " " + value.map(repr)
     why[value == ""] = f"blank {arm_col}"
     no_flags = not any(f in adsl.columns for f in POPULATION_FLAGS)
-    if no_flags and "TRTSDT" in adsl.columns and not cfg.include_untreated:
+    if untreated and no_flags and "TRTSDT" in adsl.columns and not cfg.include_untreated:
         why[(why == "") & adsl["TRTSDT"].isna()] = "no TRTSDT (never treated)"
     return why
 

@@ -41,10 +41,12 @@ class FilterState:
         by_code = study.arm_by_code
         return [by_code[c].label for c in codes]
 
-    def subjects(self, study) -> pd.Index:
-        """USUBJIDs in the selected arms (and, when patients are chosen, only those)."""
+    def subjects(self, study, kind: str | None = None) -> pd.Index:
+        """USUBJIDs in the selected arms (and, when patients are chosen, only those). ``kind``: by the arm of
+        "efficacy" (planned) or "safety" (actual) data; None: in a selected arm by either (each record carries
+        the arm its data are analysed in)."""
         adsl = study.adsl
-        mask = adsl["ARM_LABEL"].isin(self.arm_labels(study))
+        mask = arm_mask(adsl, self.arm_labels(study), kind)
         if self.patients:
             mask &= adsl["USUBJID"].isin(self.patients)
         return pd.Index(adsl.loc[mask, "USUBJID"])
@@ -52,6 +54,17 @@ class FilterState:
     def key(self) -> tuple:
         """Hashable, normalised: the cache key part for this filter."""
         return (self.arms, self.weeks, self.patients)
+
+
+def arm_mask(adsl: pd.DataFrame, labels, kind: str | None = None) -> pd.Series:
+    """ADSL rows in one of the arms ``labels``: by the planned (kind "efficacy") or actual ("safety") arm, or
+    by either (None)."""
+    cols = {"efficacy": ["ARM_EFFICACY"], "safety": ["ARM_SAFETY"]}.get(kind, ["ARM_EFFICACY", "ARM_SAFETY"])
+    cols = [c for c in cols if c in adsl.columns] or ["ARM_LABEL"]
+    mask = pd.Series(False, index=adsl.index)
+    for c in cols:
+        mask |= adsl[c].isin(list(labels))
+    return mask
 
 
 def full_window(study) -> tuple[float, float]:

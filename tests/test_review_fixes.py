@@ -1,0 +1,105 @@
+"""The reviewer's defects, found by opening realistic ADaM deliveries as a new user: each test is what the user saw.
+
+The study: ``realistic.build("timepoints")`` (RS-201: ADSL, ADLB, ADVS with ATPTN timepoints, ADQS, ADAE) with
+what real trials have: one subject randomised to placebo but never treated (TRT01A blank, SAFFL N, no
+TRTSDT, no safety data), and one randomised to the low dose who received the high dose (TRT01A differs from
+TRT01P). Expected values are computed here from the tables with pandas.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import realistic as R
+from app import create_app
+from conftest import CallbackClient
+from data.study import load_study
+from test_overview import cells
+
+UNTREATED = "RS-201-702-1010"  # index 9: randomised to Placebo, never treated
+MISDOSED = "RS-201-702-1002"  # index 1: randomised to the low dose, received the high dose
+LOW, HIGH = "Xanomeline Low Dose", "Xanomeline High Dose"
+PAGES_TOML = '[pages.trajectories]\ndatasets = ["ADLB", "ADVS", "ADQS"]\n'
+
+
+def reviewer_tables() -> dict[str, pd.DataFrame]:
+    t = R.build("timepoints")
+    adsl = t["adsl"]
+    u = adsl["USUBJID"] == UNTREATED
+    adsl.loc[u, ["TRT01A", "ACTARM", "SAFFL"]] = ["", "Not Treated", "N"]
+    adsl.loc[u, "TRT01AN"] = float("nan")
+    adsl.loc[u, ["TRTSDT", "TRTEDT"]] = pd.NaT
+    m = adsl["USUBJID"] == MISDOSED
+    adsl.loc[m, ["TRT01A", "ACTARM"]] = HIGH
+    adsl.loc[m, "TRT01AN"] = 81.0
+    for name in ("adlb", "advs", "adae"):  # safety data: none for the untreated subject; the actual arm repeated
+        df = t[name]
+        df = df[df["USUBJID"] != UNTREATED].copy()
+        if "TRT01A" in df.columns:
+            df.loc[df["USUBJID"] == MISDOSED, "TRT01A"] = HIGH
+        t[name] = df.reset_index(drop=True)
+    return t
+
+
+def write_reviewer(folder, toml: str = PAGES_TOML, tables=None):
+    import adam_builder as B
+
+    d = B.write(folder, "parquet", tables if tables is not None else reviewer_tables())
+    (d / "study.toml").write_text(toml)
+    return d
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return write_reviewer(tmp_path_factory.mktemp("reviewer") / "rs201")
+
+
+@pytest.fixture(scope="module")
+def app_cb(folder):
+    app = create_app(folder)
+    return app.server.config["STUDY"], CallbackClient(app, app.server.test_client())
+
+
+def store_of(study, **kw):
+    from data import filters as F
+
+    return {**F.default_store(study), **kw} if hasattr(F, "default_store") else {
+        "arms": [a.code for a in study.arms], "weeks": list(F.full_window(study)), "patients": [], **kw}
+
+
+# -- 1: disposition counts the randomised subjects, by the arm they were randomised to ----------------------
+def test_disposition_randomised_counts_untreated_subject(app_cb):
+    study, cb = app_cb
+    out = cb.outputs("ov-design", "figure", {"filter-state.data": store_of(study)})
+    header, rows = cells(out["ov-disposition.children"])
+    as_dict = {r[0]: r[1:] for r in rows}
+    adsl = R.build("timepoints")["adsl"]  # randomised: every subject with ITTFL = Y, by TRT01P
+    expected = adsl[adsl["ITTFL"] == "Y"]["TRT01P"].value_counts()
+    assert as_dict["Randomised"] == [str(expected["Placebo"]), str(expected[LOW]), str(expected[HIGH]),
+                                     str(int(expected.sum()))] == ["4", "3", "3", "10"]
+
+
+# -- 2: efficacy data by the planned arm, safety data by the actual arm; configurable ------------------------
+def test_efficacy_by_planned_arm_safety_by_actual_arm(folder):
+    s = load_study(folder)
+    assert s.arm_variables == {"efficacy": "TRT01P", "safety": "TRT01A"}
+    m = s.measurements
+    arm_in = lambda code, who: set(m[(m["PARAMCD"].astype(str) == code)  # noqa: E731
+                                     & (m["USUBJID"].astype(str) == who)]["ARM"].astype(str))
+    assert arm_in("ACTOT", MISDOSED) == {LOW}  # ADAS-Cog (efficacy): randomised arm
+    assert arm_in("ALT", MISDOSED) == {HIGH}  # labs (safety): the treatment received
+    assert arm_in("ACTOT", UNTREATED) == {"Placebo"}  # randomised, untreated: in the efficacy analyses
+    assert UNTREATED not in s.population("safety").subjects
+    assert any("1 subject(s) received another treatment than planned" in n for n in s.notes)
+
+
+def test_arm_variables_set_in_study_toml(tmp_path):
+    d = write_reviewer(tmp_path / "s", PAGES_TOML + '[arms]\nefficacy_variable = "TRT01A"\n')
+    m = load_study(d).measurements
+    act = m[(m["PARAMCD"].astype(str) == "ACTOT") & (m["USUBJID"].astype(str) == MISDOSED)]
+    assert set(act["ARM"].astype(str)) == {HIGH}
+    d = write_reviewer(tmp_path / "t", PAGES_TOML + '[arms]\nsafety_variable = "TRT01P"\n')
+    m = load_study(d).measurements
+    alt = m[(m["PARAMCD"].astype(str) == "ALT") & (m["USUBJID"].astype(str) == MISDOSED)]
+    assert set(alt["ARM"].astype(str)) == {LOW}

@@ -139,11 +139,21 @@ def from_values(arms, weeks, patients, study) -> tuple[FilterState, list[str]]:
     return FilterState(a, w, p), n1 + n2 + n3
 
 
+FILTER_KEYS = ("arm", "weeks", "patient")
+MAX_FILTER_FIELDS = 60  # a link of this app has one of each; repeated fields are merged, within reason
+
+
 def from_query(search: str | None, study) -> tuple[FilterState, list[str]]:
     """Parse ``?arm=BEL,IL2&weeks=0-48&patient=...``; unknown values are dropped with a notice."""
     if not isinstance(search, str):
         return default_state(study), []
-    q = parse_qs(search.lstrip("?"), keep_blank_values=False, max_num_fields=20)
+    # Only the filter keys are read here (the rest is the page's own state, validated by the page); a link with
+    # more parts than any link of this app gives the default view and says so, never a 500.
+    parts = [p for p in search.lstrip("?").split("&") if p.split("=", 1)[0] in FILTER_KEYS]
+    if len(parts) > MAX_FILTER_FIELDS:
+        return default_state(study), [f"Link filters ignored: {len(parts)} arm/timepoint/patient fields, more than "
+                                      f"a link of this app has ({MAX_FILTER_FIELDS}); showing every arm"]
+    q = parse_qs("&".join(parts), keep_blank_values=False)
 
     def split(key):
         vals = q.get(key)

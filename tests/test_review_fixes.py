@@ -103,3 +103,27 @@ def test_arm_variables_set_in_study_toml(tmp_path):
     m = load_study(d).measurements
     alt = m[(m["PARAMCD"].astype(str) == "ALT") & (m["USUBJID"].astype(str) == MISDOSED)]
     assert set(alt["ARM"].astype(str)) == {LOW}
+
+
+# -- 5: a link with many query fields is a clean page, not an HTTP 500 -------------------------------------
+LONG_QUERY = "?" + "&".join(f"arm=Pbo&x{i}=1" for i in range(25)) + "&weeks=0-26"
+
+
+def test_many_query_fields_no_500(app_cb):
+    study, cb = app_cb
+    posted = 0
+    for key, spec in cb.app.callback_map.items():
+        if not any(i["id"] == "url" and i["property"] == "search" for i in spec["inputs"]):
+            continue
+        output_id, prop = cb.split_key(key)[0].rsplit(".", 1)
+        values = {"url.search": LONG_QUERY, "url.pathname": "/trajectories"}
+        r = cb.post(output_id, prop, values, state=values, changed=["url.search"])
+        assert r.status_code in (200, 204), (key, r.status_code, r.get_data(as_text=True)[:300])
+        posted += 1
+    assert posted >= 2
+    from data import filters as F
+    state, notices = F.from_query(LONG_QUERY, study)
+    assert notices == [] and state.arms == ("Pbo",)  # the filter fields of a long link still apply
+    many = "?" + "&".join(["arm=Pbo"] * 100)
+    state, notices = F.from_query(many, study)
+    assert state == F.default_state(study) and "Link filters ignored" in notices[0]

@@ -42,6 +42,7 @@ from components.shell import FILTER_STORE, register_patient_click
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
 from data import words as W
+from data.adam import strip_unit
 
 ID = "trajectories"
 PATH = "/trajectories"
@@ -410,9 +411,9 @@ def _unit_text(info, scale: str) -> str:
 def axis_title(info, scale: str, short: bool = False) -> str:
     u = param_unit(info)
     unit_sfx = f" ({u})" if u else ""
-    base_name = (info.name if not u else info.name[: info.name.rfind("(")].rstrip()).replace(" · ", "<br>")
+    base_name = strip_unit(info.name, u).replace(" · ", "<br>")  # the unit may be PARAM's '(…)' or AVALU
     if scale == "raw":  # a timepoint parameter's long name on two lines: 'Systolic BP<br>after standing… (mmHg)'
-        return (u or "value") if short else info.name.replace(" · ", "<br>")
+        return (u or "value") if short else f"{base_name}{unit_sfx}"
     if scale == "chg":
         return (f"Change ({u})" if u else "Change") if short else f"Change in {base_name}{unit_sfx}"
     return "% change" if short else f"% change in {base_name}"

@@ -68,6 +68,15 @@ def unit_of(param: str) -> str:
     return m.group(1) if m else ""
 
 
+def strip_unit(name: str, unit: str) -> str:
+    """The parameter's name without its trailing '(unit)', when it ends with one; else the name as it is (a
+    unit from AVALU, or a parenthesised word that is not the unit: 'Hemoglobin (Total)')."""
+    text = name.rstrip()
+    if unit and text.endswith(f"({unit})"):
+        return text[: -len(unit) - 2].rstrip()
+    return name
+
+
 def _arm_order(adsl: pd.DataFrame, arms) -> list[str]:
     """Arm labels in display order: by the arm variable's numeric companion (TRT01PN, TRT01AN: often the dose),
     the first variable that has one for a label; labels without one after them, alphabetically.
@@ -369,7 +378,7 @@ def _analysis_parameters(df: pd.DataFrame) -> tuple[pd.Series, pd.Series, dict]:
         c = f"{pc}{TIMEPOINT_SEP}{n:g}"
         label = _timepoint_text(a) if a else f"timepoint {n:g}"
         unit = unit_of(p)
-        base = p[: p.rfind("(")].rstrip() if unit else p
+        base = strip_unit(p, unit)
         info[c] = {"paramcd": pc, "atptn": float(n), "atpt": a, "name": f"{base} · {label}" + (f" ({unit})" if unit
                                                                                              else "")}
     name[multi] = code[multi].map({c: v["name"] for c, v in info.items()})
@@ -629,10 +638,14 @@ def _param_catalogue(meas: pd.DataFrame, extras: dict | None = None) -> dict[str
         first = d.iloc[0]
         lo = d["ANRLO"].dropna() if "ANRLO" in d.columns else pd.Series(dtype=float)
         hi = d["ANRHI"].dropna() if "ANRHI" in d.columns else pd.Series(dtype=float)
-        unit = unit_of(str(first["PARAM"]))
-        if not unit and has_unit:
+        # the unit: AVALU when the dataset has it (ADaMIG's variable for it), else PARAM's trailing parentheses;
+        # a parenthesised word in PARAM ('Hemoglobin (Total)') is part of the name when AVALU gives the unit
+        unit = ""
+        if has_unit:
             u = d["AVALU"].dropna().astype(str).str.strip()
             unit = u[u != ""].iloc[0] if (u != "").any() else ""
+        if not unit:
+            unit = unit_of(str(first["PARAM"]))
         x = extras.get(str(code), {})
         out[str(code)] = ParamInfo(
             code=str(code),

@@ -127,3 +127,37 @@ def test_many_query_fields_no_500(app_cb):
     many = "?" + "&".join(["arm=Pbo"] * 100)
     state, notices = F.from_query(many, study)
     assert state == F.default_state(study) and "Link filters ignored" in notices[0]
+
+
+# -- 6, 7: units from AVALU: the axis title keeps the whole name; "(Total)" is part of the name ---------------
+def traj_controls(study, code, **kw):
+    from test_trajectories_page import controls
+
+    c = controls(study, param=code, params=[code], ref=study.arms[0].code, **kw)
+    c["filter-state.data"] = store_of(study)
+    return c
+
+
+@pytest.fixture(scope="module")
+def avalu_app(tmp_path_factory):
+    t = reviewer_tables()
+    lb = t["adlb"]
+    lb["AVALU"] = lb["PARAMCD"].map({"ALT": "U/L", "HGB": "g/dL"})
+    lb["PARAM"] = lb["PARAMCD"].map({"ALT": "Alanine Aminotransferase", "HGB": "Hemoglobin (Total)"})
+    app = create_app(write_reviewer(tmp_path_factory.mktemp("avalu") / "s", tables=t))
+    return app.server.config["STUDY"], CallbackClient(app, app.server.test_client())
+
+
+@pytest.mark.parametrize("code, scale, title", [
+    ("ALT", "raw", "Alanine Aminotransferase (U/L)"),
+    ("ALT", "chg", "Change in Alanine Aminotransferase (U/L)"),
+    ("HGB", "raw", "Hemoglobin (Total) (g/dL)"),
+    ("HGB", "chg", "Change in Hemoglobin (Total) (g/dL)"),
+])
+def test_avalu_units_on_the_axis(avalu_app, code, scale, title):
+    from test_trajectories_page import figure
+
+    study, cb = avalu_app
+    assert study.params[code].unit == {"ALT": "U/L", "HGB": "g/dL"}[code]  # AVALU, not the "(Total)" of PARAM
+    fig, _ = figure(cb, traj_controls(study, code, scale=scale))
+    assert fig.layout.yaxis.title.text == title

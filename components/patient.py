@@ -431,6 +431,12 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
     dec = _decimals(d["AVAL"])
     y = d["AVAL"].to_numpy(float)
     lo, hi = info.lo, info.hi
+    rec_lo = d["ANRLO"].to_numpy(float) if "ANRLO" in d.columns else np.full(len(d), np.nan)
+    rec_hi = d["ANRHI"].to_numpy(float) if "ANRHI" in d.columns else np.full(len(d), np.nan)
+    if info.ranges_vary:  # ranges differ between subjects: this subject's own, when it has a single one
+        own_lo, own_hi = pd.unique(rec_lo[np.isfinite(rec_lo)]), pd.unique(rec_hi[np.isfinite(rec_hi)])
+        lo = float(own_lo[0]) if len(own_lo) == 1 else None
+        hi = float(own_hi[0]) if len(own_hi) == 1 else None
     has_band = band and (lo is not None or hi is not None)
     if has_band:
         y0 = lo if lo is not None else min(0.0, float(np.nanmin(y)))
@@ -441,6 +447,8 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
     if "ANRIND" in d.columns and d["ANRIND"].astype(str).str.strip().ne("").any():
         # the sponsor's reference range indicator (its own, possibly subject-specific, ranges)
         out = d["ANRIND"].astype(str).str.upper().isin(["LOW", "HIGH", "ABNORMAL", "LOW LOW", "HIGH HIGH"]).to_numpy()
+    elif info.ranges_vary:  # each record against its own range
+        out = (np.isfinite(rec_lo) & (y < rec_lo)) | (np.isfinite(rec_hi) & (y > rec_hi))
     else:
         if has_band and lo is not None:
             out |= y < lo

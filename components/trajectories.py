@@ -1052,6 +1052,10 @@ def register(app, study, cache):
         sample_note = indiv_sample_note(study, state, ctl)
         if sample_note:
             notes.append(sample_note)
+        vary = [study.params[c].name for c in ctl["codes"] if study.params[c].ranges_vary]
+        if vary and ctl["scale"] == "raw":
+            notes.append(f"Normal range not drawn for {', '.join(vary)}: its limits (ANRLO/ANRHI) differ between "
+                         f"subjects (e.g. by sex). The patient profile shows each subject's own range.")
         fig, summ = _figure_and_tables(state, ctl)
         height = fig.layout.height or 470
         msg = [dbc.Alert(n, color="warning", className="py-1 mb-1") for n in notes] or None

@@ -638,6 +638,9 @@ def _param_catalogue(meas: pd.DataFrame, extras: dict | None = None) -> dict[str
         first = d.iloc[0]
         lo = d["ANRLO"].dropna() if "ANRLO" in d.columns else pd.Series(dtype=float)
         hi = d["ANRHI"].dropna() if "ANRHI" in d.columns else pd.Series(dtype=float)
+        # one normal range for the parameter only when every record has the same; ranges that differ by subject
+        # (sex-, age-specific) are each subject's own: no common band, and out-of-range is judged per record
+        vary = lo.nunique() > 1 or hi.nunique() > 1
         # the unit: AVALU when the dataset has it (ADaMIG's variable for it), else PARAM's trailing parentheses;
         # a parenthesised word in PARAM ('Hemoglobin (Total)') is part of the name when AVALU gives the unit
         unit = ""
@@ -653,8 +656,9 @@ def _param_catalogue(meas: pd.DataFrame, extras: dict | None = None) -> dict[str
             dataset=str(first["DATASET"]),
             category=str(first["PARCAT1"]),
             unit=unit,
-            lo=float(lo.iloc[0]) if len(lo) else None,
-            hi=float(hi.iloc[0]) if len(hi) else None,
+            lo=float(lo.iloc[0]) if len(lo) and not vary else None,
+            hi=float(hi.iloc[0]) if len(hi) and not vary else None,
+            ranges_vary=vary,
             visits=tuple(sorted(float(v) for v in d["TIME"].dropna().unique())),
             paramcd=x.get("paramcd", ""),
             atptn=x.get("atptn"),

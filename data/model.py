@@ -45,6 +45,7 @@ class ParamInfo:
     atpt: str = ""  # its name (ATPT)
     basetype: str = ""  # the BASETYPE analysed ("" = the dataset has one baseline definition)
     imputations: tuple[str, ...] = ()  # DTYPE imputations the sponsor delivered (LOCF…): a user switch
+    ranges_vary: bool = False  # ANRLO/ANRHI differ between subjects (e.g. by sex): no common range (lo/hi None)
 
     @property
     def source_code(self) -> str:

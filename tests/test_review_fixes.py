@@ -161,3 +161,54 @@ def test_avalu_units_on_the_axis(avalu_app, code, scale, title):
     assert study.params[code].unit == {"ALT": "U/L", "HGB": "g/dL"}[code]  # AVALU, not the "(Total)" of PARAM
     fig, _ = figure(cb, traj_controls(study, code, scale=scale))
     assert fig.layout.yaxis.title.text == title
+
+
+# -- 3: normal ranges that differ by subject (sex-specific) are each subject's own ---------------------------
+SEX_RANGES = {"F": (12.0, 15.5), "M": (13.5, 17.5)}
+
+
+@pytest.fixture(scope="module")
+def ranges_app(tmp_path_factory):
+    t = reviewer_tables()
+    lb = t["adlb"].drop(columns=["ANRIND"])  # no sponsor indicator: the app judges each value itself
+    sex = lb["USUBJID"].map(dict(zip(t["adsl"]["USUBJID"], t["adsl"]["SEX"])))
+    hgb = lb["PARAMCD"] == "HGB"
+    lb.loc[hgb, "ANRLO"] = sex[hgb].map(lambda s: SEX_RANGES[s][0])
+    lb.loc[hgb, "ANRHI"] = sex[hgb].map(lambda s: SEX_RANGES[s][1])
+    t["adlb"] = lb
+    app = create_app(write_reviewer(tmp_path_factory.mktemp("ranges") / "s", tables=t))
+    return app.server.config["STUDY"], CallbackClient(app, app.server.test_client()), t
+
+
+def test_subject_specific_ranges_no_common_band(ranges_app):
+    from test_trajectories_page import figure, text_of
+
+    study, cb, _ = ranges_app
+    info = study.params["HGB"]
+    assert info.ranges_vary and info.lo is None and info.hi is None
+    fig, out = figure(cb, traj_controls(study, "HGB"))
+    assert not [s for s in fig.layout.shapes if s.type == "rect"]  # no band of one subject's range
+    assert "Normal range not drawn for Hemoglobin (g/dL): its limits (ANRLO/ANRHI) differ between subjects" \
+        in text_of(out["traj-message.children"] if "traj-message.children" in out else list(out.values()))
+    fig, _ = figure(cb, traj_controls(study, "ALT"))  # one range for everyone: the band is drawn
+    assert [s for s in fig.layout.shapes if s.type == "rect"]
+
+
+@pytest.mark.parametrize("sex", ["F", "M"])
+def test_patient_profile_uses_the_subjects_own_range(ranges_app, sex):
+    from components.patient import NO_GROUP, OUT_OF_RANGE
+    from test_patient import decode
+    import plotly.graph_objects as go
+
+    study, cb, t = ranges_app
+    adsl = t["adsl"]
+    who = adsl[(adsl["SEX"] == sex) & (adsl["TRT01A"] != "")]["USUBJID"].iloc[0]
+    out = cb.outputs("pt-figure", "figure", {"filter-state.data": store_of(study), "pt-patient.value": who,
+                                             "pt-params.value": ["HGB"], "pt-group.value": NO_GROUP})
+    fig = go.Figure(decode(out["pt-figure.figure"]))
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(rects) == 1 and (rects[0].y0, rects[0].y1) == SEX_RANGES[sex]
+    lo, hi = SEX_RANGES[sex]
+    trace = next(tr for tr in fig.data if tr.mode == "lines+markers")
+    expected = ["out" if (v < lo or v > hi) else "in" for v in trace.y]
+    assert ["out" if c == OUT_OF_RANGE else "in" for c in trace.marker.color] == expected

@@ -102,6 +102,14 @@ def param_options(study) -> list[dict]:
     return opts
 
 
+def baseline_only_notes(study, codes) -> list[str]:
+    """Why a parameter with baseline values only shows no change, comparison or mixed model."""
+    only = [study.params[c].name for c in codes if not study.params[c].after_baseline]
+    return [f"{', '.join(only)}: values at baseline only (no visit after baseline on the time axis): there is no "
+            f"change from baseline, between-arm comparison or mixed model to show. Choose a parameter measured "
+            f"over time."] if only else []
+
+
 def default_single(study) -> str | None:
     """[pages.trajectories] parameter, else the first parameter offered."""
     return W.default_parameter(study, ID)
@@ -1052,6 +1060,7 @@ def register(app, study, cache):
         sample_note = indiv_sample_note(study, state, ctl)
         if sample_note:
             notes.append(sample_note)
+        notes += baseline_only_notes(study, ctl["codes"])
         vary = [study.params[c].name for c in ctl["codes"] if study.params[c].ranges_vary]
         if vary and ctl["scale"] == "raw":
             notes.append(f"Normal range not drawn for {', '.join(vary)}: its limits (ANRLO/ANRHI) differ between "
@@ -1091,6 +1100,7 @@ def register(app, study, cache):
         results, notes = [], []
         if ref_label not in labels:
             notes.append(f"The reference arm {ref_label} is not in the arm filter: no between-arm comparison.")
+        notes += baseline_only_notes(study, ctl["codes"])
         # Keyed on what the statistics depend on: highlighted patients change the figure, not the fits.
         restricted = tuple(sorted(subjects)) if ctl["patmode"] == "restrict" and state.patients else None
         for code in ctl["codes"]:

@@ -659,6 +659,7 @@ def _param_catalogue(meas: pd.DataFrame, extras: dict | None = None) -> dict[str
             lo=float(lo.iloc[0]) if len(lo) and not vary else None,
             hi=float(hi.iloc[0]) if len(hi) and not vary else None,
             ranges_vary=vary,
+            after_baseline=bool(((d["ABLFL"].astype(str) != "Y") & d["AVAL"].notna()).any()),
             visits=tuple(sorted(float(v) for v in d["TIME"].dropna().unique())),
             paramcd=x.get("paramcd", ""),
             atptn=x.get("atptn"),

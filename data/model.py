@@ -46,6 +46,7 @@ class ParamInfo:
     basetype: str = ""  # the BASETYPE analysed ("" = the dataset has one baseline definition)
     imputations: tuple[str, ...] = ()  # DTYPE imputations the sponsor delivered (LOCF…): a user switch
     ranges_vary: bool = False  # ANRLO/ANRHI differ between subjects (e.g. by sex): no common range (lo/hi None)
+    after_baseline: bool = True  # has a value after baseline on the time axis (False: baseline-only, e.g. height)
 
     @property
     def source_code(self) -> str:

@@ -510,6 +510,15 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
     errors = _words.check(study)  # [pages.*], [overview], [safety] keys against the data
     if errors:
         raise DataError(folder, errors)
+    # parameters with baseline values only (height, an average of baseline readings): no page opens on them;
+    # a page that could only show them is an empty page (check does not say OK)
+    baseline_only = [p.code for p in study.params.values() if not p.after_baseline]
+    more = [f"NOTE {len(baseline_only)} parameter(s) with values at baseline only ({_examples(baseline_only)}): "
+            f"offered, but no page opens on them (nothing after baseline to compare)"] if baseline_only else []
+    warn = _words.baseline_only_warnings(study) if baseline_only else []
+    if more or warn:  # the Study is frozen: these lines need the finished study to know what each page offers
+        object.__setattr__(study, "notes", study.notes + tuple(more + warn))
+        object.__setattr__(study, "empty_pages", study.empty_pages + tuple(warn))
     return study
 
 

@@ -212,3 +212,58 @@ def test_patient_profile_uses_the_subjects_own_range(ranges_app, sex):
     trace = next(tr for tr in fig.data if tr.mode == "lines+markers")
     expected = ["out" if (v < lo or v > hi) else "in" for v in trace.y]
     assert ["out" if c == OUT_OF_RANGE else "in" for c in trace.marker.color] == expected
+
+
+# -- 4: a parameter with baseline values only is not opened by default; chosen, the page says why --------------
+def with_baseline_only(t, paramn: float = 0.0):
+    """ADVS gains HEIGHT, measured at baseline only, first in the sponsor's parameter order (PARAMN)."""
+    vs = t["advs"]
+    base = vs[(vs["ABLFL"] == "Y") & (vs["PARAMCD"] == "SYSBP")].drop_duplicates("USUBJID").copy()
+    base = base.assign(PARAMCD="HEIGHT", PARAM="Height (cm)", PARAMN=paramn, AVAL=165.0, ATPTN=float("nan"),
+                       ATPT="", BASE=165.0, CHG=float("nan"), PCHG=float("nan"))
+    t["advs"] = pd.concat([base, vs], ignore_index=True)
+    return t
+
+
+@pytest.fixture(scope="module")
+def baseline_only_app(tmp_path_factory):
+    toml = '[pages.trajectories]\ndatasets = ["ADVS", "ADQS"]\n'
+    d = write_reviewer(tmp_path_factory.mktemp("bo") / "s", toml, tables=with_baseline_only(reviewer_tables()))
+    app = create_app(d)
+    return app.server.config["STUDY"], CallbackClient(app, app.server.test_client()), d
+
+
+def test_baseline_only_parameter_not_opened_by_default(baseline_only_app):
+    from components import trajectories as TJ
+
+    study, cb, d = baseline_only_app
+    assert not study.params["HEIGHT"].after_baseline
+    assert TJ.default_single(study) != "HEIGHT" and "HEIGHT" not in TJ.default_multi(study)
+    assert any("values at baseline only ('HEIGHT')" in n for n in study.notes)
+
+
+def test_baseline_only_parameter_chosen_says_why(baseline_only_app):
+    from test_trajectories_page import figure, text_of
+
+    study, cb, _ = baseline_only_app
+    c = traj_controls(study, "HEIGHT")
+    _, out = figure(cb, c)
+    assert "Height (cm): values at baseline only" in text_of(out["traj-message.children"])
+    stats = cb.outputs("traj-stats", "children", c)
+    assert "there is no change from baseline, between-arm comparison or mixed model" in text_of(
+        stats["traj-stats.children"])
+
+
+def test_check_does_not_say_ok_over_a_baseline_only_page(tmp_path):
+    from data.study import check_folder
+
+    t = with_baseline_only(reviewer_tables())
+    toml = '[pages.trajectories]\ndatasets = ["ADVS"]\nparameter = "HEIGHT"\n'
+    status, lines = check_folder(write_reviewer(tmp_path / "a", toml, tables=t))
+    assert status == 0 and not any(x.startswith("OK ") for x in lines)
+    assert "WARNING study.toml [pages.trajectories]: HEIGHT has values at baseline only" in "\n".join(lines)
+    t["advs"] = t["advs"][t["advs"]["PARAMCD"] == "HEIGHT"]  # the page's only dataset holds baseline values only
+    status, lines = check_folder(write_reviewer(tmp_path / "b", '[pages.trajectories]\ndatasets = ["ADVS"]\n',
+                                                tables=t))
+    assert not any(x.startswith("OK ") for x in lines)
+    assert "WARNING trajectories page: every parameter it offers has values at baseline only" in "\n".join(lines)

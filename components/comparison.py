@@ -496,7 +496,9 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
         pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
         for v, fill, tag in ((va, a.light, "1"), (vb, a.colour, "2")):
             d = vals[(vals["ARM"] == arm) & (vals["TIME"] == v)]
-            data = box_summary(d["AVAL"], pos[v]) if large else dict(x=[pos[v]] * len(d), y=d["AVAL"].tolist())
+            # always our own quartiles (type 7) and whiskers: plotly's quartile method differs from the table's;
+            # the individual values are drawn as their own points below
+            data = box_summary(d["AVAL"], pos[v])
             fig.add_trace(go.Box(
                 **data, name=f"{arm} · {study.visit_label(v)}",
                 fillcolor=fill, line=dict(color=a.colour if tag == "1" else "#1f2933", width=1.6),

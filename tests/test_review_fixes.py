@@ -267,3 +267,29 @@ def test_check_does_not_say_ok_over_a_baseline_only_page(tmp_path):
                                                 tables=t))
     assert not any(x.startswith("OK ") for x in lines)
     assert "WARNING trajectories page: every parameter it offers has values at baseline only" in "\n".join(lines)
+
+
+# -- 9: the boxes are drawn from the same quartiles (type 7) and whiskers as the table -----------------------
+def test_boxes_drawn_from_type7_quartiles(app_cb):
+    import numpy as np
+    import plotly.graph_objects as go
+
+    study, cb = app_cb
+    out = cb.outputs("cmp-fig", "figure", {
+        "filter-state.data": store_of(study), "cmp-view.value": "single", "cmp-param.value": "ACTOT",
+        "cmp-visit-a.value": 0, "cmp-visit-b.value": 26, "cmp-annot.value": "within", "cmp-log.value": [],
+        "cmp-scale.value": "chg", "cmp-ref.value": study.arms[0].code})
+    fig = go.Figure(out["cmp-fig.figure"])
+    qs = reviewer_tables()["adqs"]
+    adsl = reviewer_tables()["adsl"].set_index("USUBJID")
+    boxes = [t for t in fig.data if t.meta and t.meta.get("role") == "box"]
+    assert len(boxes) == 6
+    for b in boxes:
+        assert b.y is None  # plotly computes nothing itself
+        planned = qs["USUBJID"].map(adsl["TRT01P"])  # ADAS-Cog: efficacy data, by the planned arm
+        v = np.sort(qs[(planned == b.meta["arm"]) & (qs["AVISITN"] == b.meta["visit"])]["AVAL"].to_numpy(float))
+        q1, med, q3 = np.quantile(v, [0.25, 0.5, 0.75])  # R's type 7, as the table
+        iqr = q3 - q1
+        assert [b.q1[0], b.median[0], b.q3[0]] == pytest.approx([q1, med, q3])
+        assert [b.lowerfence[0], b.upperfence[0]] == pytest.approx(
+            [v[v >= q1 - 1.5 * iqr].min(), v[v <= q3 + 1.5 * iqr].max()])

@@ -293,3 +293,19 @@ def test_boxes_drawn_from_type7_quartiles(app_cb):
         assert [b.q1[0], b.median[0], b.q3[0]] == pytest.approx([q1, med, q3])
         assert [b.lowerfence[0], b.upperfence[0]] == pytest.approx(
             [v[v >= q1 - 1.5 * iqr].min(), v[v <= q3 + 1.5 * iqr].max()])
+
+
+# -- 8: study.toml names one timepoint of a parameter as the pages do: PARAMCD@ATPTN ------------------------
+def test_study_toml_names_timepoint_codes(tmp_path):
+    from components import trajectories as TJ
+    from data.words import patient_defaults
+
+    toml = ('[pages.trajectories]\ndatasets = ["ADVS", "ADQS"]\nparameter = "SYSBP@2"\n'
+            'multiples = ["SYSBP@1", "DIABP@3"]\n[pages.patient]\npanels = ["SYSBP@2"]\n')
+    s = load_study(write_reviewer(tmp_path / "s", toml))
+    assert TJ.default_single(s) == "SYSBP@2" and TJ.default_multi(s) == ["SYSBP@1", "DIABP@3"]
+    assert patient_defaults(s)["panels"] == ["SYSBP@2"]
+    from data.study import DataError
+    with pytest.raises(DataError) as e:
+        load_study(write_reviewer(tmp_path / "t", '[pages.trajectories]\nparameter = "SYSBP@9"\n'))
+    assert "'SYSBP@9' is not a parameter this page offers" in str(e.value.lines)

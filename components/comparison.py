@@ -189,10 +189,7 @@ def population(study, state: F.FilterState) -> pd.Index:
 
 def population_text(study, codes=None) -> str:
     """The population(s) of the parameters ``codes`` (default: the page's)."""
-    codes = subset_codes(study) if codes is None else codes
-    datasets = list(dict.fromkeys(study.params[c].dataset for c in codes if c in study.params))
-    pops = list(dict.fromkeys(p.text for p in (study.population_of(d) for d in datasets) if p is not None))
-    return "; ".join(pops) if pops else "all subjects"
+    return W.population_text(study, subset_codes(study) if codes is None else codes)
 
 
 def patient_label(study, usubjid: str) -> str:

@@ -935,7 +935,7 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                         size="sm", striped=True, responsive=True, className="summary-table stats-table")
 
     pop = "the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else \
-        "all subjects of the arms in the filter"
+        f"{W.population_text(study, ctl['codes'])}; the arms in the filter"
     model_text = (f"Model: {MM.model_formula('CHG' if ctl['scale'] != 'pchg' else 'PCHG')} (visit categorical; "
                   f"arm, visit and baseline effects estimated at each visit), fitted by REML to the observed "
                   f"post-baseline values inside the timepoint window{' (never the imputed ones)' if ctl.get('imputed') else ''}, "
@@ -1143,7 +1143,7 @@ def register(app, study, cache):
         _, summ = _figure_and_tables(state, ctl)
         df = summary_frame(study, ctl["codes"], summ, ctl["scale"])
         pop = ("chosen patients only" if ctl["patmode"] == "restrict" and state.patients
-               else "all subjects of the arms in the filter")
+               else f"{W.population_text(study, ctl['codes'])}; the arms in the filter")
         if ctl["imputed"]:
             kinds = "/".join(imputation_types(study, ctl["codes"])) or "imputed"
             n_imp = sum(int(s["n_imputed"].sum()) for s in summ.values())

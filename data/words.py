@@ -187,6 +187,24 @@ def page_title(study, page) -> str:
     return page_text(study, pid).title
 
 
+def population_text(study, codes) -> str:
+    """The population(s) the parameters ``codes`` are analysed in, with the arm variable when efficacy and safety
+    data use different ones: 'Safety population: SAFFL = 'Y' (9 of 10 subjects), by actual arm (TRT01A)'."""
+    datasets = list(dict.fromkeys(study.params[c].dataset for c in codes if c in study.params))
+    two = study.arm_variable_of("efficacy") != study.arm_variable_of("safety")
+    out = []
+    for d in datasets:
+        pop = study.population_of(d)
+        if pop is None:
+            continue
+        text = pop.text
+        if two:
+            kind = study.arm_kind(d)
+            text += f", by {'actual' if kind == 'safety' else 'planned'} arm ({study.arm_variable_of(kind)})"
+        out.append(text)
+    return "; ".join(dict.fromkeys(out)) if out else "all subjects"
+
+
 def _default_pool(study, page: str) -> list[str]:
     """The parameters a page may open with: those with values after baseline (a baseline-only parameter, such
     as height or an average of baseline readings, has nothing to show over time or between two visits), unless
@@ -404,7 +422,7 @@ def check(study) -> list[str]:
 
 
 __all__ = ["BaselineSpec", "PageText", "baseline_only_warnings", "baseline_specs", "check", "default_multiples", "default_parameter",
-           "page_params", "page_text", "page_title", "patient_defaults", "readable", "value_text", "variable_label"]
+           "page_params", "page_text", "population_text", "page_title", "patient_defaults", "readable", "value_text", "variable_label"]
 
 
 def take_labels(tables: dict) -> tuple[dict, dict]:

@@ -309,3 +309,18 @@ def test_study_toml_names_timepoint_codes(tmp_path):
     with pytest.raises(DataError) as e:
         load_study(write_reviewer(tmp_path / "t", '[pages.trajectories]\nparameter = "SYSBP@9"\n'))
     assert "'SYSBP@9' is not a parameter this page offers" in str(e.value.lines)
+
+
+# -- 12: the trajectory page names the population and arm its numbers are of -------------------------------
+@pytest.mark.parametrize("code, words", [
+    ("ALT", "Safety population: SAFFL = 'Y' (9 of 10 subjects), by actual arm (TRT01A)"),
+    ("ACTOT", "Efficacy population: EFFFL = 'Y' (10 of 10 subjects), by planned arm (TRT01P)"),
+])
+def test_trajectories_population_label(app_cb, code, words):
+    from test_trajectories_page import text_of
+
+    study, cb = app_cb
+    stats = cb.outputs("traj-stats", "children", traj_controls(study, code))
+    text = text_of(stats["traj-stats.children"])
+    assert f"Within arm: baseline vs the comparison visit (population: {words}; the arms in the filter)" in text
+    assert "all subjects of the arms in the filter" not in text

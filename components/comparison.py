@@ -36,6 +36,7 @@ from components import deck, figure_tools
 from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
+from components.textfit import clip
 from components.theme import base_layout, graph_config, message_figure, stamp
 from data import filters as F
 from data import words as W
@@ -647,12 +648,12 @@ def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool, 
                            font=dict(size=15, color=study.arm_by_label[arm].colour))
     unit = unit_text(study, res.code)
     fig.update_layout(**base_layout(margin=dict(l=80, r=30, t=60, b=115), height=SINGLE_HEIGHT,
-                                    title=dict(text=f"{full_name(study, res.code)}", x=0.01, y=0.98,
+                                    title=dict(text=clip(full_name(study, res.code), 110), x=0.01, y=0.98,
                                                font=dict(size=17))))
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"))
     fig.update_xaxes(tickvals=tickvals, ticktext=ticktext, range=[-0.6, len(res.arms) - 0.4], showgrid=False,
                      zeroline=False, tickfont=dict(size=14))
-    fig.update_yaxes(title=dict(text=f"{short_name(study, res.code)} ({unit})" if unit else short_name(study, res.code)),
+    fig.update_yaxes(title=dict(text=clip(short_name(study, res.code), 34) + (f" ({unit})" if unit else "")),
                      type="log" if log else "linear", zeroline=False)
     if yr:
         fig.update_yaxes(range=list(yr))
@@ -694,7 +695,8 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
     summarise = grid_summarised(results)
     rows = max(1, math.ceil(n / GRID_COLS))
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    titles = [f"<b>{letters[k] if k < 26 else k + 1}</b>  {short_name(study, r.code)}" for k, r in enumerate(results)]
+    titles = [f"<b>{letters[k] if k < 26 else k + 1}</b>  {clip(short_name(study, r.code), 30)}"
+              for k, r in enumerate(results)]
     fig = make_subplots(rows=rows, cols=GRID_COLS, subplot_titles=titles, horizontal_spacing=0.065,
                         vertical_spacing=min(0.15, 80 / (rows * GRID_ROW_HEIGHT)) if rows > 1 else 0.1)
     for k, res in enumerate(results):

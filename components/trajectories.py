@@ -39,6 +39,7 @@ from analysis.paired import format_p, pair_values, paired_t, wilcoxon_signed_ran
 from components import deck, figure_tools
 from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
+from components.textfit import clip, clip_lines, fit_title
 from components.theme import base_layout, graph_config, stamp
 from data import filters as F
 from data import words as W
@@ -416,6 +417,10 @@ def _unit_text(info, scale: str) -> str:
     return "%" if scale == "pchg" else param_unit(info)
 
 
+N_ROW_MIN_PLOT = 250  # px of plot area (both rows) of the single figure at its smallest (present mode, 720 px)
+AXIS_TITLE_CHARS = 32  # a y-axis title line that fits the single figure's height (also in present mode)
+
+
 def axis_title(info, scale: str, short: bool = False) -> str:
     u = param_unit(info)
     unit_sfx = f" ({u})" if u else ""
@@ -445,11 +450,16 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
     n_arms = len(labels)
     if single:
         rows, cols = 2, 1
-        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.80, 0.20], vertical_spacing=0.04)
+        # the n rows get ~18 px per arm even when the figure is shrunk to the window while presenting (plotly
+        # shares the height by fractions: sized for the smallest plot area, N_ROW_MIN_PLOT px)
+        n_frac = min(0.4, max(0.2, (18 * n_arms + 14) / N_ROW_MIN_PLOT))
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[1 - n_frac, n_frac],
+                            vertical_spacing=0.04)
     else:
         rows, cols = _grid(len(codes))
         letters = "ABCDEF"
-        titles = [f"{letters[i]} · {study.params[c].name}" for i, c in enumerate(codes)]
+        per_panel = int(1160 / cols / 7.6)  # characters a panel title holds at 1280 px (14 px font)
+        titles = [f"{letters[i]} · {clip(study.params[c].name, per_panel - 4)}" for i, c in enumerate(codes)]
         fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.09,
                             vertical_spacing=0.17 if rows > 1 else 0.1)
     summaries = {}
@@ -571,14 +581,17 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
             ), row=r, col=c)
         # -- axes
         if single:
-            title = axis_title(info, scale)
+            title = fit_title(axis_title(info, scale), AXIS_TITLE_CHARS)  # a long timepoint name: clipped
             long = max(len(x) for x in title.split("<br>")) > 28  # a timepoint's two-line name: smaller, in the plot
             fig.update_yaxes(title_text=title, row=1, col=1)
             if long:  # (an explicit None font would be an empty dict that a cached copy does not keep)
                 fig.update_yaxes(title_font=dict(size=13), row=1, col=1)
         else:
-            fig.update_yaxes(title_text=axis_title(info, scale, short=True), row=r, col=c)
-            fig.update_xaxes(title_text=study.time_title if r == rows else None, row=r, col=c)
+            fig.update_yaxes(title_text=clip_lines(axis_title(info, scale, short=True), 24), row=r, col=c)
+            bottom = i + cols >= len(codes)  # no panel under this one: its time axis is labelled
+            # the same visits on every panel: ticks labelled on the bottom panels only, so a panel's title does
+            # not run into the tick labels above it when the figure is shrunk to the window (present mode)
+            fig.update_xaxes(title_text=study.time_title if bottom else None, showticklabels=bottom, row=r, col=c)
         if ctl["log"]:
             if scale == "raw" and (info.lo is not None or info.hi is not None):
                 span += [y0, y1]
@@ -672,7 +685,10 @@ def _n_row(fig, study, labels, summ, kinds: str = "imputed"):
             hovertemplate=f"{arm}<br>%{{customdata}}: n = %{{text}}<extra></extra>",
         ), row=2, col=1)
     fig.update_yaxes(categoryorder="array", categoryarray=ys, row=2, col=1, showgrid=False, zeroline=False,
-                     tickvals=ys, ticktext=[f"n · {a}" for a in ys], tickfont=dict(size=12), fixedrange=True,
+                     # "n" in each arm's colour, in the legend's order: arm names here would run into the y-axis
+                     # title of the plot above (long names, and the narrow figure while presenting)
+                     tickvals=ys, ticktext=[f"<span style='color:{study.arm_by_label[a].colour}'>n</span>" for a in ys],
+                     tickfont=dict(size=13), fixedrange=True,
                      range=[-0.6, len(ys) - 0.4])
 
 

@@ -133,7 +133,7 @@ def test_many_query_fields_no_500(app_cb):
 def traj_controls(study, code, **kw):
     from test_trajectories_page import controls
 
-    c = controls(study, param=code, params=[code], ref=study.arms[0].code, **kw)
+    c = controls(study, **{"param": code, "params": [code], "ref": study.arms[0].code, **kw})
     c["filter-state.data"] = store_of(study)
     return c
 
@@ -160,7 +160,7 @@ def test_avalu_units_on_the_axis(avalu_app, code, scale, title):
     study, cb = avalu_app
     assert study.params[code].unit == {"ALT": "U/L", "HGB": "g/dL"}[code]  # AVALU, not the "(Total)" of PARAM
     fig, _ = figure(cb, traj_controls(study, code, scale=scale))
-    assert fig.layout.yaxis.title.text == title
+    assert fig.layout.yaxis.title.text.replace("<br>", " ") == title  # a long title on two lines
 
 
 # -- 3: normal ranges that differ by subject (sex-specific) are each subject's own ---------------------------
@@ -324,3 +324,53 @@ def test_trajectories_population_label(app_cb, code, words):
     text = text_of(stats["traj-stats.children"])
     assert f"Within arm: baseline vs the comparison visit (population: {words}; the arms in the filter)" in text
     assert "all subjects of the arms in the filter" not in text
+
+
+# -- 10, 11: readable at 1280x720 while presenting; long timepoint names do not overflow titles ----------------
+LONG_TP = "AFTER LYING DOWN FOR 5 MINUTES IN A QUIET ROOM WITH THE ARM SUPPORTED AT HEART LEVEL"
+
+
+@pytest.fixture(scope="module")
+def long_tp_app(tmp_path_factory):
+    t = reviewer_tables()
+    t["advs"].loc[t["advs"]["ATPTN"] == 1, "ATPT"] = LONG_TP
+    app = create_app(write_reviewer(tmp_path_factory.mktemp("longtp") / "s", tables=t))
+    return app.server.config["STUDY"], CallbackClient(app, app.server.test_client())
+
+
+def _plain(text):
+    import re
+    return [re.sub(r"<[^>]+>", "", x) for x in str(text).split("<br>")]
+
+
+def test_long_timepoint_names_fit_titles(long_tp_app):
+    import plotly.graph_objects as go
+    from test_trajectories_page import figure
+
+    study, cb = long_tp_app
+    assert len(study.params["SYSBP@1"].name) > 100
+    fig, _ = figure(cb, traj_controls(study, "SYSBP@1"))
+    assert all(len(x) <= 32 for x in _plain(fig.layout.yaxis.title.text))
+    assert fig.layout.yaxis.title.text.startswith("Systolic Blood Pressure<br>after lying down")
+    c = traj_controls(study, "SYSBP@1", mode="multi", params=["SYSBP@1", "SYSBP@2", "DIABP@1", "DIABP@2"])
+    fig, _ = figure(cb, c)
+    titles = [a.text for a in fig.layout.annotations if a.text and a.text[:4] in ("A · ", "B · ", "C · ", "D · ")]
+    assert len(titles) == 4 and all(len(t) <= 80 for t in titles) and titles[0].endswith("…")
+    out = cb.outputs("cmp-fig", "figure", {
+        "filter-state.data": store_of(study), "cmp-view.value": "single", "cmp-param.value": "SYSBP@1",
+        "cmp-visit-a.value": 0, "cmp-visit-b.value": 26, "cmp-annot.value": "within", "cmp-log.value": [],
+        "cmp-scale.value": "chg", "cmp-ref.value": study.arms[0].code})
+    fig = go.Figure(out["cmp-fig.figure"])
+    assert len(fig.layout.title.text) <= 110 and len(fig.layout.yaxis.title.text) <= 44
+
+
+def test_n_rows_keep_their_room_when_the_figure_is_shrunk(app_cb):
+    from test_trajectories_page import figure
+
+    study, cb = app_cb
+    fig, _ = figure(cb, traj_controls(study, "ALT"))
+    lo, hi = fig.layout.yaxis2.domain
+    # present mode shrinks the figure to ~250 px of plot: each arm's n row keeps >= 18 px
+    assert (hi - lo) * 250 >= 18 * len(study.arms)
+    n_rows = [t for t in fig.data if t.name and t.name.startswith("n ")]
+    assert len(n_rows) == 3

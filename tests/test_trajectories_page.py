@@ -429,7 +429,7 @@ def test_other_studies_offer_every_parameter_by_category():
 
 def test_score_range_is_not_shown_as_a_unit(cb, study):
     fig, _ = figure(cb, controls(study, param="PGA", scale="chg"))
-    assert fig.layout.yaxis.title.text == "Change in Physician global assessment (0-3)"
+    assert fig.layout.yaxis.title.text.replace("<br>", " ") == "Change in Physician global assessment (0-3)"
     assert "0-3<" not in summary_traces(fig)[0].hovertemplate
 
 

@@ -345,6 +345,8 @@ def install(app) -> None:
                                 {"WWW-Authenticate": 'Basic realm="trial results explorer"'} if users is not None else {})
             if request.method == "POST" and not _same_origin():
                 return Response("Cross-origin request refused.\n", 403)
+        if request.path.endswith("/_reload-hash") and not getattr(app, "_dev_tools", {}).get("hot_reload"):
+            return Response("Not found.\n", 404)  # Dash serves it always; only hot reload (debug) needs it
         if request.method == "POST" and request.path == CALLBACK_PATH:
             try:
                 body = json.loads(request.get_data(cache=True) or b"null")

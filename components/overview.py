@@ -142,8 +142,11 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True)
     fig.update_xaxes(title="Study week" if study.time_unit == "week" else "Study week (doses); visit number (visits)",
                      dtick=4, range=[-1.5, max(study.visit_numbers or (0,)) + 1.5])
-    stamp(fig, study, "dosing: ADEX doses of the most-dosed subject per arm and treatment; visits: scheduled "
-                      "visits on the time axis per parameter category", state=state)
+    visits = "visits: scheduled visits on the time axis per parameter category"
+    dosing = ("dosing: ADEX doses of the most-dosed subject per arm and treatment; " if len(seg) else
+              "no dosing rows (the study has no exposure dataset, ADEX); " if study.adex is None else
+              "no dosing rows (no ADEX dose of the arms in the filter); ")
+    stamp(fig, study, dosing + visits, state=state)
     return fig
 
 

@@ -540,6 +540,26 @@ def _ae_panel(fig, r, ae):
 
 
 # -- validation -------------------------------------------------------------------------------
+def not_in_arm_text(study, usubjid) -> str | None:
+    """Why a subject of ADSL has no profile: a screen failure or another subject in no treatment arm (left out of
+    every page), rather than 'unknown'. None when ADSL does not have them."""
+    ex = study.excluded
+    if not isinstance(usubjid, str) or ex is None or ex.empty or "USUBJID" not in ex.columns:
+        return None
+    row = ex[ex["USUBJID"].astype(str) == usubjid]
+    if row.empty:
+        return None
+    var = study.arm_variable_of("efficacy")
+    why = f"no {var}"
+    for col in dict.fromkeys((var, "ARM", "ACTARM")):  # the first arm variable that says something
+        value = str(row[col].iloc[0]).strip() if col in row.columns else ""
+        if value and value.lower() not in ("nan", "none"):
+            why = f"{col} {value!r}"
+            break
+    return (f"{usubjid} is in ADSL but in no treatment arm ({why}, e.g. a screen failure): left out of every page "
+            f"([arms] exclude / include_untreated in study.toml bring such subjects back).")
+
+
 def clean_panels(study, params, group) -> tuple[list[str], str]:
     """The chosen lab codes and group; a forged or stale value raises PreventUpdate (HTTP 204)."""
     if params is None:
@@ -626,7 +646,8 @@ def register(app, study, cache):
             return (html.Div(text, className="empty-note"), message_figure(study, text, state, height=260, font_size=16), {"height": "260px"},
                     None, "", True, True)
         if not isinstance(usubjid, str) or usubjid not in subjects:
-            text = f"Unknown patient: {str(usubjid)[:40]!r} is not a subject of {study.study_id}."
+            text = not_in_arm_text(study, usubjid) or \
+                f"Unknown patient: {str(usubjid)[:40]!r} is not a subject of {study.study_id}."
             return (html.Div(text, className="empty-note", id="pt-unknown"), message_figure(study, text, state, height=260, font_size=16),
                     {"height": "260px"}, dbc.Alert(text, color="warning", className="py-1 mb-2"), "", True, True)
         messages = []

@@ -45,7 +45,10 @@ def navbar(study, pages):
         dbc.Container(
             [
                 html.Div(
-                    [html.Span(study.study_id, className="brand-id"), html.Span(study.title, className="brand-title")],
+                    [html.Span(study.study_id, className="brand-id"),
+                     # no title of its own (it defaults to the id): the id once, not "HTN-301 / HTN-301"
+                     *([html.Span(study.title, className="brand-title")]
+                       if str(study.title).strip().casefold() != str(study.study_id).strip().casefold() else [])],
                     className="brand",
                 ),
                 dbc.Nav(links, navbar=True, className="me-auto ms-3"),

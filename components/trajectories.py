@@ -63,7 +63,9 @@ OPTS = {"log": "Log y axis", "indiv": "Individual patients", "imputed": "Include
 PATMODES = {"highlight": "Highlight them", "restrict": "Restrict summaries to them"}
 ADJUST_LABELS = {"none": "None (raw p)", "holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
 # MMRM covariance structure (SAS TYPE=) and denominator df method (SAS DDFM=) offered to the statistician
-COV_LABELS = {code: f"{name[:1].upper()}{name[1:]} ({sas})" for code, (name, sas, _) in MM.STRUCTURES.items()}
+# "Unstructured (UN)"; the SAS name only when it adds something ("AR(1)", not "AR(1) (AR(1))")
+COV_LABELS = {code: f"{name[:1].upper()}{name[1:]}" + (f" ({sas})" if sas.casefold() != name.casefold() else "")
+              for code, (name, sas, _) in MM.STRUCTURES.items()}
 DDFM_LABELS = {"kr": "Kenward–Roger (SAS DDFM=KR)", "kr-expected": "Kenward–Roger, expected information (pbkrtest)",
                "satterthwaite": "Satterthwaite (lmerTest, SAS)"}
 DDFM_SHORT = {"kr": "Kenward–Roger", "kr-expected": "Kenward–Roger (expected information)",
@@ -401,6 +403,16 @@ def decimals_for(values, scale: str) -> int:
     return 0 if m >= 100 else 1 if m >= 5 else 2 if m >= 0.1 else 3
 
 
+def recorded_decimals(values, most: int = 4) -> int:
+    """The decimals the values were recorded with (the fewest that hold every value exactly), at most ``most``."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    for k in range(most + 1):
+        if np.all(np.abs(v * 10 ** k - np.round(v * 10 ** k)) < 1e-6 * max(1.0, 10 ** k)):
+            return k
+    return most
+
+
 def _f(x, d: int) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.{d}f}"
 
@@ -736,6 +748,21 @@ def summary_table(study, summ: pd.DataFrame, labels, d: int, table_id: str, kind
                      striped=True, hover=True, size="sm", responsive=True, className="summary-table")
 
 
+def zero_baseline_note(study, codes, labels, subjects, scale: str) -> str:
+    """% change is undefined where the baseline is 0: how many subjects that leaves out, per parameter."""
+    if scale != "pchg":
+        return ""
+    parts = []
+    for code in codes:
+        df = T.select(param_rows(study, code), code, labels, subjects)
+        n = df.loc[df["BASE"].astype(float) == 0, "USUBJID"].nunique() if "BASE" in df.columns else 0
+        if n:
+            parts.append(f"{study.params[code].name}: {n}")
+    return ("% change from baseline is not defined where the baseline is 0: subjects with a baseline of 0 are "
+            f"not in the % change summaries ({'; '.join(parts)}); the Change from baseline scale includes them. "
+            ) if parts else ""
+
+
 def tables_block(study, state, ctl, summaries):
     labels, subjects, *_ = _population(study, state, ctl["patmode"])
     blocks = []
@@ -760,6 +787,7 @@ def tables_block(study, state, ctl, summaries):
         f"n: subjects with a value at the visit. mean (SD): sample SD. median [Q1, Q3]: quantiles by "
         f"{QUANTILE_METHOD}. The figure's 95% CI is {T.CI_METHOD}. "
         + ("On the change scales the baseline row is 0 by definition. " if ctl["scale"] != "raw" else "")
+        + zero_baseline_note(study, ctl["codes"], labels, subjects, ctl["scale"])
         + (f"With the log axis the figure shows the {T.GEO_METHOD}; the table's means are arithmetic."
            if ctl["log"] and ctl["stat"] == "mean" else ""),
         className="caption"))
@@ -915,15 +943,18 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
         if m is None:
             continue
         mrows.append(_group_row(f"{info.name} · {visit_words(study, r['visit'])} · {outcome_name}", len(mhead)))
-        d = 1 if ctl["scale"] == "pchg" else decimals_for(
-            T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"], "raw")
+        # LS means and their differences: one decimal more than the data were recorded with (reporting convention)
+        d = 1 if ctl["scale"] == "pchg" else min(4, recorded_decimals(
+            T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"]) + 1)
         unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
         if not m.ok:
             mrows.append(html.Tr([html.Td(f"vs {ref_label}"),
                                   html.Td(f"Not estimated: {r.get('mmrm_cause') or m.note}", colSpan=4,
                                           className="text-muted", style=WRAP)]))
             continue
-        used = m.covariance if m.single_visit else f"{m.covariance} ({MM.STRUCTURES[m.structure][1]})"
+        sas = MM.STRUCTURES[m.structure][1]
+        used = m.covariance if m.single_visit or sas.casefold() == str(m.covariance).casefold() \
+            else f"{m.covariance} ({sas})"  # "AR(1)", not "AR(1) (AR(1))"
         for c in m.contrasts:
             cells = [html.Td(f"{c.arm} − {ref_label}", style={"borderLeft": f"5px solid {study.arm_by_label[c.arm].colour}",
                                                                "whiteSpace": "normal", "minWidth": "9em"}),

@@ -104,7 +104,13 @@ def clean_patients(value, study) -> tuple[tuple[str, ...], list[str]]:
         return (), ["Patient filter ignored: not a list of patients"]
     allowed = set(study.subjects)
     bad = [str(v)[:40] for v in items if not isinstance(v, str) or v not in allowed]
-    notices = [f"Unknown patient ignored: {', '.join(bad[:5])}"] if bad else []
+    ex = getattr(study, "excluded", None)
+    no_arm = set(ex["USUBJID"].astype(str)) if ex is not None and "USUBJID" in getattr(ex, "columns", ()) else set()
+    left_out = [b for b in bad if b in no_arm]  # in ADSL, but a screen failure or otherwise in no treatment arm
+    unknown = [b for b in bad if b not in no_arm]
+    notices = ([f"Patient in no treatment arm (e.g. a screen failure), left out of every page: "
+                f"{', '.join(left_out[:5])}"] if left_out else []) + \
+        ([f"Unknown patient ignored: {', '.join(unknown[:5])}"] if unknown else [])
     return tuple(sorted({v for v in items if isinstance(v, str) and v in allowed})), notices
 
 

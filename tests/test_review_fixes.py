@@ -374,3 +374,66 @@ def test_n_rows_keep_their_room_when_the_figure_is_shrunk(app_cb):
     assert (hi - lo) * 250 >= 18 * len(study.arms)
     n_rows = [t for t in fig.data if t.name and t.name.startswith("n ")]
     assert len(n_rows) == 3
+
+
+# -- smaller ones ------------------------------------------------------------------------------------------
+def test_covariance_labels_not_doubled():
+    from components.trajectories import COV_LABELS
+
+    assert COV_LABELS["AR1"] == "AR(1)" and COV_LABELS["UN"] == "Unstructured (UN)"
+    assert not any(v.count("AR(1)") > 1 for v in COV_LABELS.values())
+
+
+def test_header_shows_the_study_id_once(app_cb):
+    from test_trajectories_page import find, text_of
+    from components import shell
+
+    study, cb = app_cb
+    assert study.title == study.study_id  # RS-201 has no title of its own
+    brand = text_of(cb.app.layout.to_plotly_json() if hasattr(cb.app.layout, "to_plotly_json") else cb.app.layout)
+    import json
+    layout = json.loads(json.dumps(shell.layout(study, []), cls=__import__("plotly").utils.PlotlyJSONEncoder))
+    assert json.dumps(layout).count('"RS-201"') == 1
+
+
+def test_reload_hash_not_served_without_debug(app_cb):
+    _, cb = app_cb
+    assert cb.client.get("/_reload-hash").status_code == 404
+
+
+def test_design_caption_without_adex(app_cb):
+    from test_trajectories_page import text_of
+
+    study, cb = app_cb
+    assert study.adex is None
+    out = cb.outputs("ov-design", "figure", {"filter-state.data": store_of(study)})
+    notes = " ".join(a["text"] for a in out["ov-design.figure"]["layout"]["annotations"] if "text" in a)
+    assert "ADEX doses" not in notes and "no dosing rows (the study has no exposure dataset, ADEX)" in notes
+
+
+def test_screen_failure_is_not_an_unknown_patient(tmp_path):
+    from data import filters as F
+
+    t = R.build("screen_failures")
+    d = write_reviewer(tmp_path / "sf", tables=t)
+    app = create_app(d)
+    study, cb = app.server.config["STUDY"], CallbackClient(app, app.server.test_client())
+    sf = "RS-201-701-1101"
+    _, notices = F.from_query(f"?patient={sf}", study)
+    assert notices == [f"Patient in no treatment arm (e.g. a screen failure), left out of every page: {sf}"]
+    out = cb.outputs("pt-figure", "figure", {"filter-state.data": store_of(study), "pt-patient.value": sf,
+                                             "pt-params.value": [], "pt-group.value": "none"})
+    msg = str(out["pt-message.children"])
+    assert "Unknown patient" not in msg and f"{sf} is in ADSL but in no treatment arm (ARM 'Screen Failure'" in msg
+
+
+def test_ls_mean_difference_one_decimal_more_than_the_data(app_cb):
+    import re
+    from test_trajectories_page import text_of
+
+    study, cb = app_cb
+    stats = cb.outputs("traj-stats", "children", traj_controls(study, "ALT", scale="chg"))
+    text = text_of(stats["traj-stats.children"])
+    # ALT recorded with 1 decimal: LS-mean differences with 2
+    est = re.findall(r"(-?\d+\.\d+) \[(-?\d+\.\d+), (-?\d+\.\d+)\] U/L", text.split("LS-mean difference", 1)[1])
+    assert est and all(len(x.split(".")[1]) == 2 for e in est for x in e)

@@ -437,3 +437,14 @@ def test_ls_mean_difference_one_decimal_more_than_the_data(app_cb):
     # ALT recorded with 1 decimal: LS-mean differences with 2
     est = re.findall(r"(-?\d+\.\d+) \[(-?\d+\.\d+), (-?\d+\.\d+)\] U/L", text.split("LS-mean difference", 1)[1])
     assert est and all(len(x.split(".")[1]) == 2 for e in est for x in e)
+
+
+def test_data_notes_collapsed_to_one_line(app_cb):
+    from components import shell
+
+    study, _ = app_cb
+    alert = shell.data_notes(study).to_plotly_json()
+    details = alert["props"]["children"].to_plotly_json()
+    assert details["type"] == "Details" and not details["props"].get("open")  # closed: one line, a toggle
+    summary = details["props"]["children"][0].to_plotly_json()
+    assert f"Data notes ({len(study.notes)})" in str(summary["props"]["children"])

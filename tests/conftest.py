@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("SM_FORMULA_ENGINE", "patsy")
+# The start cache (data/startcache.py) is off in tests, servers started by them included: a test that changes
+# the data layer in-process must see it; tests/test_startcache.py switches it on in its own state directory.
+os.environ.setdefault("TRIAL_START_CACHE", "0")
 
 from app import create_app  # noqa: E402
 from data.study import DEFAULT_DATA, load_study  # noqa: E402

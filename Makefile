@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export SM_FORMULA_ENGINE := patsy
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-test browser redis office deck-render serve-prod loadtest bench data clean r-reference
+.PHONY: run test install install-test browser redis nginx office deck-render serve-prod loadtest bench data clean r-reference
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,13 @@ redis:
 	@command -v redis-server >/dev/null 2>&1 || { echo "installing redis-server"; \
 		apt-get install -y -q redis-server >/dev/null 2>&1 || \
 		(apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null); }
+
+## nginx, the load balancer of the benchmark's scale-out run (installed when missing; the benchmark starts its own
+## on loopback with a generated configuration, never the system service)
+nginx:
+	@command -v nginx >/dev/null 2>&1 || { echo "installing nginx"; \
+		apt-get install -y -q nginx-light >/dev/null 2>&1 || apt-get install -y -q nginx >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null); }
 
 ## LibreOffice Impress and poppler (pdftoppm) to render decks to pictures (installed when missing)
 office:

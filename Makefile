@@ -81,10 +81,12 @@ $(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
 loadtest: $(VENV)/.installed-load
 	$(PY) loadtest/run.py --users 20 --seconds 60
 
-## Performance benchmark (not part of `make test`): LSO-088 and two generated studies (300 and 5,000
-## subjects) under gunicorn, every page's callbacks, memory, naive and floor times, a browser click;
-## prints the table and writes bench-results/bench-latest.json (about 12 minutes on 2 cores)
-bench: install-test browser
+## Performance benchmark (not part of `make test`): LSO-088, two generated studies (300 and 5,000 subjects) and
+## R, a generated study in ADaMIG shape (251 MB of XPT v5), under gunicorn: cold start first and from the start
+## cache, every page's callbacks, memory, naive and floor times, a browser click, the grid drawn in Chromium,
+## the MMRM figure, then the scale-out run (2 hosts behind nginx sharing Redis, 100 users for 60 s); prints
+## the table and writes bench-results/bench-latest.json (about 25 minutes on 2 cores)
+bench: install-test $(VENV)/.installed-load browser redis nginx
 	$(PY) -m bench.run
 
 ## Regenerate the R reference values of the statistics tests (tests/r/ref_*.csv; needs R with nlme, lme4,

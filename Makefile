@@ -67,9 +67,11 @@ office:
 deck-render: install-test browser office
 	$(PY) tests/render_deck.py deck-render
 
-## Whole test suite
+## Whole test suite, in TEST_WORKERS processes (pytest-xdist; each test file stays in one process, so its
+## module fixtures are built once; servers, browsers and Redis are started per process on free ports)
+TEST_WORKERS ?= 2
 test: install-test browser redis
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 $(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
 	$(PIP) install --quiet -e ".[load]"

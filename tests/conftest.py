@@ -177,6 +177,18 @@ def browser():
 REPORT: list[str] = []
 
 
+def pytest_sessionfinish(session):
+    """Under pytest-xdist (`make test`), each worker hands its figures to the controller."""
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:
+        out["reliability_report"] = list(REPORT)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    REPORT.extend(getattr(node, "workeroutput", {}).get("reliability_report", []))
+
+
 def pytest_terminal_summary(terminalreporter):
     """Print the reliability figures at the end of every run, even when output is captured."""
     if REPORT:

@@ -22,6 +22,7 @@ import pandas as pd
 from data import config as _config
 from data import lock as _lock
 from data import sanity as _sanity
+from data import startcache as _startcache
 from data import words as _words
 from data.adam import (_CONTROL_HINT, ARM_PALETTE, _arm_codes, _arm_order, _lighten, _param_catalogue, _pick,
                        _visit_number, arm_membership, population_kind, prepare, select_records, unit_of, visit_days,
@@ -39,7 +40,12 @@ def load_study(folder: Path | str = DEFAULT_DATA) -> Study:
     if not folder.is_dir():
         raise DataError(folder, [f"ERROR {folder}: not a folder"])
     snap = _lock.snapshot(folder)  # each file's bytes, read once: hashed, then parsed
-    study = _build(folder, _lock.verify(folder, snap), snap)
+    lock_info = _lock.verify(folder, snap)
+    study = _startcache.load(folder, snap, lock_info)  # the same bytes and code validated before: no parsing
+    if study is None:
+        study = _build(folder, lock_info, snap)
+        _startcache.store(folder, snap.hashes, lock_info, study)
+    del snap
     _release_memory()
     return study
 

@@ -28,6 +28,13 @@
   Failed guesses are limited per user name and per client address (behind a proxy on this
   machine: the address it appends to X-Forwarded-For), with a back-off that doubles
   (429 + Retry-After) up to 5 minutes.
+- Roles (``TRIAL_ROLES_FILE``: "user: role[, role]"; unblinded, blinded, admin) and a study
+  locked as blinded: ``dispatch`` hands every request whose user lacks the unblinded role to
+  the app built on the pooled study (data.blinding), so the arm-level frames never answer it.
+  ``Gate`` checks host, authentication and roles once per request, before that choice.
+- The audit trail (audit.py, ``TRIAL_AUDIT_LOG``): sign-ins here; page views, patients
+  revealed and downloads read from each callback's request and answer; ``/_audit`` (an admin's
+  summary) and ``/_audit/event`` (exports drawn in the browser, reported by assets/audit.js).
 """
 
 from __future__ import annotations

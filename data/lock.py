@@ -36,6 +36,8 @@ MAX_MANIFEST_BYTES = 4 << 20  # a manifest is a few KB; a symlink to /dev/zero m
 MAX_CONFIG_BYTES = 1 << 20  # study.toml
 DEFAULT_MAX_FILE_MB = 4096
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+BLINDED_KEY = "blinded"  # manifest: true = a blinded study (README, "Blinded studies and audit")
+WITHHOLD_KEY = "blinded_withhold"  # manifest: datasets / DATASET.VARIABLE also withheld from the blinded view
 
 
 class LockError(Exception):
@@ -59,6 +61,12 @@ class LockInfo:
     @property
     def short(self) -> str:
         return self.fingerprint[:12]
+
+    @property
+    def blinded(self) -> bool:
+        """The manifest declares the study blinded (``"blinded": true``): users without the unblinded role
+        see the pooled view (data.blinding). Part of the manifest, so covered by the fingerprint."""
+        return bool(self.locked and (self.extra or {}).get(BLINDED_KEY) is True)
 
 
 class FileTooLarge(OSError):
@@ -272,6 +280,11 @@ def _manifest_problems(manifest) -> list[str]:
             problems.append(f"{MANIFEST}: {key} must be a string")
     if "simulated" in manifest and not isinstance(manifest["simulated"], bool):
         problems.append(f"{MANIFEST}: simulated must be true or false")
+    if BLINDED_KEY in manifest and not isinstance(manifest[BLINDED_KEY], bool):
+        problems.append(f"{MANIFEST}: {BLINDED_KEY} must be true or false")
+    wh = manifest.get(WITHHOLD_KEY)
+    if wh is not None and not (isinstance(wh, list) and all(isinstance(x, str) and 0 < len(x) <= 200 for x in wh)):
+        problems.append(f"{MANIFEST}: {WITHHOLD_KEY} must be a list of dataset or DATASET.VARIABLE names")
     fp = manifest.get("fingerprint")
     if not isinstance(fp, str) or not _HEX64.match(fp):
         problems.append(f"{MANIFEST}: no valid fingerprint (64 hex digits)")

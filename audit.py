@@ -157,7 +157,7 @@ class AuditLog:
                     prev, seq, partial = _tail(fd, st.st_size)
                     rec = {**content, "seq": seq + 1, "prev": prev}
                     rec["hash"] = digest(rec)
-                    os.write(fd, (b"\n" if partial else b"") + _line(rec))
+                    _write_all(fd, (b"\n" if partial else b"") + _line(rec), st.st_size)
                     os.fsync(fd)
                 finally:
                     os.close(fd)  # releases the lock
@@ -165,6 +165,26 @@ class AuditLog:
                     log.info("audit head: %s seq %d hash %s", self.path, rec["seq"], rec["hash"])
                 return rec
         raise OSError(errno.EAGAIN, f"audit log {self.path} kept changing while appending")
+
+
+def _write_all(fd: int, data: bytes, size: int) -> None:
+    """Append ``data`` whole, or raise. A full disk cuts a write short without an error (``os.write`` returns
+    fewer bytes): the part written is then taken back (``ftruncate`` to ``size``, the length under our lock),
+    so no partial line stays in the chain and the action is not taken as recorded."""
+    done = 0
+    try:
+        while done < len(data):
+            n = os.write(fd, data[done:])
+            if n <= 0:
+                raise OSError(errno.ENOSPC, "no bytes written")
+            done += n
+    except OSError:
+        if done:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:  # chattr +a forbids it: the next line starts on a line of its own
+                pass
+        raise
 
 
 def rotate(path: str | Path) -> tuple[Path, dict]:

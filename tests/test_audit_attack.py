@@ -2,16 +2,24 @@
 
 - A full disk cuts a write short: ``os.write`` then returns fewer bytes than asked, without an error. The line
   must not count as written, and no partial line may stay in the log (it would make the chain read as tampered).
+- No line, no action: when the trail cannot be written, a sign-in, a download, a page view or a patient's
+  profile is refused (503), never done unrecorded.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import logging
+from pathlib import Path
 
 import pytest
 
+import app as app_module
 import audit
+from blinded_fixture import basic, blinded_copy, deployment_env, signed_in
+from conftest import CallbackClient
+from data import filters as F
 
 
 def test_a_write_cut_short_by_a_full_disk_is_an_error_and_leaves_no_partial_line(tmp_path, monkeypatch):
@@ -34,3 +42,61 @@ def test_a_write_cut_short_by_a_full_disk_is_an_error_and_leaves_no_partial_line
     code, lines = audit.report([log])
     assert code == 0, lines
     assert [json.loads(x)["seq"] for x in log.read_text().splitlines()] == [1, 2]
+
+
+# -- no line, no action -------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audit-full")
+    folder = blinded_copy(root / "lso088", sort_by_arm=False)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in deployment_env(root).items():
+            mp.setenv(k, v)
+        app = app_module.create_app(folder)
+    return app
+
+
+@pytest.fixture()
+def disk_full(site, monkeypatch, caplog):
+    gate = site.server.config["GATE"]
+    before = gate.audit.path.read_bytes()
+
+    def refuse(content):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(gate.audit, "append", refuse)
+    caplog.set_level(logging.ERROR)
+    yield gate
+    assert gate.audit.path.read_bytes() == before
+
+
+def refused(r) -> bool:
+    return r.status_code == 503 and "audit trail" in r.get_data(as_text=True)
+
+
+def test_a_sign_in_that_cannot_be_recorded_is_refused(site, disk_full, caplog):
+    r = site.server.test_client().get("/", headers=basic("ana"))
+    assert refused(r) and "trial_session" not in r.headers.get("Set-Cookie", "")
+    assert "AUDIT TRAIL NOT WRITTEN" in caplog.text
+
+
+def test_downloads_page_views_and_profiles_that_cannot_be_recorded_are_refused(site, monkeypatch):
+    srv = site.server
+    ana = signed_in(srv, "ana")  # signed in while the trail could be written
+    bob = signed_in(srv, "bob")
+    gate = srv.config["GATE"]
+    monkeypatch.setattr(gate.audit, "append", lambda content: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    study = srv.config["STUDY"]
+    store = F.default_state(study).to_store()
+    full = CallbackClient(site, ana)
+    blind = CallbackClient(srv.config["BLINDED_APP"], bob)
+    for cb in (full, blind):
+        r = cb.post("ov-data-download", "data", {"ov-data-btn.n_clicks": 1}, {"filter-state.data": store})
+        assert refused(r) and "content" not in r.get_data(as_text=True)
+        assert refused(cb.post("page-content", "children", {"url.pathname": "/safety"}))
+        prof = {"filter-state.data": store, "pt-patient.value": "LSO-088-007", "pt-params.value": ["IGG"],
+                "pt-group.value": "none"}
+        assert refused(cb.post("pt-header", "children", prof, changed=["pt-patient.value"]))
+        # what the trail does not record is still served
+        assert cb.post("ov-design", "figure", {"filter-state.data": store}).status_code == 200
+    assert refused(ana.post("/_audit/event", json={"format": "png", "graph": "g", "filename": "f"}))

@@ -114,17 +114,31 @@ def _naming_treatment(df: pd.DataFrame, words: re.Pattern | None, skip=()) -> li
 
 
 def _function_of_arm(adsl: pd.DataFrame, arm: pd.Series, n_arms: int) -> list[str]:
-    """ADSL variables that are the same for every subject of an arm and not for every subject: they encode
-    the arm (or a coarser grouping of the arms, such as a flag for the arms with one drug)."""
+    """ADSL variables that tell the arms apart: where given, the same for every subject of an arm and not
+    for every subject (the arm, or a coarser grouping of the arms, such as a flag for the arms with one
+    drug); or values nested in the arms (dose levels: each value, held by two subjects or more, within one
+    arm). A value missing for a few subjects does not hide it: missing values are set aside as long as the
+    variable is given for at least half of each arm it is given in (a flag given for a few subjects, DTHFL
+    = "Y" for two deaths, is not a grouping)."""
     if n_arms < 2 or len(adsl) == 0:
         return []
+    arm = pd.Series(arm.to_numpy(), index=adsl.index)
+    arms_present = arm.nunique()
     out = []
     for col in adsl.columns:
-        vals = adsl[col].astype(object).where(adsl[col].notna(), "<missing>").astype(str)
-        k = vals.nunique()
-        if k < 2 or k > n_arms:
+        raw = adsl[col].astype(object)
+        present = raw.notna() & (raw.astype(str).str.strip() != "")
+        if not present.any():
             continue
-        if (vals.groupby(arm.to_numpy(), observed=True).nunique() == 1).all():
+        vals, arms = raw[present].astype(str), arm[present]
+        share = present.groupby(arm).mean()
+        if (share[share > 0] < 0.5).any():
+            continue
+        k = vals.nunique()
+        if k <= n_arms and (vals.groupby(arms).nunique() == 1).all():
+            if k >= 2 or (share > 0).sum() < arms_present:  # one value, given in some arms only: a flag
+                out.append(col)
+        elif k >= 2 and vals.value_counts().min() >= 2 and (arms.groupby(vals).nunique() == 1).all():
             out.append(col)
     return out
 
@@ -203,7 +217,8 @@ def pooled(study: Study, withhold=None) -> BlindedStudy:
                                            f"dataset; withhold its arm-revealing variables instead "
                                            f"({ae_name}.VARIABLE)"])
         ae_drop = [c for c in adae.columns if c == "ARM" or ARM_NAMES.match(c) or c == study.arm_variable
-                   or c in w_vars.get(ae_name.upper(), set())]
+                   or c in w_vars.get(ae_name.upper(), set())
+                   or (c in dropped_vars["ADSL"] and c not in ("USUBJID", "STUDYID"))]  # ADSL's copies
         ae_drop += _naming_treatment(adae.drop(columns=ae_drop), treatment_words, skip=("USUBJID", "STUDYID"))
         adae = adae.drop(columns=ae_drop)
         order = [c for c in ("USUBJID", "ASTDY", "AESEQ") if c in adae.columns]

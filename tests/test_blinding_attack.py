@@ -1,0 +1,55 @@
+"""The blinded view under attack (review of issue 20): variables that tell the arms apart without being
+named for them, in the forms sponsors' data really takes.
+
+- A per-arm variable (a cohort, a dose group, a flag for the arms with one drug) with a value missing for a
+  subject or two is still the same for every other subject of its arm: it still tells the arms.
+- Dose levels nested in the arms (two per arm) are more values than arms, each value within one arm.
+- ADaM copies ADSL variables into ADAE: a variable withheld from ADSL must leave the adverse events too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from data import blinding
+from data.study import DEFAULT_DATA, load_study
+
+
+@pytest.fixture(scope="module")
+def full():
+    return load_study(DEFAULT_DATA)
+
+
+def with_adsl(study, **columns):
+    return dataclasses.replace(study, adsl=study.adsl.assign(**columns))
+
+
+def test_a_per_arm_variable_with_a_missing_value_is_still_withheld(full):
+    code = full.adsl["ARMCODE"].astype(str)
+    cohort = code.map({"BEL": "C1", "IL2": "C2", "BELIL2": "C3"}).astype(object)
+    cohort.iloc[0] = None  # one subject's cohort not recorded
+    belfl = code.str.startswith("BEL").map({True: "Y", False: ""}).astype(object)
+    belfl.iloc[int(np.flatnonzero(code.to_numpy() == "BEL")[0])] = ""  # the flag left blank for one subject
+    view = blinding.pooled(with_adsl(full, COHORT=cohort, BELFL=belfl))
+    assert not {"COHORT", "BELFL"} & set(view.adsl.columns)
+    assert {"SEX", "RACE", "AGE", "LNHISTFL", "DCSREAS", "DTHFL", "EOSSTT"} <= set(view.adsl.columns)
+
+
+def test_dose_levels_nested_in_the_arms_are_withheld(full):
+    code = full.adsl["ARMCODE"].astype(str)
+    level = code.map({"BEL": 1.0, "IL2": 3.0, "BELIL2": 5.0}) + (np.arange(len(code)) % 2)  # two levels per arm
+    view = blinding.pooled(with_adsl(full, DOSLVL=level))
+    assert "DOSLVL" not in view.adsl.columns
+
+
+def test_a_variable_withheld_from_adsl_leaves_the_adverse_events_too(full):
+    grp = dict(zip(full.adsl["USUBJID"], full.adsl["ARMCODE"].astype(str).map({"BEL": 1, "IL2": 2, "BELIL2": 3})))
+    study = dataclasses.replace(with_adsl(full, COHORT=full.adsl["USUBJID"].map(grp), DOSGRP="x"),
+                                adae=full.adae.assign(COHORT=full.adae["USUBJID"].map(grp)))
+    view = blinding.pooled(study)
+    assert "COHORT" not in view.adsl.columns and "COHORT" not in view.adae.columns
+    assert "COHORT" not in view.var_labels.get("ADAE", {})
+    assert any("COHORT" in line and "ADAE" in line for line in view.withheld)

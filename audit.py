@@ -271,6 +271,11 @@ def verify(paths) -> Verdict:
         seq = rec["seq"]
         if digest(rec) != rec["hash"]:
             v.problems.append(f"{where} (seq {seq}): EDITED — its content does not match its hash")
+        elif raw.rstrip(b"\r") != _line(rec)[:-1]:
+            # the app writes one canonical form: other bytes with the same hash are a key given twice (readers
+            # disagree on what the line says) or a line re-written by hand
+            v.problems.append(f"{where} (seq {seq}): EDITED — not the bytes the app wrote (a key given twice, or "
+                              f"the line re-written)")
         step_ok = True
         if prev_seq is None:
             if rec.get("action") == "rotate" and rec["prev"] != GENESIS:

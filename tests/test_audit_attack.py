@@ -100,3 +100,17 @@ def test_downloads_page_views_and_profiles_that_cannot_be_recorded_are_refused(s
         # what the trail does not record is still served
         assert cb.post("ov-design", "figure", {"filter-state.data": store}).status_code == 200
     assert refused(ana.post("/_audit/event", json={"format": "png", "graph": "g", "filename": "f"}))
+
+
+def test_a_line_that_says_two_things_is_reported(tmp_path):
+    """A key given twice: the chain's check reads the last ("ana"), a person or a tool reading the line may
+    read the first ("mallory"). The bytes are not the ones the app wrote: reported as edited."""
+    log = tmp_path / "audit.log"
+    trail = audit.AuditLog(log, "fp")
+    for user in ("ana", "ana", "bob"):
+        trail.record("export", user=user, role="unblinded", detail={"file": "x.csv"})
+    lines = log.read_text().splitlines()
+    lines[1] = lines[1].replace('{"seq":2,', '{"user":"mallory","seq":2,', 1)
+    log.write_text("\n".join(lines) + "\n")
+    code, out = audit.report([log])
+    assert code == 1 and any("audit.log:2 (seq 2): EDITED" in line for line in out), out

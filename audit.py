@@ -389,6 +389,15 @@ FILTER_STORE = ("filter-state", "data")
 PROFILE = ("pt-header", "children")
 PROFILE_SUBJECT = ("pt-patient", "value")
 DOWNLOAD_ACTIONS = {"deck-download": "deck-download", "deck-report-download": "report-download"}
+DECK_TRAY = ("deck-tray", "data")
+
+
+def _tray_views(tray) -> list[str]:
+    """The views of a deck's tray, 'page part ?query' each (the request's own state: what was built from)."""
+    if not isinstance(tray, list):
+        return []
+    return [" ".join(str(it.get(k) or "")[:200] for k in ("page", "part", "query")).strip()
+            for it in tray[:50] if isinstance(it, dict)]
 
 
 def wants_response(body, downloads: set[str]) -> bool:
@@ -423,5 +432,8 @@ def callback_actions(body: dict, response: dict, downloads: set[str], subjects) 
         if prop == "data" and cid in downloads and isinstance(got.get(cid), dict):
             payload = got[cid].get("data")
             if isinstance(payload, dict):
-                acts.append((DOWNLOAD_ACTIONS.get(cid, "export"), {"file": payload.get("filename"), "output": cid}))
+                detail = {"file": payload.get("filename"), "output": cid}
+                if cid in DOWNLOAD_ACTIONS:  # what a deck or report holds: its file name does not say
+                    detail["views"] = _tray_views(_value(body, *DECK_TRAY))
+                acts.append((DOWNLOAD_ACTIONS.get(cid, "export"), detail))
     return acts

@@ -114,3 +114,21 @@ def test_a_line_that_says_two_things_is_reported(tmp_path):
     log.write_text("\n".join(lines) + "\n")
     code, out = audit.report([log])
     assert code == 1 and any("audit.log:2 (seq 2): EDITED" in line for line in out), out
+
+
+def test_a_deck_or_report_line_names_the_views_it_holds(site):
+    """'Who exported what': a deck's file name says nothing of what is in it; its line lists the views (page,
+    part and query of each slide), so a patient's profile taken away in a deck is in the trail."""
+    srv = site.server
+    cb = CallbackClient(site, signed_in(srv, "ana", referer="/safety"))
+    log = srv.config["GATE"].audit.path
+    tray = [{"id": "a1", "page": "patient", "part": "figure", "query": "?subject=LSO-088-003", "title": "x",
+             "custom": None},
+            {"id": "a2", "page": "trajectories", "part": "figure", "query": "?param=C3", "title": "C3", "custom": None}]
+    for output, btn, action in (("deck-download", "deck-download-btn", "deck-download"),
+                                ("deck-report-download", "deck-report-btn", "report-download")):
+        n = len(log.read_text().splitlines())
+        cb.outputs(output, "data", {f"{btn}.n_clicks": 1}, state={"deck-tray.data": tray})
+        got = [json.loads(x) for x in log.read_text().splitlines()[n:]]
+        assert [r["action"] for r in got] == [action]
+        assert got[0]["detail"]["views"] == ["patient figure ?subject=LSO-088-003", "trajectories figure ?param=C3"]

@@ -53,3 +53,47 @@ def test_a_variable_withheld_from_adsl_leaves_the_adverse_events_too(full):
     assert "COHORT" not in view.adsl.columns and "COHORT" not in view.adae.columns
     assert "COHORT" not in view.var_labels.get("ADAE", {})
     assert any("COHORT" in line and "ADAE" in line for line in view.withheld)
+
+
+@pytest.fixture(scope="module")
+def with_pk(tmp_path_factory):
+    """LSO-088 with drug concentrations (ADPC) and an exposure summary (ADEXSUM) as parameter datasets, as
+    sponsors deliver them: a concentration or a total dose tells the arm at a glance."""
+    import shutil
+
+    import pandas as pd
+
+    folder = tmp_path_factory.mktemp("pk") / "lso088"
+    shutil.copytree(DEFAULT_DATA, folder)
+    (folder / "LOCK.json").unlink()
+    adlb = pd.read_parquet(folder / "adlb.parquet")
+    rows = adlb[adlb["PARAMCD"] == "IGG"].copy()
+    on_il2 = rows["TRT01A"].str.contains("IL2")
+    pc = rows.assign(PARAMCD="IL2C", PARAM="IL-2 serum concentration (pg/mL)", PARCAT1="PK",
+                     AVAL=on_il2.map({True: 40.0, False: 0.0}), BASE=0.0, CHG=None, PCHG=None)
+    pc.to_parquet(folder / "adpc.parquet", index=False)
+    ex = rows.assign(PARAMCD="TOTDOSE", PARAM="Total belimumab dose (mg)", PARCAT1="EXPOSURE",
+                     AVAL=rows["TRT01A"].str.contains("Belimumab").map({True: 4000.0, False: 0.0}))
+    ex.to_parquet(folder / "adexsum.parquet", index=False)
+    return load_study(folder)
+
+
+def test_drug_levels_and_exposure_summaries_are_withheld_from_the_blinded_view(with_pk):
+    assert {"IL2C", "TOTDOSE"} <= set(with_pk.params)  # the full view offers them
+    view = blinding.pooled(with_pk)
+    assert not {"IL2C", "TOTDOSE"} & set(view.params)
+    for frame in (view.measurements, view.off_axis, view.imputed, view.other_measurements):
+        if frame is not None and "PARAMCD" in frame.columns:
+            assert not {"IL2C", "TOTDOSE"} & set(frame["PARAMCD"].astype(str))
+    assert not {"ADPC", "ADEXSUM"} & {d.upper() for d in view.datasets}
+    assert any("ADPC" in line and "ADEXSUM" in line for line in view.withheld)
+
+
+def test_a_parameter_named_for_a_treatment_is_withheld_and_no_other(full):
+    p = next(iter(full.params.values()))
+    named = dataclasses.replace(p, code="ADA", name="Anti-belimumab antibodies (titre)")
+    ldl = dataclasses.replace(p, code="LDL", name="Low-density lipoprotein (mmol/L)")
+    arms = tuple(dataclasses.replace(a, code="LOW") if a.code == "IL2" else a for a in full.arms)
+    view = blinding.pooled(dataclasses.replace(full, params={**full.params, "ADA": named, "LDL": ldl}, arms=arms))
+    assert "ADA" not in view.params and "LDL" in view.params
+    assert set(full.params) <= set(view.params)  # LSO-088's own parameters name no treatment

@@ -132,3 +132,19 @@ def test_a_deck_or_report_line_names_the_views_it_holds(site):
         got = [json.loads(x) for x in log.read_text().splitlines()[n:]]
         assert [r["action"] for r in got] == [action]
         assert got[0]["detail"]["views"] == ["patient figure ?subject=LSO-088-003", "trajectories figure ?param=C3"]
+
+
+def test_a_proxy_sign_in_that_cannot_be_recorded_is_refused(tmp_path, monkeypatch):
+    import security
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    monkeypatch.setenv("TRIAL_AUTH_PROXY_HEADER", "X-Remote-User")
+    for k in ("TRIAL_AUTH_FILE", "TRIAL_ROLES_FILE"):
+        monkeypatch.delenv(k, raising=False)
+    trail = audit.AuditLog(tmp_path / "audit.log", "fp")
+    gate = security.Gate(trail, blinded_study=True)
+    req = Request(EnvironBuilder(path="/", headers={"X-Remote-User": "dr.who", "Host": "localhost"}).get_environ())
+    assert isinstance(gate.check(req), security.Identity)  # a sign-in, recorded
+    monkeypatch.setattr(trail, "append", lambda content: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    assert refused(gate.check(req))  # the next browser session of the proxy user: no line, no sign-in

@@ -97,3 +97,20 @@ def test_a_parameter_named_for_a_treatment_is_withheld_and_no_other(full):
     view = blinding.pooled(dataclasses.replace(full, params={**full.params, "ADA": named, "LDL": ldl}, arms=arms))
     assert "ADA" not in view.params and "LDL" in view.params
     assert set(full.params) <= set(view.params)  # LSO-088's own parameters name no treatment
+
+
+def test_dash_mcp_stays_off_in_both_views_whatever_the_environment(tmp_path, monkeypatch):
+    """Dash 4 reads DASH_MCP_ENABLED: a machine-control endpoint would answer for either app."""
+    from app import create_app
+    from blinded_fixture import blinded_copy, deployment_env, signed_in
+
+    for k, v in {**deployment_env(tmp_path), "DASH_MCP_ENABLED": "true", "DASH_MCP_PATH": "/_mcp"}.items():
+        monkeypatch.setenv(k, v)
+    app = create_app(blinded_copy(tmp_path / "lso088", sort_by_arm=False))
+    for srv in (app.server, app.server.config["BLINDED_APP"].server):
+        assert not [r for r in srv.url_map.iter_rules() if "mcp" in str(r).lower()]
+    bob = signed_in(app.server, "bob")
+    page = bob.get("/_mcp")  # any unknown path is the app's own page (Dash's catch-all), not an endpoint
+    assert page.mimetype == "text/html" and "jsonrpc" not in page.get_data(as_text=True)
+    r = bob.post("/_mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    assert r.status_code in (404, 405) and "jsonrpc" not in r.get_data(as_text=True)

@@ -157,7 +157,7 @@ class AuditLog:
                     prev, seq, partial = _tail(fd, st.st_size)
                     rec = {**content, "seq": seq + 1, "prev": prev}
                     rec["hash"] = digest(rec)
-                    os.write(fd, (b"\n" if partial else b"") + _line(rec))
+                    _write_all(fd, (b"\n" if partial else b"") + _line(rec), st.st_size)
                     os.fsync(fd)
                 finally:
                     os.close(fd)  # releases the lock
@@ -165,6 +165,26 @@ class AuditLog:
                     log.info("audit head: %s seq %d hash %s", self.path, rec["seq"], rec["hash"])
                 return rec
         raise OSError(errno.EAGAIN, f"audit log {self.path} kept changing while appending")
+
+
+def _write_all(fd: int, data: bytes, size: int) -> None:
+    """Append ``data`` whole, or raise. A full disk cuts a write short without an error (``os.write`` returns
+    fewer bytes): the part written is then taken back (``ftruncate`` to ``size``, the length under our lock),
+    so no partial line stays in the chain and the action is not taken as recorded."""
+    done = 0
+    try:
+        while done < len(data):
+            n = os.write(fd, data[done:])
+            if n <= 0:
+                raise OSError(errno.ENOSPC, "no bytes written")
+            done += n
+    except OSError:
+        if done:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:  # chattr +a forbids it: the next line starts on a line of its own
+                pass
+        raise
 
 
 def rotate(path: str | Path) -> tuple[Path, dict]:
@@ -251,6 +271,11 @@ def verify(paths) -> Verdict:
         seq = rec["seq"]
         if digest(rec) != rec["hash"]:
             v.problems.append(f"{where} (seq {seq}): EDITED — its content does not match its hash")
+        elif raw.rstrip(b"\r") != _line(rec)[:-1]:
+            # the app writes one canonical form: other bytes with the same hash are a key given twice (readers
+            # disagree on what the line says) or a line re-written by hand
+            v.problems.append(f"{where} (seq {seq}): EDITED — not the bytes the app wrote (a key given twice, or "
+                              f"the line re-written)")
         step_ok = True
         if prev_seq is None:
             if rec.get("action") == "rotate" and rec["prev"] != GENESIS:
@@ -364,6 +389,15 @@ FILTER_STORE = ("filter-state", "data")
 PROFILE = ("pt-header", "children")
 PROFILE_SUBJECT = ("pt-patient", "value")
 DOWNLOAD_ACTIONS = {"deck-download": "deck-download", "deck-report-download": "report-download"}
+DECK_TRAY = ("deck-tray", "data")
+
+
+def _tray_views(tray) -> list[str]:
+    """The views of a deck's tray, 'page part ?query' each (the request's own state: what was built from)."""
+    if not isinstance(tray, list):
+        return []
+    return [" ".join(str(it.get(k) or "")[:200] for k in ("page", "part", "query")).strip()
+            for it in tray[:50] if isinstance(it, dict)]
 
 
 def wants_response(body, downloads: set[str]) -> bool:
@@ -398,5 +432,8 @@ def callback_actions(body: dict, response: dict, downloads: set[str], subjects) 
         if prop == "data" and cid in downloads and isinstance(got.get(cid), dict):
             payload = got[cid].get("data")
             if isinstance(payload, dict):
-                acts.append((DOWNLOAD_ACTIONS.get(cid, "export"), {"file": payload.get("filename"), "output": cid}))
+                detail = {"file": payload.get("filename"), "output": cid}
+                if cid in DOWNLOAD_ACTIONS:  # what a deck or report holds: its file name does not say
+                    detail["views"] = _tray_views(_value(body, *DECK_TRAY))
+                acts.append((DOWNLOAD_ACTIONS.get(cid, "export"), detail))
     return acts

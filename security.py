@@ -426,7 +426,8 @@ class Gate:
         self.per_user.success(kname)
         self.per_addr.success(kaddr)
         token = self.signer.dumps({"u": name, "p": self._pw_tag(name)})
-        self.record(req, "sign-in", self.identity_of(name), {"method": "basic"})
+        if not self.record(req, "sign-in", self.identity_of(name), {"method": "basic"}):
+            return None, not_recorded(), None
         return name, None, token
 
     # -- the check of every request ---------------------------------------------------------------
@@ -448,7 +449,8 @@ class Gate:
             if data is None or data.get("u") != who or data.get("p") != "proxy":
                 # the first request of a proxy session: its sign-in (once, then the cookie answers)
                 token = self.signer.dumps({"u": who, "p": "proxy"})
-                self.record(req, "sign-in", self.identity_of(who), {"method": "proxy header"})
+                if not self.record(req, "sign-in", self.identity_of(who), {"method": "proxy header"}):
+                    return not_recorded()
         elif self.users is not None:
             who = self._session_user(req)
             a = req.authorization
@@ -467,9 +469,11 @@ class Gate:
         return self.identity_of(who, token)
 
     # -- the audit trail ---------------------------------------------------------------------------
-    def record(self, req, action: str, ident, detail=None, view=None, blinded_view=None) -> None:
+    def record(self, req, action: str, ident, detail=None, view=None, blinded_view=None) -> bool:
+        """Append the action's line; False when it could not be written (the caller then refuses the action:
+        no line, no action)."""
         if self.audit is None:
-            return
+            return True
         if view is None:
             view = _view_of(req)
         if blinded_view is None:
@@ -477,8 +481,16 @@ class Gate:
         try:
             self.audit.record(action, user=getattr(ident, "user", None), role=getattr(ident, "role", ""),
                               view=view, client=_client_address(req), detail=detail, blinded_view=blinded_view)
-        except (OSError, ValueError):  # the action was done: the failure to record it is loud, not a 500
-            log.exception("AUDIT TRAIL NOT WRITTEN: %s by %s", action, getattr(ident, "user", None))
+        except (OSError, ValueError):  # loud in the server's log; the caller refuses the action
+            log.exception("AUDIT TRAIL NOT WRITTEN: %s by %s (refused)", action, getattr(ident, "user", None))
+            return False
+        return True
+
+
+def not_recorded() -> Response:
+    """The answer to an audited action whose line could not be written (disk full, log unwritable)."""
+    return Response("The audit trail cannot be written, so this action was refused. Tell the administrator "
+                    "(the server's log says why).\n", 503, {"Content-Type": "text/plain; charset=utf-8"})
 
 
 def _view_of(req) -> str | None:
@@ -538,12 +550,6 @@ def install(app, gate: Gate | None = None, *, blinded_view: bool = False) -> Gat
 
     @server.after_request
     def _headers(resp):
-        resp.headers.setdefault("Content-Security-Policy", csp)
-        resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        resp.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault("Referrer-Policy", "same-origin")
         if (request.path == CALLBACK_PATH or request.path == "/_dash-layout") and resp.status_code == 200 \
                 and resp.mimetype == "application/json" and not resp.direct_passthrough:
             fixed = defuse_links(resp.get_data())
@@ -558,7 +564,15 @@ def install(app, gate: Gate | None = None, *, blinded_view: bool = False) -> Gat
             except (ValueError, AttributeError):
                 answer = None
             for action, detail in audit.callback_actions(body, answer, downloads, subjects):
-                gate.record(request, action, ident, detail, blinded_view=blinded_view)
+                if not gate.record(request, action, ident, detail, blinded_view=blinded_view):
+                    resp = not_recorded()  # no line, no action: the page, profile or file is not sent
+                    break
+        resp.headers.setdefault("Content-Security-Policy", csp)
+        resp.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        resp.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
         token = getattr(ident, "new_session", None)
         if token:
             secure = request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
@@ -572,7 +586,8 @@ def install(app, gate: Gate | None = None, *, blinded_view: bool = False) -> Gat
         ident = g.get("identity")
         if gate.audit is None or not isinstance(ident, Identity) or "admin" not in ident.roles:
             raise NotFound()
-        gate.record(request, "audit-read", ident, blinded_view=blinded_view)
+        if not gate.record(request, "audit-read", ident, blinded_view=blinded_view):
+            return not_recorded()
         code, lines = audit.report([gate.audit.path])
         return Response("\n".join(lines[:2000]) + "\n", 200, {"Content-Type": "text/plain; charset=utf-8"})
 
@@ -589,7 +604,8 @@ def install(app, gate: Gate | None = None, *, blinded_view: bool = False) -> Gat
             return Response("Bad request.\n", 400)
         detail = {"format": fmt, "file": ev.get("filename"), "graph": ev.get("graph"), "size": ev.get("size"),
                   "reported_by": "browser"}
-        gate.record(request, "export", ident, detail, blinded_view=blinded_view)
+        if not gate.record(request, "export", ident, detail, blinded_view=blinded_view):
+            return not_recorded()  # the browser drew the file already: the user is told it is not recorded
         return Response(status=204)
 
     # Dash answers an unknown file under /_dash-component-suites/ with an exception (a 500 and a

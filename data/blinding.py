@@ -13,7 +13,8 @@ arm-level frames are not reachable from it:
   ``DOSExxA/P``; in ADSL also any variable that is the same for every subject of an arm and differs
   between arms (a per-arm flag such as ``BELFL``, a dose group), whatever its name; and the
   variables or datasets the manifest lists in ``blinded_withhold``;
-- the exposure dataset (ADEX) is withheld: a subject's doses are its treatment;
+- the exposure dataset (ADEX) is withheld: a subject's doses are its treatment; so are exposure and
+  pharmacokinetic parameter datasets (ADEX*, ADPC*, ADPP*) and parameters whose name names a treatment;
 - rows are in USUBJID order (a file sorted by arm would otherwise show the arms in its order),
   categories hold no arm label, data notes and the study's page words that name an arm are left
   out, the between-arm choices of study.toml ([arms]) are gone.
@@ -40,6 +41,7 @@ POOLED_COLOUR, POOLED_LIGHT = "#52606d", "#c3cad3"  # neutral grey: no arm of an
 ARM_NAMES = re.compile(r"^(ARM\w*|ACTARM\w*|TRT\d\d[AP]\w*|TRT[AP]N?|TRTSEQ\w*|TRTGRP\w*|TR\d\d[AP]G\d+\w*"
                        r"|DOSE\d\d[AP]\w*|RANDARM\w*)$", re.IGNORECASE)
 _BDS_FRAMES = ("measurements", "imputed", "other_measurements", "off_axis")
+DOSING_DATASETS = re.compile(r"^AD(EX|PC|PP)\w*$")  # exposure and pharmacokinetics (ADaMIG names)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -86,10 +88,11 @@ def _arm_words(study: Study) -> re.Pattern | None:
     return re.compile(r"(?<![\w])(?:" + "|".join(re.escape(n) for n in names) + r")(?![\w])", re.IGNORECASE)
 
 
-def _treatment_words(study: Study) -> re.Pattern | None:
+def _treatment_words(study: Study, codes: bool = True) -> re.Pattern | None:
     """Arm labels, arm codes and the exposure dataset's treatment names (EXTRT) of 3 characters or more, as
-    whole words: a text variable holding one of them (ADAE AERELTRT 'BELIMUMAB') tells the arm."""
-    names = {a.label for a in study.arms} | {a.code for a in study.arms}
+    whole words: a text variable holding one of them (ADAE AERELTRT 'BELIMUMAB') tells the arm. Without the
+    codes (``codes=False``: for parameter names, where a code such as 'LOW' would hit 'Low-density lipoprotein')."""
+    names = {a.label for a in study.arms} | ({a.code for a in study.arms} if codes else set())
     if study.adex is not None and "EXTRT" in study.adex.columns:
         names |= set(study.adex["EXTRT"].dropna().astype(str).unique()[:200])
     names = sorted((n.strip() for n in names if len(n.strip()) >= 3), key=len, reverse=True)
@@ -114,17 +117,31 @@ def _naming_treatment(df: pd.DataFrame, words: re.Pattern | None, skip=()) -> li
 
 
 def _function_of_arm(adsl: pd.DataFrame, arm: pd.Series, n_arms: int) -> list[str]:
-    """ADSL variables that are the same for every subject of an arm and not for every subject: they encode
-    the arm (or a coarser grouping of the arms, such as a flag for the arms with one drug)."""
+    """ADSL variables that tell the arms apart: where given, the same for every subject of an arm and not
+    for every subject (the arm, or a coarser grouping of the arms, such as a flag for the arms with one
+    drug); or values nested in the arms (dose levels: each value, held by two subjects or more, within one
+    arm). A value missing for a few subjects does not hide it: missing values are set aside as long as the
+    variable is given for at least half of each arm it is given in (a flag given for a few subjects, DTHFL
+    = "Y" for two deaths, is not a grouping)."""
     if n_arms < 2 or len(adsl) == 0:
         return []
+    arm = pd.Series(arm.to_numpy(), index=adsl.index)
+    arms_present = arm.nunique()
     out = []
     for col in adsl.columns:
-        vals = adsl[col].astype(object).where(adsl[col].notna(), "<missing>").astype(str)
-        k = vals.nunique()
-        if k < 2 or k > n_arms:
+        raw = adsl[col].astype(object)
+        present = raw.notna() & (raw.astype(str).str.strip() != "")
+        if not present.any():
             continue
-        if (vals.groupby(arm.to_numpy(), observed=True).nunique() == 1).all():
+        vals, arms = raw[present].astype(str), arm[present]
+        share = present.groupby(arm).mean()
+        if (share[share > 0] < 0.5).any():
+            continue
+        k = vals.nunique()
+        if k <= n_arms and (vals.groupby(arms).nunique() == 1).all():
+            if k >= 2 or (share > 0).sum() < arms_present:  # one value, given in some arms only: a flag
+                out.append(col)
+        elif k >= 2 and vals.value_counts().min() >= 2 and (arms.groupby(vals).nunique() == 1).all():
             out.append(col)
     return out
 
@@ -203,7 +220,8 @@ def pooled(study: Study, withhold=None) -> BlindedStudy:
                                            f"dataset; withhold its arm-revealing variables instead "
                                            f"({ae_name}.VARIABLE)"])
         ae_drop = [c for c in adae.columns if c == "ARM" or ARM_NAMES.match(c) or c == study.arm_variable
-                   or c in w_vars.get(ae_name.upper(), set())]
+                   or c in w_vars.get(ae_name.upper(), set())
+                   or (c in dropped_vars["ADSL"] and c not in ("USUBJID", "STUDYID"))]  # ADSL's copies
         ae_drop += _naming_treatment(adae.drop(columns=ae_drop), treatment_words, skip=("USUBJID", "STUDYID"))
         adae = adae.drop(columns=ae_drop)
         order = [c for c in ("USUBJID", "ASTDY", "AESEQ") if c in adae.columns]
@@ -217,6 +235,15 @@ def pooled(study: Study, withhold=None) -> BlindedStudy:
 
     # -- parameter datasets: one group; withheld datasets out ---------------------------------------
     bds_out = {d for d in w_datasets if d not in ("ADSL", ex_name.upper(), ae_name.upper())}
+    # exposure (ADEXSUM…) and pharmacokinetics (ADPC, ADPP) delivered as parameter datasets: a total dose or
+    # a drug level tells the arm at a glance, whatever the lock lists
+    dosing = {d.upper() for d in study.datasets if DOSING_DATASETS.match(d.upper())} - \
+        {"ADSL", ex_name.upper(), ae_name.upper()} - bds_out
+    bds_out |= dosing
+    # parameters named for a treatment ("Belimumab trough concentration", "Anti-IL2 antibodies")
+    drug_words = _treatment_words(study, codes=False)
+    named = {c for c, p in study.params.items() if p.dataset.upper() not in bds_out and drug_words is not None
+             and drug_words.search(str(p.name))}
     frames = {}
     for name in _BDS_FRAMES:
         df = getattr(study, name)
@@ -225,12 +252,19 @@ def pooled(study: Study, withhold=None) -> BlindedStudy:
             continue
         if bds_out and "DATASET" in df.columns:
             df = df[~df["DATASET"].astype(str).str.upper().isin(bds_out)]
+        if named and "PARAMCD" in df.columns:
+            df = df[~df["PARAMCD"].astype(str).isin(named)]
         df = df.drop(columns=[c for c in df.columns if c != "ARM" and ARM_NAMES.match(c)])
         df = df.assign(ARM=_pooled(len(df)))
         frames[name] = df.reset_index(drop=True)
-    params = {c: p for c, p in study.params.items() if p.dataset.upper() not in bds_out}
-    if bds_out:
-        withheld.append(f"the parameter dataset(s) {', '.join(sorted(bds_out))} ({WITHHOLD_KEY} in the lock)")
+    params = {c: p for c, p in study.params.items() if p.dataset.upper() not in bds_out and c not in named}
+    if bds_out - dosing:
+        withheld.append(f"the parameter dataset(s) {', '.join(sorted(bds_out - dosing))} ({WITHHOLD_KEY} in the lock)")
+    if dosing:
+        withheld.append(f"the exposure and pharmacokinetic dataset(s) {', '.join(sorted(dosing))} (doses and drug "
+                        f"levels tell the treatment)")
+    if named:
+        withheld.append(f"the parameter(s) named for a treatment: {', '.join(sorted(named))}")
 
     # -- words, notes, settings that name an arm --------------------------------------------------
     def clean_lines(lines):

@@ -137,10 +137,27 @@ def header(study, title: str, state, view: str, needs: str, stats_files: bool = 
     return lines
 
 
+def _blinded(study) -> bool:
+    """The blinded view of a study (data.blinding): every subject in one group, no arm variable."""
+    return bool(getattr(study, "blinded_view", False))
+
+
+def arm_of_line(study, target: str, adsl: str, kind: str | None = None) -> str:
+    """``target`` = USUBJID -> arm: the arm variable (of the data ``kind``: planned for efficacy, actual for
+    safety, when the study has both), or in a blinded view the one pooled group."""
+    if _blinded(study):
+        return f"{target} = pd.Series({lit(study.arms[0].label)}, index={adsl}['USUBJID'])  # blinded view: one group"
+    if kind is not None and two_arms(study):
+        what = ("actual" if kind == "safety" else "planned") + " treatment arm"
+        return f"{target} = {adsl}.set_index('USUBJID')[{lit(_arm_var(study, kind))}].astype(str)  # {what}"
+    return f"{target} = {adsl}.set_index('USUBJID')[{lit(study.arm_variable)}].astype(str)  # treatment arm"
+
+
 def arm_constants(study, labels) -> list[str]:
     arms = [study.arm_by_label[a] for a in labels]
+    source = "blinded view: all subjects in one group" if _blinded(study) else comment(study.arm_variable)
     return [
-        f"ARMS = {lit(list(labels))}  # arms in the filter ({comment(study.arm_variable)}), display order",
+        f"ARMS = {lit(list(labels))}  # arms in the filter ({source}), display order",
         f"COLOURS = {lit([a.colour for a in arms])}",
     ]
 
@@ -148,7 +165,7 @@ def arm_constants(study, labels) -> list[str]:
 def two_arms(study) -> bool:
     """Efficacy data by the planned arm and safety data by the actual arm, from two ADSL variables."""
     v = getattr(study, "arm_variables", None) or {}
-    return bool(v) and v.get("efficacy") != v.get("safety")
+    return bool(v) and v.get("efficacy") != v.get("safety") and not _blinded(study)  # blinded: one pooled group
 
 
 def _arm_var(study, kind: str) -> str:
@@ -175,8 +192,7 @@ def population_lines(study, kind: str, subjects_var: str = "arm_of") -> list[str
     lines = [f"adsl = {read_expr(study, 'ADSL')}", *untreated_lines(study, kind=kind)]
     if flag:
         lines.append(f"adsl = adsl[adsl[{lit(flag)}] == 'Y']  # {kind} population")
-    what = ("actual" if kind == "safety" else "planned") + " treatment arm" if two_arms(study) else "treatment arm"
-    lines.append(f"{subjects_var} = adsl.set_index('USUBJID')[{lit(_arm_var(study, kind))}].astype(str)  # {what}")
+    lines.append(arm_of_line(study, subjects_var, "adsl", kind))
     return lines
 
 
@@ -198,7 +214,7 @@ def subjects_lines(study, datasets: list[str], var: str = "adsl") -> list[str]:
                  "POPULATION = {"]
     else:
         lines = [f"{adsl} = {read_expr(study, 'ADSL')}", *untreated_lines(study, adsl),
-                 f"arm_of = {adsl}.set_index('USUBJID')[{lit(study.arm_variable)}].astype(str)  # treatment arm",
+                 arm_of_line(study, "arm_of", adsl),
                  "POPULATION = {"]
     kinds = list(dict.fromkeys(study.record_rules.get(d, {}).get("population", "efficacy") for d in datasets))
     for kind in kinds:
@@ -723,7 +739,8 @@ def overview_script(study, state, baseline_specs) -> str:
         L.append(f"VISITS = {lit([float(v) for v in study.visit_numbers])}  # scheduled visits (the time axis)")
     L += ["", "# -- subjects: every randomised subject of the arms in the filter",
           f"adsl = {read_expr(study, 'ADSL')}",
-          f"adsl['ARM'] = adsl[{lit(study.arm_variable)}].astype(str)",
+          (f"adsl['ARM'] = {lit(study.arms[0].label)}  # blinded view: all subjects in one group" if _blinded(study)
+           else f"adsl['ARM'] = adsl[{lit(study.arm_variable)}].astype(str)"),
           "arm_all = adsl.set_index('USUBJID')['ARM']"]
     if state.patients:
         L.append("adsl = adsl[adsl['USUBJID'].isin(PATIENTS)]")

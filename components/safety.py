@@ -22,6 +22,7 @@ from components.export import csv_with_provenance
 from components.shell import FILTER_STORE
 from components.tables import frame_table
 from components.theme import base_layout, graph_config, stamp
+from data import blinding
 from data import filters as F
 from data import words as W
 
@@ -151,7 +152,7 @@ def layout(study):
                           listing_controls,
                           html.Div(id="ae-listing-note", className="caption mb-1"),
                           dag.AgGrid(
-                              id="ae-listing", rowData=[], columnDefs=_column_defs(),
+                              id="ae-listing", rowData=[], columnDefs=_column_defs(study),
                               defaultColDef={"sortable": True, "filter": True, "floatingFilter": True,
                                              "resizable": True, "minWidth": 80},
                               dashGridOptions={"animateRows": False, "quickFilterText": "",
@@ -174,13 +175,15 @@ def layout(study):
     )
 
 
-def _column_defs() -> list[dict]:
+def _column_defs(study=None) -> list[dict]:
     numeric = {"AESEQ", "ASTDY", "ONSET_WEEK", "AENDY", "DURATION"}
     widths = {"USUBJID": 130, "ARM": 170, "AESEQ": 95, "AETERM": 220, "AEDECOD": 250, "AEBODSYS": 290,
               "ASTDY": 105, "ONSET_WEEK": 115, "AENDY": 100, "DURATION": 130, "AETOXGR": 95, "AESEV": 115,
               "AESER": 100, "AEREL": 130, "AERELTRT": 130, "AEACN": 195, "AEOUT": 220, "TRTEMFL": 90}
     defs = []
     for col, head in S.LISTING_COLUMNS:
+        if blinding.is_blinded_view(study) and col not in study.adae.columns and col not in ("ONSET_WEEK", "DURATION"):
+            continue  # withheld in a blinded view (data.blinding): the arm, the treatment named (AERELTRT)
         d = {"field": col, "headerName": head, "width": widths.get(col, 120), "headerTooltip": f"ADAE {col}"
              if col not in ("ONSET_WEEK", "DURATION", "ARM") else head}
         d["filter"] = "agNumberColumnFilter" if col in numeric else "agTextColumnFilter"
@@ -559,7 +562,8 @@ def register(app, study, cache):
         compare = (a_lab, r_lab)
         if arm == ref:
             compare = None
-            messages.append("Choose two different arms for the risk difference.")
+            messages.append(f"Risk difference: {blinding.between_arms_na(study)}." if blinding.between_arms_na(study)
+                            else "Choose two different arms for the risk difference.")
         elif a_lab not in labels or r_lab not in labels:
             compare = None
             messages.append(f"Risk difference not shown: {a_lab if a_lab not in labels else r_lab} "

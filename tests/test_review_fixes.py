@@ -448,3 +448,40 @@ def test_data_notes_collapsed_to_one_line(app_cb):
     assert details["type"] == "Details" and not details["props"].get("open")  # closed: one line, a toggle
     summary = details["props"]["children"][0].to_plotly_json()
     assert f"Data notes ({len(study.notes)})" in str(summary["props"]["children"])
+
+
+def test_blinded_view_pools_planned_and_actual_arms(folder):
+    """A blinded study with planned and actual arm variables: one group for efficacy and safety data alike,
+    and nothing of the app's planned/actual arm columns left to tell the arms apart."""
+    from analysis import codegen
+    from data.blinding import POOLED_LABEL, pooled
+
+    b = pooled(load_study(folder))
+    assert [a.label for a in b.arms] == [POOLED_LABEL] and b.arm_variables == {}
+    assert not {"ARM_EFFICACY", "ARM_SAFETY", "TRT01P", "TRT01A", "ARM", "ACTARM"} & set(b.adsl.columns)
+    assert set(b.measurements["ARM"].astype(str)) == {POOLED_LABEL}
+    assert not codegen.two_arms(b)
+    lines = "\n".join(codegen.subjects_lines(b, ["ADQS", "ADLB"]))
+    assert "TRT01P" not in lines and "TRT01A" not in lines and "blinded view: one group" in lines
+    assert not any("another treatment than planned" in n for n in b.notes)
+
+
+def test_start_cache_keeps_the_review_fields(tmp_path, monkeypatch):
+    """The start cache gives back the planned/actual arms, per-subject ranges and baseline-only flags; a
+    study.toml choosing another arm variable is another key (a miss), never the cached arms."""
+    from data import startcache as SC
+
+    monkeypatch.setenv(SC.ENV_DIR, str(tmp_path / "state"))
+    monkeypatch.setenv(SC.ENV_ENABLED, "1")
+    t = with_baseline_only(reviewer_tables())
+    d = write_reviewer(tmp_path / "s", tables=t)
+    first = load_study(d)
+    assert SC.last.get("stored"), SC.last
+    again = load_study(d)
+    assert SC.last["result"] == "hit"
+    assert again.arm_variables == first.arm_variables == {"efficacy": "TRT01P", "safety": "TRT01A"}
+    assert not again.params["HEIGHT"].after_baseline and again.notes == first.notes
+    pd.testing.assert_frame_equal(again.adsl, first.adsl)
+    (d / "study.toml").write_text(PAGES_TOML + '[arms]\nvariable = "TRT01A"\n')
+    other = load_study(d)
+    assert SC.last["result"] == "miss" and other.arm_variables == {"efficacy": "TRT01A", "safety": "TRT01A"}

@@ -537,6 +537,8 @@ def install(app, gate: Gate | None = None, *, blinded_view: bool = False) -> Gat
                       "blinded" if blinded_view else "full")
             return Response("Internal error. It has been logged.\n", 500, {"Content-Type": "text/plain"})
         g.identity = res
+        if request.path.endswith("/_reload-hash") and not getattr(app, "_dev_tools", {}).get("hot_reload"):
+            return Response("Not found.\n", 404)  # Dash serves it always; only hot reload (debug) needs it
         if request.method == "POST" and request.path == CALLBACK_PATH:
             try:
                 body = json.loads(request.get_data(cache=True) or b"null")

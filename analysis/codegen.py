@@ -142,10 +142,14 @@ def _blinded(study) -> bool:
     return bool(getattr(study, "blinded_view", False))
 
 
-def arm_of_line(study, target: str, adsl: str) -> str:
-    """``target`` = USUBJID -> arm: the arm variable, or in a blinded view the one pooled group."""
+def arm_of_line(study, target: str, adsl: str, kind: str | None = None) -> str:
+    """``target`` = USUBJID -> arm: the arm variable (of the data ``kind``: planned for efficacy, actual for
+    safety, when the study has both), or in a blinded view the one pooled group."""
     if _blinded(study):
         return f"{target} = pd.Series({lit(study.arms[0].label)}, index={adsl}['USUBJID'])  # blinded view: one group"
+    if kind is not None and two_arms(study):
+        what = ("actual" if kind == "safety" else "planned") + " treatment arm"
+        return f"{target} = {adsl}.set_index('USUBJID')[{lit(_arm_var(study, kind))}].astype(str)  # {what}"
     return f"{target} = {adsl}.set_index('USUBJID')[{lit(study.arm_variable)}].astype(str)  # treatment arm"
 
 
@@ -158,14 +162,26 @@ def arm_constants(study, labels) -> list[str]:
     ]
 
 
-def untreated_lines(study, var: str = "adsl") -> list[str]:
+def two_arms(study) -> bool:
+    """Efficacy data by the planned arm and safety data by the actual arm, from two ADSL variables."""
+    v = getattr(study, "arm_variables", None) or {}
+    return bool(v) and v.get("efficacy") != v.get("safety") and not _blinded(study)  # blinded: one pooled group
+
+
+def _arm_var(study, kind: str) -> str:
+    return study.arm_variable_of("safety" if kind == "safety" else "efficacy") if two_arms(study) \
+        else study.arm_variable
+
+
+def untreated_lines(study, var: str = "adsl", kind: str = "safety") -> list[str]:
     """The subjects the app leaves out of the arms although their arm value is an arm: without any population
-    flag in ADSL, those without TRTSDT (never treated). Screen failures' arm values are not in ARMS anyway."""
+    flag in ADSL, those without TRTSDT (never treated) — out of the actual (safety) arms only when the planned
+    arm is another variable. Screen failures' arm values are not in ARMS anyway."""
     from data.adam import POPULATION_FLAGS
 
     cfg = getattr(study, "config", None)
     if any(f in study.adsl.columns for f in POPULATION_FLAGS) or "TRTSDT" not in study.adsl.columns \
-            or (cfg is not None and cfg.include_untreated):
+            or (cfg is not None and cfg.include_untreated) or (two_arms(study) and kind != "safety"):
         return []
     return [f"{var} = {var}[{var}['TRTSDT'].notna()]  # no population flag: a subject without TRTSDT is in no arm"]
 
@@ -173,21 +189,33 @@ def untreated_lines(study, var: str = "adsl") -> list[str]:
 def population_lines(study, kind: str, subjects_var: str = "arm_of") -> list[str]:
     """``arm_of``: USUBJID -> arm, for the subjects of the population ``kind`` (efficacy / safety)."""
     flag = study.efficacy_flag if kind == "efficacy" else study.safety_flag
-    lines = [f"adsl = {read_expr(study, 'ADSL')}", *untreated_lines(study)]
+    lines = [f"adsl = {read_expr(study, 'ADSL')}", *untreated_lines(study, kind=kind)]
     if flag:
         lines.append(f"adsl = adsl[adsl[{lit(flag)}] == 'Y']  # {kind} population")
-    lines.append(arm_of_line(study, subjects_var, "adsl"))
+    lines.append(arm_of_line(study, subjects_var, "adsl", kind))
     return lines
 
 
 def subjects_lines(study, datasets: list[str], var: str = "adsl") -> list[str]:
     """``adsl`` (``var``) of the subjects in an arm, ``arm_of`` (USUBJID -> arm) and ``POPULATION`` (kind ->
     USUBJIDs) for the populations the ``datasets`` are analysed in (safety data: the safety population;
-    efficacy data: the efficacy population)."""
+    efficacy data: the efficacy population). With two arm variables, ``ARM_OF`` (kind -> USUBJID -> arm):
+    efficacy data by the planned arm, safety data by the actual arm."""
     adsl = var
-    lines = [f"{adsl} = {read_expr(study, 'ADSL')}", *untreated_lines(study, adsl),
-             arm_of_line(study, "arm_of", adsl),
-             "POPULATION = {"]
+    if two_arms(study):
+        eff, saf = study.arm_variable_of("efficacy"), study.arm_variable_of("safety")
+        treated = untreated_lines(study, adsl, "safety")
+        lines = [f"{adsl} = {read_expr(study, 'ADSL')}",
+                 f"arm_of = {adsl}.set_index('USUBJID')[{lit(eff)}].astype(str)  # planned arm: efficacy data",
+                 *([f"treated = {adsl}[{adsl}['TRTSDT'].notna()]  # no population flag: without TRTSDT, no actual arm"]
+                   if treated else []),
+                 f"ARM_OF = {{'efficacy': arm_of, 'safety': {'treated' if treated else adsl}.set_index('USUBJID')"
+                 f"[{lit(saf)}].astype(str)}}  # actual arm: safety data",
+                 "POPULATION = {"]
+    else:
+        lines = [f"{adsl} = {read_expr(study, 'ADSL')}", *untreated_lines(study, adsl),
+                 arm_of_line(study, "arm_of", adsl),
+                 "POPULATION = {"]
     kinds = list(dict.fromkeys(study.record_rules.get(d, {}).get("population", "efficacy") for d in datasets))
     for kind in kinds:
         pop = study.populations.get(kind)
@@ -270,6 +298,10 @@ def _dataset_lines(study, dataset: str, imputed: bool) -> list[str]:
     kind = r.get("population", "efficacy")
     for x in targets:
         L.append(f"{x} = {x}[{x}['USUBJID'].isin(POPULATION[{lit(kind)}])]  # {kind} data: the {kind} population")
+        if two_arms(study):
+            arm = "safety" if kind == "safety" else "efficacy"
+            L.append(f"{x}['ARM'] = {x}['USUBJID'].map(ARM_OF[{lit(arm)}])  # {kind} data: the "
+                     f"{'actual' if arm == 'safety' else 'planned'} arm")
     L.append("parts.append(d.assign(DTYPE=''))" if targets == ["d"] else
              "parts += [d.assign(DTYPE=''), imp.assign(DTYPE=imp['DTYPE'])]")
     return L
@@ -286,10 +318,15 @@ def bds_lines(study, datasets: list[str], codes_expr: str, var: str, visits_expr
     L += [
         f"{var} = pd.concat(parts, ignore_index=True)",
         f"{var} = {var}[{var}['PARAMCD'].isin({codes_expr}) & {var}['TIME'].isin({visits_expr})].copy()",
-        f"{var}['ARM'] = {var}['USUBJID'].map(arm_of)",
+        *([] if two_arms(study) else [f"{var}['ARM'] = {var}['USUBJID'].map(arm_of)"]),
         f"{var} = {var}[{var}['ARM'].isin(ARMS)]",
     ]
     return L
+
+
+def pair_arm(study) -> str:
+    """The expression of the arm of each subject (``pairs``' index) of one parameter's rows ``d``."""
+    return "d.groupby('USUBJID')['ARM'].first()" if two_arms(study) else "arm_of"
 
 
 STATS_DIR = Path(__file__).resolve().parent  # analysis/: mmrm.py and ranktests.py are self-contained
@@ -461,7 +498,7 @@ def trajectories_script(study, state, ctl: dict, sctl: dict, labels, subjects, r
           "    b0 = d.loc[d['ABLFL'] == 'Y', 'TIME'].min()  # the baseline visit",
           "    pairs = pd.concat({'a': d[d['TIME'] == b0].set_index('USUBJID')['AVAL'],",
           "                       'b': d[d['TIME'] == visit].set_index('USUBJID')['AVAL']}, axis=1, join='inner').dropna()",
-          "    pairs['ARM'] = pairs.index.map(arm_of)",
+          f"    pairs['ARM'] = pairs.index.map({pair_arm(study)})",
           "    for arm in ARMS:",
           "        p = pairs[pairs['ARM'] == arm]",
           "        if len(p) < 3:",
@@ -582,7 +619,7 @@ def comparison_script(study, state, codes, va: float, vb: float, scale: str, ref
           "    # one row per subject with a value at both timepoints",
           "    pairs = d.pivot(index='USUBJID', columns='TIME', values='AVAL').reindex(columns=[V1, V2]).dropna()",
           "    pairs.columns = ['a', 'b']",
-          "    pairs['ARM'] = pairs.index.map(arm_of)",
+          f"    pairs['ARM'] = pairs.index.map({pair_arm(study)})",
           "    # changes at the recorded precision (integer units): ties are ties of the recorded values",
           "    pairs['chg'], pairs['pchg'] = ranktests.changes(pairs['a'].to_numpy(), pairs['b'].to_numpy())",
           "    for arm in ARMS:  # within arm: timepoint 2 vs timepoint 1, R's wilcox.test(b, a, paired = TRUE)",
@@ -763,10 +800,17 @@ def overview_script(study, state, baseline_specs) -> str:
     for c in cats:
         L.append(f"counts[{lit(c)}] = crosstab(adsl, {lit(c)})")
     if "EOSSTT" in adsl_cols:
-        L += ["# disposition: completed / discontinued (with the reasons)",
-              "counts['EOSSTT'] = crosstab(adsl, 'EOSSTT')"]
+        from analysis.descriptive import randomised_flag
+
+        flag = randomised_flag(study.adsl)
+        rand = f"adsl[adsl[{lit(flag)}] == 'Y']" if flag else "adsl"
+        L += [f"# disposition: the randomised subjects{f' ({flag} = Y)' if flag else ''} by the arm they were "
+              f"randomised to: completed / discontinued (with the reasons)",
+              f"randomised = {rand}",
+              "counts['Randomised'] = randomised['ARM'].value_counts().reindex(ARMS, fill_value=0)",
+              "counts['EOSSTT'] = crosstab(randomised, 'EOSSTT')"]
         if "DCSREAS" in adsl_cols:
-            L.append("counts['DCSREAS'] = crosstab(adsl[adsl['EOSSTT'] == 'DISCONTINUED'], 'DCSREAS')")
+            L.append("counts['DCSREAS'] = crosstab(randomised[randomised['EOSSTT'] == 'DISCONTINUED'], 'DCSREAS')")
     L = _main(L, ["print(schedule.drop(columns='weeks', errors='ignore').to_string(index=False))",
                   "print(continuous.round(2).to_string())",
                   "for name, table in counts.items():",

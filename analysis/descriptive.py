@@ -108,9 +108,21 @@ def baseline_table(adsl: pd.DataFrame, measurements: pd.DataFrame, arm_labels: l
     return pd.DataFrame(rows)
 
 
+RANDOMISED_FLAGS = ("ITTFL", "RANDFL")  # ADSL flags of the randomised subjects (ADaMIG), in preference order
+
+
+def randomised_flag(adsl: pd.DataFrame) -> str | None:
+    return next((f for f in RANDOMISED_FLAGS if f in adsl.columns), None)
+
+
 def disposition_table(adsl: pd.DataFrame, arm_labels: list[str], subjects) -> pd.DataFrame:
-    """Randomised, completed, discontinued (with each reason), as n (%) per arm and total."""
+    """Randomised, completed, discontinued (with each reason), as n (%) per arm and total: the randomised subjects
+    (``ITTFL`` = "Y", else ``RANDFL``, when ADSL has one) by the arm they were randomised to (``ARM_LABEL``: the
+    planned arm), whether or not they were treated."""
     df = adsl[adsl["USUBJID"].isin(subjects) & adsl["ARM_LABEL"].isin(arm_labels)]
+    flag = randomised_flag(df)
+    if flag:
+        df = df[df[flag].astype(str).str.strip().str.upper() == "Y"]
     cols = _columns(df, arm_labels)
     rows = [{"Status": "Randomised", **{t: str(len(d)) for t, d in cols}}]
     if "EOSSTT" not in df:

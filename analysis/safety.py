@@ -78,11 +78,13 @@ def onset_week(astdy) -> pd.Series:
 
 
 def safety_population(adsl: pd.DataFrame, subjects, arm_labels: list[str], flag: str | None = "SAFFL") -> pd.DataFrame:
-    """USUBJID and ARM (display label) of the safety population within the filter."""
-    mask = adsl["USUBJID"].isin(list(subjects)) & adsl["ARM_LABEL"].isin(arm_labels)
+    """USUBJID and ARM (display label) of the safety population within the filter: safety data are analysed in
+    the arm each subject received (``ARM_SAFETY``, the actual treatment), when the study has one."""
+    arm = "ARM_SAFETY" if "ARM_SAFETY" in adsl.columns else "ARM_LABEL"
+    mask = adsl["USUBJID"].isin(list(subjects)) & adsl[arm].isin(arm_labels)
     if flag and flag in adsl.columns:
         mask &= adsl[flag].astype(str) == "Y"
-    pop = adsl.loc[mask, ["USUBJID", "ARM_LABEL"]].rename(columns={"ARM_LABEL": "ARM"})
+    pop = adsl.loc[mask, ["USUBJID", arm]].rename(columns={arm: "ARM"})
     return pop.reset_index(drop=True)
 
 

@@ -36,6 +36,7 @@ from components import deck, figure_tools
 from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
+from components.textfit import clip
 from components.theme import base_layout, graph_config, message_figure, stamp
 from data import blinding
 from data import filters as F
@@ -184,16 +185,13 @@ def population(study, state: F.FilterState) -> pd.Index:
     """Subjects of the selected arms; patients do not shrink it. Each parameter's values are already those
     of its dataset's population (safety data: safety population; efficacy data: efficacy population)."""
     adsl = study.adsl
-    mask = adsl["ARM_LABEL"].isin(state.arm_labels(study))
+    mask = F.arm_mask(adsl, state.arm_labels(study))  # by the planned or actual arm: each record carries its arm
     return pd.Index(adsl.loc[mask, "USUBJID"].astype(str))
 
 
 def population_text(study, codes=None) -> str:
     """The population(s) of the parameters ``codes`` (default: the page's)."""
-    codes = subset_codes(study) if codes is None else codes
-    datasets = list(dict.fromkeys(study.params[c].dataset for c in codes if c in study.params))
-    pops = list(dict.fromkeys(p.text for p in (study.population_of(d) for d in datasets) if p is not None))
-    return "; ".join(pops) if pops else "all subjects"
+    return W.population_text(study, subset_codes(study) if codes is None else codes)
 
 
 def patient_label(study, usubjid: str) -> str:
@@ -497,7 +495,9 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
         pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
         for v, fill, tag in ((va, a.light, "1"), (vb, a.colour, "2")):
             d = vals[(vals["ARM"] == arm) & (vals["TIME"] == v)]
-            data = box_summary(d["AVAL"], pos[v]) if large else dict(x=[pos[v]] * len(d), y=d["AVAL"].tolist())
+            # always our own quartiles (type 7) and whiskers: plotly's quartile method differs from the table's;
+            # the individual values are drawn as their own points below
+            data = box_summary(d["AVAL"], pos[v])
             fig.add_trace(go.Box(
                 **data, name=f"{arm} · {study.visit_label(v)}",
                 fillcolor=fill, line=dict(color=a.colour if tag == "1" else "#1f2933", width=1.6),
@@ -651,12 +651,12 @@ def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool, 
                            font=dict(size=15, color=study.arm_by_label[arm].colour))
     unit = unit_text(study, res.code)
     fig.update_layout(**base_layout(margin=dict(l=80, r=30, t=60, b=115), height=SINGLE_HEIGHT,
-                                    title=dict(text=f"{full_name(study, res.code)}", x=0.01, y=0.98,
+                                    title=dict(text=clip(full_name(study, res.code), 110), x=0.01, y=0.98,
                                                font=dict(size=17))))
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"))
     fig.update_xaxes(tickvals=tickvals, ticktext=ticktext, range=[-0.6, len(res.arms) - 0.4], showgrid=False,
                      zeroline=False, tickfont=dict(size=14))
-    fig.update_yaxes(title=dict(text=f"{short_name(study, res.code)} ({unit})" if unit else short_name(study, res.code)),
+    fig.update_yaxes(title=dict(text=clip(short_name(study, res.code), 34) + (f" ({unit})" if unit else "")),
                      type="log" if log else "linear", zeroline=False)
     if yr:
         fig.update_yaxes(range=list(yr))
@@ -698,7 +698,8 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
     summarise = grid_summarised(results)
     rows = max(1, math.ceil(n / GRID_COLS))
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    titles = [f"<b>{letters[k] if k < 26 else k + 1}</b>  {short_name(study, r.code)}" for k, r in enumerate(results)]
+    titles = [f"<b>{letters[k] if k < 26 else k + 1}</b>  {clip(short_name(study, r.code), 30)}"
+              for k, r in enumerate(results)]
     fig = make_subplots(rows=rows, cols=GRID_COLS, subplot_titles=titles, horizontal_spacing=0.065,
                         vertical_spacing=min(0.15, 80 / (rows * GRID_ROW_HEIGHT)) if rows > 1 else 0.1)
     for k, res in enumerate(results):

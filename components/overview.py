@@ -9,7 +9,7 @@ from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
 from analysis import codegen
-from analysis.descriptive import QUANTILE_METHOD, baseline_table, disposition_table
+from analysis.descriptive import QUANTILE_METHOD, baseline_table, disposition_table, randomised_flag
 from analysis.exposure import dosing_segments
 from components import deck, figure_tools
 from components.export import csv_with_provenance
@@ -142,9 +142,21 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True)
     fig.update_xaxes(title="Study week" if study.time_unit == "week" else "Study week (doses); visit number (visits)",
                      dtick=4, range=[-1.5, max(study.visit_numbers or (0,)) + 1.5])
-    stamp(fig, study, "dosing: ADEX doses of the most-dosed subject per arm and treatment; visits: scheduled "
-                      "visits on the time axis per parameter category", state=state)
+    visits = "visits: scheduled visits on the time axis per parameter category"
+    dosing = ("dosing: ADEX doses of the most-dosed subject per arm and treatment; " if len(seg) else
+              "no dosing rows (the study has no exposure dataset, ADEX); " if study.adex is None else
+              "no dosing rows (no ADEX dose of the arms in the filter); ")
+    stamp(fig, study, dosing + visits, state=state)
     return fig
+
+
+def population_words(study) -> str:
+    """Who the disposition and baseline tables count: the randomised subjects, by the arm they were randomised to."""
+    flag = randomised_flag(study.adsl)
+    who = f"randomised subjects ({flag} = 'Y')" if flag else "all randomised subjects"
+    eff, saf = study.arm_variable_of("efficacy"), study.arm_variable_of("safety")
+    arm = f", by planned arm ({eff}; safety data by actual arm, {saf})" if eff != saf else ""
+    return f"{who} in the filter{arm}"
 
 
 def _baseline_specs(study):
@@ -197,7 +209,7 @@ def register(app, study, cache):
             raise PreventUpdate
         state = _valid_state(study, store)
         params = any(sp.source == "parameter" for sp in _baseline_specs(study))
-        note = (f"Subject disposition and baseline characteristics; population: all randomised subjects in the filter"
+        note = (f"Subject disposition and baseline characteristics; population: {population_words(study)}"
                 + (" (baseline values of parameters: efficacy population)" if params else "") + ".\nMethod: n (%) of subjects; mean (SD) with the "
                 f"sample SD; median [Q1, Q3] with quantiles by {QUANTILE_METHOD}")
         return dict(content=csv_with_provenance(tables_frame(study, state), study, state, note),
@@ -225,7 +237,7 @@ def register(app, study, cache):
         fig, disp, base = cache.get_or_compute("overview", state.key(), compute)
         caption = html.Div(
             f"Counts are subjects. mean (SD): sample SD; median [Q1, Q3]: quantiles by {QUANTILE_METHOD}. "
-            f"Population: all randomised subjects in the filter.",
+            f"Population: {population_words(study)}.",
             className="caption",
         )
         return fig, frame_table(disp, "ov-disposition-table"), [frame_table(base, "ov-baseline-table"), caption]

@@ -433,6 +433,12 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
     dec = _decimals(d["AVAL"])
     y = d["AVAL"].to_numpy(float)
     lo, hi = info.lo, info.hi
+    rec_lo = d["ANRLO"].to_numpy(float) if "ANRLO" in d.columns else np.full(len(d), np.nan)
+    rec_hi = d["ANRHI"].to_numpy(float) if "ANRHI" in d.columns else np.full(len(d), np.nan)
+    if info.ranges_vary:  # ranges differ between subjects: this subject's own, when it has a single one
+        own_lo, own_hi = pd.unique(rec_lo[np.isfinite(rec_lo)]), pd.unique(rec_hi[np.isfinite(rec_hi)])
+        lo = float(own_lo[0]) if len(own_lo) == 1 else None
+        hi = float(own_hi[0]) if len(own_hi) == 1 else None
     has_band = band and (lo is not None or hi is not None)
     if has_band:
         y0 = lo if lo is not None else min(0.0, float(np.nanmin(y)))
@@ -443,6 +449,8 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
     if "ANRIND" in d.columns and d["ANRIND"].astype(str).str.strip().ne("").any():
         # the sponsor's reference range indicator (its own, possibly subject-specific, ranges)
         out = d["ANRIND"].astype(str).str.upper().isin(["LOW", "HIGH", "ABNORMAL", "LOW LOW", "HIGH HIGH"]).to_numpy()
+    elif info.ranges_vary:  # each record against its own range
+        out = (np.isfinite(rec_lo) & (y < rec_lo)) | (np.isfinite(rec_hi) & (y > rec_hi))
     else:
         if has_band and lo is not None:
             out |= y < lo
@@ -534,6 +542,26 @@ def _ae_panel(fig, r, ae):
 
 
 # -- validation -------------------------------------------------------------------------------
+def not_in_arm_text(study, usubjid) -> str | None:
+    """Why a subject of ADSL has no profile: a screen failure or another subject in no treatment arm (left out of
+    every page), rather than 'unknown'. None when ADSL does not have them."""
+    ex = study.excluded
+    if not isinstance(usubjid, str) or ex is None or ex.empty or "USUBJID" not in ex.columns:
+        return None
+    row = ex[ex["USUBJID"].astype(str) == usubjid]
+    if row.empty:
+        return None
+    var = study.arm_variable_of("efficacy")
+    why = f"no {var}"
+    for col in dict.fromkeys((var, "ARM", "ACTARM")):  # the first arm variable that says something
+        value = str(row[col].iloc[0]).strip() if col in row.columns else ""
+        if value and value.lower() not in ("nan", "none"):
+            why = f"{col} {value!r}"
+            break
+    return (f"{usubjid} is in ADSL but in no treatment arm ({why}, e.g. a screen failure): left out of every page "
+            f"([arms] exclude / include_untreated in study.toml bring such subjects back).")
+
+
 def clean_panels(study, params, group) -> tuple[list[str], str]:
     """The chosen lab codes and group; a forged or stale value raises PreventUpdate (HTTP 204)."""
     if params is None:
@@ -620,7 +648,8 @@ def register(app, study, cache):
             return (html.Div(text, className="empty-note"), message_figure(study, text, state, height=260, font_size=16), {"height": "260px"},
                     None, "", True, True)
         if not isinstance(usubjid, str) or usubjid not in subjects:
-            text = f"Unknown patient: {str(usubjid)[:40]!r} is not a subject of {study.study_id}."
+            text = not_in_arm_text(study, usubjid) or \
+                f"Unknown patient: {str(usubjid)[:40]!r} is not a subject of {study.study_id}."
             return (html.Div(text, className="empty-note", id="pt-unknown"), message_figure(study, text, state, height=260, font_size=16),
                     {"height": "260px"}, dbc.Alert(text, color="warning", className="py-1 mb-2"), "", True, True)
         messages = []

@@ -45,7 +45,10 @@ def navbar(study, pages):
         dbc.Container(
             [
                 html.Div(
-                    [html.Span(study.study_id, className="brand-id"), html.Span(study.title, className="brand-title")],
+                    [html.Span(study.study_id, className="brand-id"),
+                     # no title of its own (it defaults to the id): the id once, not "HTN-301 / HTN-301"
+                     *([html.Span(study.title, className="brand-title")]
+                       if str(study.title).strip().casefold() != str(study.study_id).strip().casefold() else [])],
                     className="brand",
                 ),
                 dbc.Nav(links, navbar=True, className="me-auto ms-3"),
@@ -171,9 +174,13 @@ def not_found(pathname: str, pages, study=None):
 def data_notes(study):
     if not study.notes:
         return None
+    # one line until opened: the notes must not fill the first screen (the first note shows what they are about)
+    first = study.notes[0] if len(study.notes[0]) <= 110 else study.notes[0][:109].rstrip() + "…"
     return dbc.Alert(
-        [html.Strong(f"Data notes ({len(study.notes)})"), html.Ul([html.Li(n) for n in study.notes])],
-        color="warning", className="data-notes", dismissable=True,
+        html.Details([html.Summary([html.Strong(f"Data notes ({len(study.notes)})"), f" · {first}"],
+                                   className="data-notes-summary"),
+                      html.Ul([html.Li(n) for n in study.notes])]),
+        color="warning", className="data-notes py-2", dismissable=True,
     )
 
 

@@ -39,10 +39,12 @@ from analysis.paired import format_p, pair_values, paired_t, wilcoxon_signed_ran
 from components import deck, figure_tools
 from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
+from components.textfit import clip, clip_lines, fit_title
 from components.theme import base_layout, graph_config, stamp
 from data import blinding
 from data import filters as F
 from data import words as W
+from data.adam import strip_unit
 
 ID = "trajectories"
 PATH = "/trajectories"
@@ -62,7 +64,9 @@ OPTS = {"log": "Log y axis", "indiv": "Individual patients", "imputed": "Include
 PATMODES = {"highlight": "Highlight them", "restrict": "Restrict summaries to them"}
 ADJUST_LABELS = {"none": "None (raw p)", "holm": "Holm", "fdr_bh": "Benjamini–Hochberg"}
 # MMRM covariance structure (SAS TYPE=) and denominator df method (SAS DDFM=) offered to the statistician
-COV_LABELS = {code: f"{name[:1].upper()}{name[1:]} ({sas})" for code, (name, sas, _) in MM.STRUCTURES.items()}
+# "Unstructured (UN)"; the SAS name only when it adds something ("AR(1)", not "AR(1) (AR(1))")
+COV_LABELS = {code: f"{name[:1].upper()}{name[1:]}" + (f" ({sas})" if sas.casefold() != name.casefold() else "")
+              for code, (name, sas, _) in MM.STRUCTURES.items()}
 DDFM_LABELS = {"kr": "Kenward–Roger (SAS DDFM=KR)", "kr-expected": "Kenward–Roger, expected information (pbkrtest)",
                "satterthwaite": "Satterthwaite (lmerTest, SAS)"}
 DDFM_SHORT = {"kr": "Kenward–Roger", "kr-expected": "Kenward–Roger (expected information)",
@@ -100,6 +104,14 @@ def param_options(study) -> list[dict]:
             last = p.category
         opts.append({"label": p.name, "value": p.code})
     return opts
+
+
+def baseline_only_notes(study, codes) -> list[str]:
+    """Why a parameter with baseline values only shows no change, comparison or mixed model."""
+    only = [study.params[c].name for c in codes if not study.params[c].after_baseline]
+    return [f"{', '.join(only)}: values at baseline only (no visit after baseline on the time axis): there is no "
+            f"change from baseline, between-arm comparison or mixed model to show. Choose a parameter measured "
+            f"over time."] if only else []
 
 
 def default_single(study) -> str | None:
@@ -365,9 +377,10 @@ def _population(study, state: F.FilterState, patmode: str):
     """(arm labels, subjects summarised, highlighted patients, notes)."""
     labels = state.arm_labels(study)
     adsl = study.adsl
-    in_arms = adsl[adsl["ARM_LABEL"].isin(labels)]
+    in_arms = adsl[F.arm_mask(adsl, labels)]  # by the planned or actual arm: each record carries its arm
     arm_of = dict(zip(adsl["USUBJID"], adsl["ARM_LABEL"].astype(str)))
-    highlighted = [p for p in state.patients if arm_of.get(p) in labels]
+    members = set(in_arms["USUBJID"])
+    highlighted = [p for p in state.patients if p in members]
     notes = [f"{p} ({arm_of.get(p)}) is outside the arm filter: not shown." for p in state.patients
              if p not in highlighted]
     if patmode == "restrict" and state.patients:
@@ -391,6 +404,16 @@ def decimals_for(values, scale: str) -> int:
     return 0 if m >= 100 else 1 if m >= 5 else 2 if m >= 0.1 else 3
 
 
+def recorded_decimals(values, most: int = 4) -> int:
+    """The decimals the values were recorded with (the fewest that hold every value exactly), at most ``most``."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    for k in range(most + 1):
+        if np.all(np.abs(v * 10 ** k - np.round(v * 10 ** k)) < 1e-6 * max(1.0, 10 ** k)):
+            return k
+    return most
+
+
 def _f(x, d: int) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.{d}f}"
 
@@ -407,12 +430,16 @@ def _unit_text(info, scale: str) -> str:
     return "%" if scale == "pchg" else param_unit(info)
 
 
+N_ROW_MIN_PLOT = 250  # px of plot area (both rows) of the single figure at its smallest (present mode, 720 px)
+AXIS_TITLE_CHARS = 32  # a y-axis title line that fits the single figure's height (also in present mode)
+
+
 def axis_title(info, scale: str, short: bool = False) -> str:
     u = param_unit(info)
     unit_sfx = f" ({u})" if u else ""
-    base_name = (info.name if not u else info.name[: info.name.rfind("(")].rstrip()).replace(" · ", "<br>")
+    base_name = strip_unit(info.name, u).replace(" · ", "<br>")  # the unit may be PARAM's '(…)' or AVALU
     if scale == "raw":  # a timepoint parameter's long name on two lines: 'Systolic BP<br>after standing… (mmHg)'
-        return (u or "value") if short else info.name.replace(" · ", "<br>")
+        return (u or "value") if short else f"{base_name}{unit_sfx}"
     if scale == "chg":
         return (f"Change ({u})" if u else "Change") if short else f"Change in {base_name}{unit_sfx}"
     return "% change" if short else f"% change in {base_name}"
@@ -436,11 +463,16 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
     n_arms = len(labels)
     if single:
         rows, cols = 2, 1
-        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.80, 0.20], vertical_spacing=0.04)
+        # the n rows get ~18 px per arm even when the figure is shrunk to the window while presenting (plotly
+        # shares the height by fractions: sized for the smallest plot area, N_ROW_MIN_PLOT px)
+        n_frac = min(0.4, max(0.2, (18 * n_arms + 14) / N_ROW_MIN_PLOT))
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[1 - n_frac, n_frac],
+                            vertical_spacing=0.04)
     else:
         rows, cols = _grid(len(codes))
         letters = "ABCDEF"
-        titles = [f"{letters[i]} · {study.params[c].name}" for i, c in enumerate(codes)]
+        per_panel = int(1160 / cols / 7.6)  # characters a panel title holds at 1280 px (14 px font)
+        titles = [f"{letters[i]} · {clip(study.params[c].name, per_panel - 4)}" for i, c in enumerate(codes)]
         fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.09,
                             vertical_spacing=0.17 if rows > 1 else 0.1)
     summaries = {}
@@ -562,14 +594,17 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
             ), row=r, col=c)
         # -- axes
         if single:
-            title = axis_title(info, scale)
+            title = fit_title(axis_title(info, scale), AXIS_TITLE_CHARS)  # a long timepoint name: clipped
             long = max(len(x) for x in title.split("<br>")) > 28  # a timepoint's two-line name: smaller, in the plot
             fig.update_yaxes(title_text=title, row=1, col=1)
             if long:  # (an explicit None font would be an empty dict that a cached copy does not keep)
                 fig.update_yaxes(title_font=dict(size=13), row=1, col=1)
         else:
-            fig.update_yaxes(title_text=axis_title(info, scale, short=True), row=r, col=c)
-            fig.update_xaxes(title_text=study.time_title if r == rows else None, row=r, col=c)
+            fig.update_yaxes(title_text=clip_lines(axis_title(info, scale, short=True), 24), row=r, col=c)
+            bottom = i + cols >= len(codes)  # no panel under this one: its time axis is labelled
+            # the same visits on every panel: ticks labelled on the bottom panels only, so a panel's title does
+            # not run into the tick labels above it when the figure is shrunk to the window (present mode)
+            fig.update_xaxes(title_text=study.time_title if bottom else None, showticklabels=bottom, row=r, col=c)
         if ctl["log"]:
             if scale == "raw" and (info.lo is not None or info.hi is not None):
                 span += [y0, y1]
@@ -663,7 +698,10 @@ def _n_row(fig, study, labels, summ, kinds: str = "imputed"):
             hovertemplate=f"{arm}<br>%{{customdata}}: n = %{{text}}<extra></extra>",
         ), row=2, col=1)
     fig.update_yaxes(categoryorder="array", categoryarray=ys, row=2, col=1, showgrid=False, zeroline=False,
-                     tickvals=ys, ticktext=[f"n · {a}" for a in ys], tickfont=dict(size=12), fixedrange=True,
+                     # "n" in each arm's colour, in the legend's order: arm names here would run into the y-axis
+                     # title of the plot above (long names, and the narrow figure while presenting)
+                     tickvals=ys, ticktext=[f"<span style='color:{study.arm_by_label[a].colour}'>n</span>" for a in ys],
+                     tickfont=dict(size=13), fixedrange=True,
                      range=[-0.6, len(ys) - 0.4])
 
 
@@ -711,6 +749,21 @@ def summary_table(study, summ: pd.DataFrame, labels, d: int, table_id: str, kind
                      striped=True, hover=True, size="sm", responsive=True, className="summary-table")
 
 
+def zero_baseline_note(study, codes, labels, subjects, scale: str) -> str:
+    """% change is undefined where the baseline is 0: how many subjects that leaves out, per parameter."""
+    if scale != "pchg":
+        return ""
+    parts = []
+    for code in codes:
+        df = T.select(param_rows(study, code), code, labels, subjects)
+        n = df.loc[df["BASE"].astype(float) == 0, "USUBJID"].nunique() if "BASE" in df.columns else 0
+        if n:
+            parts.append(f"{study.params[code].name}: {n}")
+    return ("% change from baseline is not defined where the baseline is 0: subjects with a baseline of 0 are "
+            f"not in the % change summaries ({'; '.join(parts)}); the Change from baseline scale includes them. "
+            ) if parts else ""
+
+
 def tables_block(study, state, ctl, summaries):
     labels, subjects, *_ = _population(study, state, ctl["patmode"])
     blocks = []
@@ -735,6 +788,7 @@ def tables_block(study, state, ctl, summaries):
         f"n: subjects with a value at the visit. mean (SD): sample SD. median [Q1, Q3]: quantiles by "
         f"{QUANTILE_METHOD}. The figure's 95% CI is {T.CI_METHOD}. "
         + ("On the change scales the baseline row is 0 by definition. " if ctl["scale"] != "raw" else "")
+        + zero_baseline_note(study, ctl["codes"], labels, subjects, ctl["scale"])
         + (f"With the log axis the figure shows the {T.GEO_METHOD}; the table's means are arithmetic."
            if ctl["log"] and ctl["stat"] == "mean" else ""),
         className="caption"))
@@ -891,15 +945,18 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
         if m is None:
             continue
         mrows.append(_group_row(f"{info.name} · {visit_words(study, r['visit'])} · {outcome_name}", len(mhead)))
-        d = 1 if ctl["scale"] == "pchg" else decimals_for(
-            T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"], "raw")
+        # LS means and their differences: one decimal more than the data were recorded with (reporting convention)
+        d = 1 if ctl["scale"] == "pchg" else min(4, recorded_decimals(
+            T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"]) + 1)
         unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
         if not m.ok:
             mrows.append(html.Tr([html.Td(f"vs {ref_label}"),
                                   html.Td(f"Not estimated: {r.get('mmrm_cause') or m.note}", colSpan=4,
                                           className="text-muted", style=WRAP)]))
             continue
-        used = m.covariance if m.single_visit else f"{m.covariance} ({MM.STRUCTURES[m.structure][1]})"
+        sas = MM.STRUCTURES[m.structure][1]
+        used = m.covariance if m.single_visit or sas.casefold() == str(m.covariance).casefold() \
+            else f"{m.covariance} ({sas})"  # "AR(1)", not "AR(1) (AR(1))"
         for c in m.contrasts:
             cells = [html.Td(f"{c.arm} − {ref_label}", style={"borderLeft": f"5px solid {study.arm_by_label[c.arm].colour}",
                                                                "whiteSpace": "normal", "minWidth": "9em"}),
@@ -927,7 +984,7 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                         size="sm", striped=True, responsive=True, className="summary-table stats-table")
 
     pop = "the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else \
-        "all subjects of the arms in the filter"
+        f"{W.population_text(study, ctl['codes'])}; the arms in the filter"
     model_text = (f"Model: {MM.model_formula('CHG' if ctl['scale'] != 'pchg' else 'PCHG')} (visit categorical; "
                   f"arm, visit and baseline effects estimated at each visit), fitted by REML to the observed "
                   f"post-baseline values inside the timepoint window{' (never the imputed ones)' if ctl.get('imputed') else ''}, "
@@ -1054,6 +1111,11 @@ def register(app, study, cache):
         sample_note = indiv_sample_note(study, state, ctl)
         if sample_note:
             notes.append(sample_note)
+        notes += baseline_only_notes(study, ctl["codes"])
+        vary = [study.params[c].name for c in ctl["codes"] if study.params[c].ranges_vary]
+        if vary and ctl["scale"] == "raw":
+            notes.append(f"Normal range not drawn for {', '.join(vary)}: its limits (ANRLO/ANRHI) differ between "
+                         f"subjects (e.g. by sex). The patient profile shows each subject's own range.")
         fig, summ = _figure_and_tables(state, ctl)
         height = fig.layout.height or 470
         msg = [dbc.Alert(n, color="warning", className="py-1 mb-1") for n in notes] or None
@@ -1089,6 +1151,7 @@ def register(app, study, cache):
         results, notes = [], []
         if ref_label not in labels:
             notes.append(f"The reference arm {ref_label} is not in the arm filter: no between-arm comparison.")
+        notes += baseline_only_notes(study, ctl["codes"])
         # Keyed on what the statistics depend on: highlighted patients change the figure, not the fits.
         restricted = tuple(sorted(subjects)) if ctl["patmode"] == "restrict" and state.patients else None
         for code in ctl["codes"]:
@@ -1131,7 +1194,7 @@ def register(app, study, cache):
         _, summ = _figure_and_tables(state, ctl)
         df = summary_frame(study, ctl["codes"], summ, ctl["scale"])
         pop = ("chosen patients only" if ctl["patmode"] == "restrict" and state.patients
-               else "all subjects of the arms in the filter")
+               else f"{W.population_text(study, ctl['codes'])}; the arms in the filter")
         if ctl["imputed"]:
             kinds = "/".join(imputation_types(study, ctl["codes"])) or "imputed"
             n_imp = sum(int(s["n_imputed"].sum()) for s in summ.values())

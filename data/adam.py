@@ -68,26 +68,50 @@ def unit_of(param: str) -> str:
     return m.group(1) if m else ""
 
 
-def _arm_order(adsl: pd.DataFrame, arm_col: str) -> list[str]:
-    num = arm_col + "N"
-    if num in adsl.columns and pd.api.types.is_numeric_dtype(adsl[num]):
-        order = adsl.groupby(adsl[arm_col].astype(str))[num].min().sort_values(kind="stable")
-        return [str(a) for a in order.index]
-    return sorted(adsl[arm_col].astype(str).unique())
+def strip_unit(name: str, unit: str) -> str:
+    """The parameter's name without its trailing '(unit)', when it ends with one; else the name as it is (a
+    unit from AVALU, or a parenthesised word that is not the unit: 'Hemoglobin (Total)')."""
+    text = name.rstrip()
+    if unit and text.endswith(f"({unit})"):
+        return text[: -len(unit) - 2].rstrip()
+    return name
+
+
+def _arm_order(adsl: pd.DataFrame, arms) -> list[str]:
+    """Arm labels in display order: by the arm variable's numeric companion (TRT01PN, TRT01AN: often the dose),
+    the first variable that has one for a label; labels without one after them, alphabetically.
+
+    ``arms``: (variable, its arm value per ADSL row with NaN where the subject is in no arm of it), planned
+    first; a label of either variable is an arm.
+    """
+    rank: dict[str, float] = {}
+    labels: set[str] = set()
+    for col, values in arms:
+        values = values.dropna().astype(str)
+        labels |= set(values)
+        num = col + "N"
+        if num in adsl.columns and pd.api.types.is_numeric_dtype(adsl[num]):
+            for lab, v in adsl.loc[values.index, num].groupby(values).min().items():
+                if pd.notna(v):
+                    rank.setdefault(str(lab), float(v))
+    return sorted(labels, key=lambda lab: (lab not in rank, rank.get(lab, 0.0), lab))
 
 
 def _arm_codes(adsl: pd.DataFrame, arm_col: str, labels: list[str]) -> dict[str, str]:
-    """Short, URL-safe code per arm: ARMCD when it maps one-to-one, else a slug of the label."""
-    if "ARMCD" in adsl.columns:
-        pairs = adsl[[arm_col, "ARMCD"]].astype(str).drop_duplicates()
-        if pairs[arm_col].is_unique and pairs["ARMCD"].is_unique and set(pairs[arm_col]) >= set(labels) \
-                and pairs["ARMCD"].str.fullmatch(r"[A-Za-z0-9_-]+").all():
-            return dict(zip(pairs[arm_col], pairs["ARMCD"]))
+    """Short, URL-safe code per arm: ARMCD where it maps one-to-one to the (planned) arm variable, else a slug of
+    the label (an arm only the actual treatment variable names)."""
     codes: dict[str, str] = {}
+    if "ARMCD" in adsl.columns:
+        pairs = adsl.loc[adsl[arm_col].astype(str).isin(labels), [arm_col, "ARMCD"]].astype(str).drop_duplicates()
+        if pairs[arm_col].is_unique and pairs["ARMCD"].is_unique \
+                and pairs["ARMCD"].str.fullmatch(r"[A-Za-z0-9_-]+").all():
+            codes = dict(zip(pairs[arm_col], pairs["ARMCD"]))
     for i, lab in enumerate(labels):
+        if lab in codes:
+            continue
         code = re.sub(r"[^A-Za-z0-9]+", "-", lab).strip("-").upper()[:24] or f"ARM{i + 1}"
         codes[lab] = code if code not in codes.values() else f"{code}-{i + 1}"
-    return codes
+    return {lab: codes[lab] for lab in labels}
 
 
 def _lighten(hex_colour: str, amount: float = 0.55) -> str:
@@ -108,12 +132,14 @@ def _text(s: pd.Series, upper: bool = False) -> pd.Series:
 
 
 # -- arms ------------------------------------------------------------------------------------------
-def arm_membership(adsl: pd.DataFrame, arm_col: str, cfg: _config.StudyConfig) -> pd.Series:
+def arm_membership(adsl: pd.DataFrame, arm_col: str, cfg: _config.StudyConfig, untreated: bool = True
+                   ) -> pd.Series:
     """Why each subject is in no treatment arm ('' for the subjects in an arm), by ADSL row.
 
     No arm: a blank arm value, a value of ``[arms] exclude`` (default ``NOT_ARMS``) not listed in
     ``[arms] order``, or, when ADSL has no population flag at all, no TRTSDT (never treated; kept
-    with ``[arms] include_untreated``).
+    with ``[arms] include_untreated``). ``untreated=False``: the planned arm of a study whose actual arm
+    is another variable, where a randomised subject never treated keeps their arm (intention to treat).
     """
     value = _text(adsl[arm_col])
     excluded = {v.casefold() for v in (NOT_ARMS if cfg.arm_exclude is None else cfg.arm_exclude)}
@@ -122,7 +148,7 @@ def arm_membership(adsl: pd.DataFrame, arm_col: str, cfg: _config.StudyConfig) -
     why[value.str.casefold().isin(excluded)] = arm_col + " " + value.map(repr)
     why[value == ""] = f"blank {arm_col}"
     no_flags = not any(f in adsl.columns for f in POPULATION_FLAGS)
-    if no_flags and "TRTSDT" in adsl.columns and not cfg.include_untreated:
+    if untreated and no_flags and "TRTSDT" in adsl.columns and not cfg.include_untreated:
         why[(why == "") & adsl["TRTSDT"].isna()] = "no TRTSDT (never treated)"
     return why
 
@@ -352,7 +378,7 @@ def _analysis_parameters(df: pd.DataFrame) -> tuple[pd.Series, pd.Series, dict]:
         c = f"{pc}{TIMEPOINT_SEP}{n:g}"
         label = _timepoint_text(a) if a else f"timepoint {n:g}"
         unit = unit_of(p)
-        base = p[: p.rfind("(")].rstrip() if unit else p
+        base = strip_unit(p, unit)
         info[c] = {"paramcd": pc, "atptn": float(n), "atpt": a, "name": f"{base} · {label}" + (f" ({unit})" if unit
                                                                                              else "")}
     name[multi] = code[multi].map({c: v["name"] for c, v in info.items()})
@@ -612,10 +638,17 @@ def _param_catalogue(meas: pd.DataFrame, extras: dict | None = None) -> dict[str
         first = d.iloc[0]
         lo = d["ANRLO"].dropna() if "ANRLO" in d.columns else pd.Series(dtype=float)
         hi = d["ANRHI"].dropna() if "ANRHI" in d.columns else pd.Series(dtype=float)
-        unit = unit_of(str(first["PARAM"]))
-        if not unit and has_unit:
+        # one normal range for the parameter only when every record has the same; ranges that differ by subject
+        # (sex-, age-specific) are each subject's own: no common band, and out-of-range is judged per record
+        vary = lo.nunique() > 1 or hi.nunique() > 1
+        # the unit: AVALU when the dataset has it (ADaMIG's variable for it), else PARAM's trailing parentheses;
+        # a parenthesised word in PARAM ('Hemoglobin (Total)') is part of the name when AVALU gives the unit
+        unit = ""
+        if has_unit:
             u = d["AVALU"].dropna().astype(str).str.strip()
             unit = u[u != ""].iloc[0] if (u != "").any() else ""
+        if not unit:
+            unit = unit_of(str(first["PARAM"]))
         x = extras.get(str(code), {})
         out[str(code)] = ParamInfo(
             code=str(code),
@@ -623,8 +656,10 @@ def _param_catalogue(meas: pd.DataFrame, extras: dict | None = None) -> dict[str
             dataset=str(first["DATASET"]),
             category=str(first["PARCAT1"]),
             unit=unit,
-            lo=float(lo.iloc[0]) if len(lo) else None,
-            hi=float(hi.iloc[0]) if len(hi) else None,
+            lo=float(lo.iloc[0]) if len(lo) and not vary else None,
+            hi=float(hi.iloc[0]) if len(hi) and not vary else None,
+            ranges_vary=vary,
+            after_baseline=bool(((d["ABLFL"].astype(str) != "Y") & d["AVAL"].notna()).any()),
             visits=tuple(sorted(float(v) for v in d["TIME"].dropna().unique())),
             paramcd=x.get("paramcd", ""),
             atptn=x.get("atptn"),

@@ -34,6 +34,8 @@ import pandas as pd
 from data.lock import WITHHOLD_KEY
 from data.model import Arm, DataError, Study
 
+# the app's own arm columns of ADSL (the display arm, its code, the planned and actual arm of each subject)
+APP_ARM_COLUMNS = ("ARM_LABEL", "ARMCODE", "ARM_EFFICACY", "ARM_SAFETY")
 POOLED_CODE = "ALL"
 POOLED_LABEL = "All subjects (blinded)"
 POOLED_COLOUR, POOLED_LIGHT = "#52606d", "#c3cad3"  # neutral grey: no arm of any study is drawn in it
@@ -190,14 +192,14 @@ def pooled(study: Study, withhold=None) -> BlindedStudy:
     # -- ADSL: one group, USUBJID order, no variable that carries the arm -----------------------------
     adsl = study.adsl.sort_values("USUBJID", kind="stable").reset_index(drop=True)
     arm = adsl["ARM_LABEL"].astype(str)
-    drop = [c for c in adsl.columns if c in ("ARM_LABEL", "ARMCODE") or ARM_NAMES.match(c)
-            or c == study.arm_variable or c in w_vars.get("ADSL", set())]
+    drop = [c for c in adsl.columns if c in APP_ARM_COLUMNS or ARM_NAMES.match(c)
+            or c in study.arm_variables.values() or c == study.arm_variable or c in w_vars.get("ADSL", set())]
     rest = adsl.drop(columns=drop)
     treatment_words = _treatment_words(study)
     dependent = [c for c in _function_of_arm(rest, arm, len(study.arms)) if c not in ("USUBJID",)]
     dependent += [c for c in _naming_treatment(rest, treatment_words, skip=("USUBJID", "STUDYID"))
                   if c not in dependent]
-    adsl_drop = [c for c in drop if c not in ("ARM_LABEL", "ARMCODE")] + dependent
+    adsl_drop = [c for c in drop if c not in APP_ARM_COLUMNS] + dependent
     adsl = rest.drop(columns=dependent)
     adsl["ARM_LABEL"] = _pooled(len(adsl))
     adsl["ARMCODE"] = POOLED_CODE
@@ -296,6 +298,7 @@ def pooled(study: Study, withhold=None) -> BlindedStudy:
         adex=None,
         arms=(Arm(POOLED_CODE, POOLED_LABEL, POOLED_COLOUR, POOLED_LIGHT, n=len(adsl)),),
         arm_variable="",
+        arm_variables={},  # planned / actual arm variables: none, every subject is in the one group
         reference_arm=POOLED_CODE,
         params=params,
         notes=(notice,) + clean_lines(study.notes),

@@ -36,7 +36,8 @@ BASELINE_STATISTICS = ("mean", "median", "both")
 BASELINE_TYPES = ("categorical", "continuous")
 DISCONTINUATION_SOURCES = ("AEACN", "DSRAEFL", "DCSREAS")
 MAX_TITLE, MAX_TEXT = 40, 120
-_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+# a PARAMCD, or the app's code of one timepoint of it: PARAMCD@ATPTN ('SYSBP@2', as the pages' links write it)
+_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,40}(@-?[0-9]{1,9}(\.[0-9]{1,6})?)?$")
 ENCODINGS = ("utf-8", "cp1252", "latin-1")
 _HEX = re.compile(r"^#[0-9A-Fa-f]{6}$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
@@ -95,7 +96,9 @@ class StudyConfig:
     title: str | None = None
     simulated: bool | None = None
     encoding: str | None = None
-    arm_variable: str | None = None
+    arm_variable: str | None = None  # [arms] variable: the arm variable of every dataset (both below)
+    efficacy_arm_variable: str | None = None  # [arms] efficacy_variable: the arm of efficacy data (default planned)
+    safety_arm_variable: str | None = None  # [arms] safety_variable: the arm of safety data (default actual)
     arm_order: tuple[str, ...] = ()
     reference_arm: str | None = None
     arm_colours: dict = field(default_factory=dict)
@@ -121,7 +124,7 @@ class StudyConfig:
 SCHEMA: dict[str, dict[str, str]] = {
     "study": {"id": "str", "title": "str", "simulated": "bool", "encoding": "encoding"},
     "arms": {"variable": "name", "order": "strlist", "reference": "str", "colours": "colours", "exclude": "strlist",
-             "include_untreated": "bool"},
+             "include_untreated": "bool", "efficacy_variable": "name", "safety_variable": "name"},
     "populations": {"efficacy": "flag", "safety": "flag"},
     "datasets": {"adverse_events": "name", "exposure": "name", "exclude": "namelist"},
     "visits": {"baseline": "visit", "end": "visit", "include": "strlist", "weeks": "weeks"},
@@ -373,6 +376,8 @@ def parse(text: str) -> StudyConfig:
         simulated=values.get("study.simulated"),
         encoding=values.get("study.encoding"),
         arm_variable=values.get("arms.variable"),
+        efficacy_arm_variable=values.get("arms.efficacy_variable"),
+        safety_arm_variable=values.get("arms.safety_variable"),
         arm_order=order,
         reference_arm=values.get("arms.reference"),
         arm_colours=values.get("arms.colours", {}),

@@ -41,10 +41,12 @@ class FilterState:
         by_code = study.arm_by_code
         return [by_code[c].label for c in codes]
 
-    def subjects(self, study) -> pd.Index:
-        """USUBJIDs in the selected arms (and, when patients are chosen, only those)."""
+    def subjects(self, study, kind: str | None = None) -> pd.Index:
+        """USUBJIDs in the selected arms (and, when patients are chosen, only those). ``kind``: by the arm of
+        "efficacy" (planned) or "safety" (actual) data; None: in a selected arm by either (each record carries
+        the arm its data are analysed in)."""
         adsl = study.adsl
-        mask = adsl["ARM_LABEL"].isin(self.arm_labels(study))
+        mask = arm_mask(adsl, self.arm_labels(study), kind)
         if self.patients:
             mask &= adsl["USUBJID"].isin(self.patients)
         return pd.Index(adsl.loc[mask, "USUBJID"])
@@ -52,6 +54,17 @@ class FilterState:
     def key(self) -> tuple:
         """Hashable, normalised: the cache key part for this filter."""
         return (self.arms, self.weeks, self.patients)
+
+
+def arm_mask(adsl: pd.DataFrame, labels, kind: str | None = None) -> pd.Series:
+    """ADSL rows in one of the arms ``labels``: by the planned (kind "efficacy") or actual ("safety") arm, or
+    by either (None)."""
+    cols = {"efficacy": ["ARM_EFFICACY"], "safety": ["ARM_SAFETY"]}.get(kind, ["ARM_EFFICACY", "ARM_SAFETY"])
+    cols = [c for c in cols if c in adsl.columns] or ["ARM_LABEL"]
+    mask = pd.Series(False, index=adsl.index)
+    for c in cols:
+        mask |= adsl[c].isin(list(labels))
+    return mask
 
 
 def full_window(study) -> tuple[float, float]:
@@ -91,7 +104,13 @@ def clean_patients(value, study) -> tuple[tuple[str, ...], list[str]]:
         return (), ["Patient filter ignored: not a list of patients"]
     allowed = set(study.subjects)
     bad = [str(v)[:40] for v in items if not isinstance(v, str) or v not in allowed]
-    notices = [f"Unknown patient ignored: {', '.join(bad[:5])}"] if bad else []
+    ex = getattr(study, "excluded", None)
+    no_arm = set(ex["USUBJID"].astype(str)) if ex is not None and "USUBJID" in getattr(ex, "columns", ()) else set()
+    left_out = [b for b in bad if b in no_arm]  # in ADSL, but a screen failure or otherwise in no treatment arm
+    unknown = [b for b in bad if b not in no_arm]
+    notices = ([f"Patient in no treatment arm (e.g. a screen failure), left out of every page: "
+                f"{', '.join(left_out[:5])}"] if left_out else []) + \
+        ([f"Unknown patient ignored: {', '.join(unknown[:5])}"] if unknown else [])
     return tuple(sorted({v for v in items if isinstance(v, str) and v in allowed})), notices
 
 
@@ -126,11 +145,21 @@ def from_values(arms, weeks, patients, study) -> tuple[FilterState, list[str]]:
     return FilterState(a, w, p), n1 + n2 + n3
 
 
+FILTER_KEYS = ("arm", "weeks", "patient")
+MAX_FILTER_FIELDS = 60  # a link of this app has one of each; repeated fields are merged, within reason
+
+
 def from_query(search: str | None, study) -> tuple[FilterState, list[str]]:
     """Parse ``?arm=BEL,IL2&weeks=0-48&patient=...``; unknown values are dropped with a notice."""
     if not isinstance(search, str):
         return default_state(study), []
-    q = parse_qs(search.lstrip("?"), keep_blank_values=False, max_num_fields=20)
+    # Only the filter keys are read here (the rest is the page's own state, validated by the page); a link with
+    # more parts than any link of this app gives the default view and says so, never a 500.
+    parts = [p for p in search.lstrip("?").split("&") if p.split("=", 1)[0] in FILTER_KEYS]
+    if len(parts) > MAX_FILTER_FIELDS:
+        return default_state(study), [f"Link filters ignored: {len(parts)} arm/timepoint/patient fields, more than "
+                                      f"a link of this app has ({MAX_FILTER_FIELDS}); showing every arm"]
+    q = parse_qs("&".join(parts), keep_blank_values=False)
 
     def split(key):
         vals = q.get(key)

@@ -45,6 +45,8 @@ class ParamInfo:
     atpt: str = ""  # its name (ATPT)
     basetype: str = ""  # the BASETYPE analysed ("" = the dataset has one baseline definition)
     imputations: tuple[str, ...] = ()  # DTYPE imputations the sponsor delivered (LOCF…): a user switch
+    ranges_vary: bool = False  # ANRLO/ANRHI differ between subjects (e.g. by sex): no common range (lo/hi None)
+    after_baseline: bool = True  # has a value after baseline on the time axis (False: baseline-only, e.g. height)
 
     @property
     def source_code(self) -> str:
@@ -64,6 +66,9 @@ class Population:
     @property
     def text(self) -> str:
         if self.flag is None:
+            if self.n != self.total:  # the subjects with an arm of this kind (planned / actual treatment)
+                return (f"{self.kind.capitalize()} population: the {self.n} of {self.total} subjects with an arm for "
+                        f"{self.kind} data (no population flag)")
             return f"{self.kind.capitalize()} population: all {self.total} subjects (no population flag)"
         return f"{self.kind.capitalize()} population: {self.flag} = 'Y' ({self.n} of {self.total} subjects)"
 
@@ -88,7 +93,8 @@ class Study:
     efficacy_flag: str | None = None
     safety_flag: str | None = None
     # -- what the defaults or study.toml chose ------------------------------------------
-    arm_variable: str = "TRT01A"
+    arm_variable: str = "TRT01A"  # the arm of efficacy data (planned; the only one when ADSL has one)
+    arm_variables: dict = field(default_factory=dict)  # "efficacy"/"safety" -> ADSL variable (planned / actual)
     reference_arm: str | None = None  # arm code
     baseline_visit: float | None = None
     end_visit: float | None = None
@@ -163,6 +169,16 @@ class Study:
     def visit_label(self, t: float) -> str:
         """The visit's name at position ``t`` of the time axis (its AVISIT), else 'Week 12' / 'Visit 5'."""
         return dict(self.visits).get(t, self.time_text(t).capitalize())
+
+    def arm_kind(self, dataset: str | None) -> str:
+        """'efficacy' or 'safety': whose arm a dataset's subjects are analysed in (planned / actual treatment).
+        Safety-population data (labs, vital signs, ECG, AE, exposure by default) by the actual arm, others by
+        the planned arm."""
+        pop = self.dataset_populations.get(dataset) if dataset else None
+        return "safety" if pop is not None and pop.kind == "safety" else "efficacy"
+
+    def arm_variable_of(self, kind: str) -> str:
+        return self.arm_variables.get(kind, self.arm_variable)
 
     def population_of(self, dataset: str) -> Population | None:
         """The population a parameter dataset is analysed in (safety domains: safety; others: efficacy)."""

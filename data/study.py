@@ -29,7 +29,8 @@ from data.adam import (_CONTROL_HINT, ARM_PALETTE, _arm_codes, _arm_order, _ligh
                        visit_plan)
 from data.model import Arm, DataError, ParamInfo, Population, Study
 from data.readers import _read_folder, read_config, read_dataset
-from data.validate import Problem, _examples, _rows, bds_key, validate_adae, validate_adsl, validate_bds
+from data.validate import (Problem, _examples, _rows, bds_key, check_arm_consistent, validate_adae, validate_adsl,
+                           validate_bds)
 
 DEFAULT_DATA = Path(__file__).parent / "lso088"
 
@@ -146,15 +147,9 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
                 errors.append(f"ERROR study.toml [datasets.{name}] basetype: no BASETYPE {opts.basetype!r} in "
                               f"{file_of[name]} (values: {', '.join(map(repr, have)) or 'none: no BASETYPE'})")
 
-    # -- the arm variable and the population flags -------------------------------------------
-    if cfg.arm_variable:
-        arm_col = cfg.arm_variable
-        if arm_col not in adsl.columns:
-            cands = [c for c in adsl.columns if re.fullmatch(r"TRT\d\d[AP]|ARM|ACTARM", c)]
-            raise DataError(folder, [f"ERROR study.toml [arms] variable: {arm_col} is not a variable of {adsl_file} "
-                                     f"(treatment variables there: {', '.join(cands) or 'none'})"])
-    else:
-        arm_col = _pick(adsl.columns, "TRT01A", "TRT01P", "ARM") or "TRT01A"
+    # -- the arm variables (planned for efficacy data, actual for safety data) and the population flags --
+    arm_vars = _arm_variables(adsl, cfg, adsl_file, folder)
+    arm_col, saf_col = arm_vars["efficacy"], arm_vars["safety"]
     flags = {}
     for kind, given, defaults in (("efficacy", cfg.efficacy_flag, ("EFFFL", "ITTFL", "FASFL")),
                                   ("safety", cfg.safety_flag, ("SAFFL",))):
@@ -175,13 +170,19 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
         raise DataError(folder, fatal)
     known = set(adsl["USUBJID"].astype(str))
     subject_arm = adsl.set_index(adsl["USUBJID"].astype(str))[arm_col].astype(str)
-    problems = validate_adae(adae, ae_file, known, arm_col, subject_arm) if adae is not None else []
+    subject_saf = adsl.set_index(adsl["USUBJID"].astype(str))[saf_col].astype(str)
+
+    def other_arm(df, file):  # a dataset that repeats the actual arm too must agree with ADSL on it
+        return check_arm_consistent(df, file, saf_col, subject_saf) if saf_col != arm_col else []
+
+    problems = validate_adae(adae, ae_file, known, arm_col, subject_arm) + other_arm(adae, ae_file) \
+        if adae is not None else []
     fatal = [str(p) for p in problems if p.fatal]
     if fatal:
         raise DataError(folder, fatal)
     notes += [str(p) for p in problems if not p.fatal]
     for file, df in list(bds.items()):
-        found = validate_bds(df, file, known, arm_col, subject_arm, cfg.include_visits)
+        found = validate_bds(df, file, known, arm_col, subject_arm, cfg.include_visits) + other_arm(df, file)
         if any(p.fatal for p in found):
             dropped.setdefault(dataset_of[file], []).extend(str(p).removeprefix("ERROR ") for p in found if p.fatal)
             del bds[file]
@@ -189,40 +190,53 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
             notes += [str(p) for p in found]
 
     # -- who is in an arm: screen failures and never-treated subjects are not ---------------------
-    why = arm_membership(adsl, arm_col, cfg)
-    excluded = adsl[why != ""].copy()
+    # Efficacy data are analysed in the arm a subject was randomised to (planned), safety data in the arm
+    # they received (actual): a subject randomised but never treated is in an efficacy arm only.
+    two = saf_col != arm_col
+    why = arm_membership(adsl, arm_col, cfg, untreated=not two)
+    why_saf = arm_membership(adsl, saf_col, cfg) if two else why
+    in_arm = (why == "") | (why_saf == "")
+    excluded = adsl[~in_arm].copy()
     if len(excluded):
-        counts = why[why != ""].value_counts()
+        counts = why_saf[~in_arm].value_counts()
         notes.append(f"NOTE {adsl_file}: {len(excluded)} subject(s) in no treatment arm left out of every page "
                      f"({', '.join(f'{k}: {v}' for k, v in counts.items())}); [arms] exclude / include_untreated in "
                      f"study.toml bring them back")
-    adsl = adsl[why == ""]
-    if adsl.empty:
+    if two:
+        notes += _arm_notes(adsl[in_arm], why[in_arm], why_saf[in_arm], arm_col, saf_col, adsl_file)
+    if not in_arm.any():
         raise DataError(folder, [f"ERROR {adsl_file}, column {arm_col}: no subject is in a treatment arm "
                                  f"({', '.join(list(why.unique())[:3])}): nothing to show ([arms] exclude in "
                                  f"study.toml)"])
+    adsl = adsl[in_arm]
+    why, why_saf = why[in_arm], why_saf[in_arm]
 
     # -- checks that need the validated data: arms, populations, parameter codes -------------
-    data_arms = adsl[arm_col].astype(str)
+    arm_values = {k: adsl[c].astype(str).where(w == "") for k, c, w in (("efficacy", arm_col, why),
+                                                                         ("safety", saf_col, why_saf))}
+    data_arms = pd.concat([arm_values["efficacy"], arm_values["safety"]]).dropna()
     if cfg.arm_order:
         stray = ~data_arms.isin(cfg.arm_order)
         if stray.any():
-            errors.append(str(Problem(adsl_file, arm_col, f"arm not in study.toml [arms] order in "
-                                                          f"{_rows(adsl.index[stray])}: {_examples(data_arms[stray])}")))
+            col = arm_col if stray[: len(adsl)].any() else saf_col
+            rows = data_arms.index[stray].unique()
+            errors.append(str(Problem(adsl_file, col, f"arm not in study.toml [arms] order in "
+                                                      f"{_rows(rows)}: {_examples(data_arms[stray])}")))
         absent = [a for a in cfg.arm_order if a not in set(data_arms)]
         if absent:
             notes.append(f"WARNING study.toml [arms] order: no subject in {', '.join(map(repr, absent))}; not shown")
         labels = [a for a in cfg.arm_order if a in set(data_arms)]
     else:
-        labels = _arm_order(adsl, arm_col)
+        labels = _arm_order(adsl, [(arm_col, arm_values["efficacy"]), (saf_col, arm_values["safety"])])
+    arms_text = f"{arm_col} or {saf_col}" if two else arm_col
     for key, vals in (("reference", [cfg.reference_arm] if cfg.reference_arm else []),
                       ("colours", list(cfg.arm_colours))):
         bad = [v for v in vals if v not in labels]
         if bad and cfg.arm_order and key == "reference":  # listed in [arms] order, but no subject in it
-            errors.append(f"ERROR study.toml [arms] reference: {bad[0]!r} has no subject in {arm_col}; a reference "
+            errors.append(f"ERROR study.toml [arms] reference: {bad[0]!r} has no subject in {arms_text}; a reference "
                           f"arm needs subjects (arms with subjects: {', '.join(map(repr, labels))})")
         elif bad and not cfg.arm_order:
-            errors.append(f"ERROR study.toml [arms] {key}: {', '.join(map(repr, bad))} is not an arm of {arm_col} "
+            errors.append(f"ERROR study.toml [arms] {key}: {', '.join(map(repr, bad))} is not an arm of {arms_text} "
                           f"(arms: {', '.join(map(repr, labels))})")
     for kind, flag in flags.items():
         if flag and not (adsl[flag].astype(str) == "Y").any():
@@ -257,8 +271,13 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
     adsl = adsl.copy()
     adsl["USUBJID"] = adsl["USUBJID"].astype(str)
     codes = _arm_codes(adsl, arm_col, labels)
-    adsl["ARM_LABEL"] = pd.Categorical(adsl[arm_col].astype(str), categories=labels, ordered=True)
-    adsl["ARMCODE"] = adsl[arm_col].astype(str).map(codes)
+    arm_dtype = pd.CategoricalDtype(labels, ordered=True)
+    # the arm of each kind of data (NaN: in no arm of that kind), and the subject's arm for display and the
+    # patient pickers: the planned one, else the actual one
+    adsl["ARM_EFFICACY"] = arm_values["efficacy"].astype(arm_dtype)
+    adsl["ARM_SAFETY"] = arm_values["safety"].astype(arm_dtype)
+    adsl["ARM_LABEL"] = adsl["ARM_EFFICACY"].where(adsl["ARM_EFFICACY"].notna(), adsl["ARM_SAFETY"])
+    adsl["ARMCODE"] = adsl["ARM_LABEL"].astype(str).map(codes)
     counts = adsl["ARM_LABEL"].value_counts()
     arms = []
     for i, lab in enumerate(labels):
@@ -273,11 +292,20 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
         reference = next((codes[a] for a in labels if _CONTROL_HINT.search(a)), codes[labels[0]] if labels else None)
     total = len(adsl)
     populations = {}
+    arm_col_of = {"efficacy": "ARM_EFFICACY", "safety": "ARM_SAFETY"}
     for kind, flag in flags.items():
-        subj = adsl["USUBJID"][adsl[flag].astype(str) == "Y"] if flag else adsl["USUBJID"]
+        has_arm = adsl[arm_col_of[kind]].notna()
+        subj = adsl["USUBJID"][has_arm & (adsl[flag].astype(str) == "Y")] if flag else adsl["USUBJID"][has_arm]
         populations[kind] = Population(kind, flag, len(subj), total, frozenset(subj))
-    everyone = Population("all", None, total, total, frozenset(adsl["USUBJID"]))
-    subj_arm = adsl.set_index("USUBJID")["ARM_LABEL"]
+    everyone = Population("all", None, total, total,
+                          frozenset(adsl["USUBJID"][adsl["ARM_EFFICACY"].notna()]))
+    by_subject = adsl.set_index("USUBJID")
+    subj_arm = by_subject["ARM_LABEL"]
+    arm_of_kind = {"efficacy": by_subject["ARM_EFFICACY"], "safety": by_subject["ARM_SAFETY"]}
+
+    def arm_map(kind: str) -> pd.Series:  # USUBJID -> the arm a dataset of population ``kind`` is analysed in
+        return arm_of_kind["safety" if kind == "safety" else "efficacy"]
+
     subjects = pd.CategoricalDtype(sorted(adsl["USUBJID"]))
     arm_subjects = set(adsl["USUBJID"])
 
@@ -322,12 +350,20 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
         kind = population_kind(name, cfg)
         pop = everyone if kind == "all" else populations[kind]
         dataset_pops[name] = pop
+        amap = arm_map(kind)
+
+        def with_arm(df, fallback=False):  # the arm this dataset's records are analysed in (planned / actual)
+            arm = df["USUBJID"].map(amap)
+            if fallback:  # outside the population (patient profile only): the subject's arm if it has none here
+                arm = arm.where(arm.notna(), df["USUBJID"].map(subj_arm))
+            return df.assign(ARM=pd.Categorical(arm, dtype=arm_dtype))
+
         in_pop = sel.observed["USUBJID"].isin(pop.subjects)
-        frames.append(sel.observed[in_pop])
-        other_frames.append(sel.observed[~in_pop])
-        imputed_frames.append(sel.imputed[sel.imputed["USUBJID"].isin(pop.subjects)])
+        frames.append(with_arm(sel.observed[in_pop]))
+        other_frames.append(with_arm(sel.observed[~in_pop], fallback=True))
+        imputed_frames.append(with_arm(sel.imputed[sel.imputed["USUBJID"].isin(pop.subjects)]))
         off = sel.off_axis[sel.off_axis["USUBJID"].isin(pop.subjects)]
-        off_frames.append(off)
+        off_frames.append(with_arm(off))
         extras.update(sel.params)
         if (~in_pop).any():
             out = sel.observed.loc[~in_pop, "USUBJID"]
@@ -338,14 +374,14 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
             notes.append(f"NOTE {file}: {len(off)} record(s) at unscheduled or derived visits, or before baseline "
                          f"({_examples(off_names) or 'no visit name'}) kept off the time axis ([visits] include in "
                          f"study.toml shows them)")
-        reports[name] = _report(sel, plans[file], time_unit, kind, pop, sel.observed[in_pop], subj_arm, labels)
+        reports[name] = _report(sel, plans[file], time_unit, kind, pop, sel.observed[in_pop], amap, labels,
+                                arm_vars["safety" if kind == "safety" else "efficacy"])
         empty += _emptiness(sel, sel.observed[in_pop], pop, kind)
 
     keep_cols = ("DATASET", "USUBJID", "ARM", "PARCAT1", "PARAMCD", "PARAM", "AVISIT", "AVISITN", "TIME", "ADY",
                  "AVAL", "BASE", "CHG", "PCHG", "ABLFL", "ANRLO", "ANRHI", "ANRIND")
     if frames:
         meas = pd.concat(frames)
-        meas["ARM"] = meas["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
         params = _param_catalogue(meas, extras)  # before categoricals: keeps the files' parameter order
         meas = _finish(meas, keep_cols, subjects)
     else:
@@ -358,9 +394,7 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
         parts = [p for p in parts if len(p)]
         if not parts:
             return meas.iloc[0:0].copy()
-        out = pd.concat(parts)
-        out["ARM"] = out["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
-        return _finish(out, cols, subjects)
+        return _finish(pd.concat(parts), cols, subjects)
 
     imputed = frame_of(imputed_frames, keep_cols + ("DTYPE",))
     other = frame_of(other_frames, keep_cols)
@@ -418,15 +452,15 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
                          f"({ae_file})")
             adae = adae[adae["USUBJID"].isin(saf)]
         adae = adae.reset_index(drop=True)
-        adae["ARM"] = adae["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
+        adae["ARM"] = adae["USUBJID"].map(arm_of_kind["safety"]).astype(arm_dtype)  # safety data: the actual arm
     ae_vars = {role: (_pick(adae.columns, *cands) if adae is not None else None) for role, cands in (
         ("severity", ("AETOXGR", "AESEV")), ("serious", ("AESER",)), ("related", ("AEREL", "AERELN")),
         ("emergent", ("TRTEMFL",)), ("start_day", ("ASTDY",)), ("end_day", ("AENDY",)))}
     if adex is not None:
         adex = adex.copy()
         adex["USUBJID"] = adex["USUBJID"].astype(str) if "USUBJID" in adex.columns else ""
-        adex = adex[adex["USUBJID"].isin(arm_subjects)].reset_index(drop=True)
-        adex["ARM"] = adex["USUBJID"].map(subj_arm).astype(adsl["ARM_LABEL"].dtype)
+        adex = adex[adex["USUBJID"].map(arm_of_kind["safety"]).notna()].reset_index(drop=True)
+        adex["ARM"] = adex["USUBJID"].map(arm_of_kind["safety"]).astype(arm_dtype)  # doses: the actual arm
 
     extra = lock_info.extra or {}
     study_id = (cfg.study_id or lock_info.study_id
@@ -456,6 +490,7 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
         efficacy_flag=flags["efficacy"],
         safety_flag=flags["safety"],
         arm_variable=arm_col,
+        arm_variables=dict(arm_vars),
         reference_arm=reference,
         baseline_visit=baseline_visit,
         end_visit=end_visit,
@@ -481,7 +516,72 @@ def _build(folder: Path, lock_info: _lock.LockInfo, snap: _lock.Snapshot) -> Stu
     errors = _words.check(study)  # [pages.*], [overview], [safety] keys against the data
     if errors:
         raise DataError(folder, errors)
+    # parameters with baseline values only (height, an average of baseline readings): no page opens on them;
+    # a page that could only show them is an empty page (check does not say OK)
+    baseline_only = [p.code for p in study.params.values() if not p.after_baseline]
+    more = [f"NOTE {len(baseline_only)} parameter(s) with values at baseline only ({_examples(baseline_only)}): "
+            f"offered, but no page opens on them (nothing after baseline to compare)"] if baseline_only else []
+    warn = _words.baseline_only_warnings(study) if baseline_only else []
+    if more or warn:  # the Study is frozen: these lines need the finished study to know what each page offers
+        object.__setattr__(study, "notes", study.notes + tuple(more + warn))
+        object.__setattr__(study, "empty_pages", study.empty_pages + tuple(warn))
     return study
+
+
+# Planned and actual treatment variables of ADSL (ADaMIG): efficacy data by the planned arm, safety data by
+# the actual arm. Pairs, in preference order; a study with one of them uses it for both.
+ARM_PAIRS = (("TRT01P", "TRT01A"), ("ARM", "ACTARM"))
+
+
+def _arm_variables(adsl: pd.DataFrame, cfg, adsl_file: str, folder: Path) -> dict[str, str]:
+    """{"efficacy": variable, "safety": variable}: study.toml [arms] efficacy_variable / safety_variable /
+    variable (both), else the planned and actual variables of ``ARM_PAIRS``, else the one there is."""
+    cols = adsl.columns
+    pair = next((p for p in ARM_PAIRS if p[0] in cols and p[1] in cols), None)
+    single = _pick(cols, "TRT01A", "TRT01P", "ARM", "ACTARM") or "TRT01A"
+    default = pair or (single, single)
+    out, errors = {}, []
+    for i, (kind, key, given) in enumerate((("efficacy", "efficacy_variable", cfg.efficacy_arm_variable),
+                                            ("safety", "safety_variable", cfg.safety_arm_variable))):
+        if not given and cfg.arm_variable:
+            key, given = "variable", cfg.arm_variable
+        if given and given not in cols:
+            cands = [c for c in cols if re.fullmatch(r"TRT\d\d[AP]|ARM|ACTARM", c)]
+            line = (f"ERROR study.toml [arms] {key}: {given} is not a variable of {adsl_file} "
+                    f"(treatment variables there: {', '.join(cands) or 'none'})")
+            if line not in errors:
+                errors.append(line)
+        out[kind] = given or default[i]
+    if errors:
+        raise DataError(folder, errors)
+    return out
+
+
+def _arm_notes(adsl: pd.DataFrame, why: pd.Series, why_saf: pd.Series, eff: str, saf: str, file: str) -> list[str]:
+    """The Data notes on the two arm variables, and on subjects whose planned and actual arms differ."""
+    both = (why == "") & (why_saf == "")
+    differ = int((adsl.loc[both, eff].astype(str) != adsl.loc[both, saf].astype(str)).sum())
+    notes = [f"NOTE {file}: efficacy data are analysed in the planned arm ({eff}), safety-population data (adverse "
+             f"events, exposure, and labs, vital signs, ECG by default) in the actual arm ({saf}); {differ + int(((why == '') != (why_saf == '')).sum())} "
+             f"subject(s) differ ([arms] efficacy_variable / safety_variable / variable in study.toml)"]
+    only_eff = (why == "") & (why_saf != "")
+    if only_eff.any():
+        counts = why_saf[only_eff].value_counts()
+        notes.append(f"NOTE {file}: {int(only_eff.sum())} subject(s) randomised but in no {saf} arm "
+                     f"({', '.join(f'{k}: {v}' for k, v in counts.items())}): in their {eff} arm for efficacy "
+                     f"data, not in the safety analyses")
+    only_saf = (why != "") & (why_saf == "")
+    if only_saf.any():
+        notes.append(f"NOTE {file}: {int(only_saf.sum())} subject(s) in no {eff} arm but treated: in their {saf} "
+                     f"arm for safety data, not in the efficacy analyses")
+    p, a = adsl.loc[both, eff].astype(str), adsl.loc[both, saf].astype(str)
+    moved = p != a
+    if moved.any():
+        pairs = (p[moved] + " → " + a[moved]).value_counts()
+        notes.append(f"NOTE {file}: {int(moved.sum())} subject(s) received another treatment than planned "
+                     f"({', '.join(f'{k}: {v}' for k, v in pairs.items())}): efficacy data are analysed by the "
+                     f"planned arm ({eff}), safety data by the actual arm ({saf})")
+    return notes
 
 
 def _finish(df: pd.DataFrame, cols, subjects: pd.CategoricalDtype) -> pd.DataFrame:
@@ -499,12 +599,13 @@ def _per_arm(subjects: pd.Series, subj_arm: pd.Series, labels) -> str:
     return ", ".join(f"{a} {int(arm.get(a, 0))}" for a in labels)
 
 
-def _report(sel, plan, time_unit: str, kind: str, pop, shown: pd.DataFrame, subj_arm, labels) -> tuple[str, ...]:
+def _report(sel, plan, time_unit: str, kind: str, pop, shown: pd.DataFrame, subj_arm, labels, arm_var: str = ""
+            ) -> tuple[str, ...]:
     """What was decided for one BDS dataset, in a few lines (``python app.py check``)."""
     n_par = shown["PARAMCD"].nunique()
     who = f"{pop.flag} = 'Y', {pop.n} of {pop.total} subjects" if pop.flag else f"all {pop.total} subjects"
     lines = [f"{sel.dataset} ({sel.file}): {n_par} analysis parameter(s); key {'+'.join(sel.key)}; "
-             f"{kind} population ({who})"]
+             f"{kind} population ({who})" + (f"; arm {arm_var}" if arm_var else "")]
     lines += sel.decisions
     base = shown[shown["ABLFL"] == "Y"]
     post = shown[(shown["ABLFL"] != "Y") & shown["AVAL"].notna()]
@@ -550,6 +651,7 @@ def _summary(study: Study) -> list[str]:
     lines = [
         f"  study {study.study_id}: {len(study.adsl)} subjects in {len(study.arms)} arms ({study.arm_variable}): {arms}"
         + (f"; {excluded} subject(s) in no arm left out" if excluded else ""),
+        *arm_variable_lines(study),
         f"  parameters: {len(study.params)} ({ds}); time axis: {study.time_title.lower()}, "
         f"{len(study.visits)} visits",
         f"  adverse events: {ae}; {study.populations['efficacy'].text}; {study.populations['safety'].text}",
@@ -558,6 +660,24 @@ def _summary(study: Study) -> list[str]:
     for report in study.reports.values():  # what was decided for each parameter dataset
         lines += [f"  {report[0]}", *[f"    {x}" for x in report[1:]]]
     return lines
+
+
+def arm_variable_lines(study: Study) -> list[str]:
+    """Which ADSL variable each population's arms come from, and how many subjects' arms differ (``check``, and
+    the Data notes)."""
+    eff, saf = study.arm_variable_of("efficacy"), study.arm_variable_of("safety")
+    if eff == saf:
+        return [f"  arms: {eff} for efficacy and safety data alike"]
+    adsl = study.adsl
+    pe, pa = adsl["ARM_EFFICACY"], adsl["ARM_SAFETY"]
+    moved = int((pe.notna() & pa.notna() & (pe.astype(str) != pa.astype(str))).sum())
+    only_eff, only_saf = int((pe.notna() & pa.isna()).sum()), int((pe.isna() & pa.notna()).sum())
+    parts = [f"{moved} subject(s) in another arm by {saf} than by {eff}"]
+    if only_eff:
+        parts.append(f"{only_eff} in a {eff} arm only (randomised, not treated)")
+    if only_saf:
+        parts.append(f"{only_saf} in a {saf} arm only")
+    return [f"  arms: efficacy data by {eff} (planned), safety data by {saf} (actual); " + ", ".join(parts)]
 
 
 def served_without(study: Study) -> list[str]:

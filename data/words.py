@@ -187,16 +187,66 @@ def page_title(study, page) -> str:
     return page_text(study, pid).title
 
 
+def population_text(study, codes) -> str:
+    """The population(s) the parameters ``codes`` are analysed in, with the arm variable when efficacy and safety
+    data use different ones: 'Safety population: SAFFL = 'Y' (9 of 10 subjects), by actual arm (TRT01A)'."""
+    datasets = list(dict.fromkeys(study.params[c].dataset for c in codes if c in study.params))
+    two = study.arm_variable_of("efficacy") != study.arm_variable_of("safety")
+    out = []
+    for d in datasets:
+        pop = study.population_of(d)
+        if pop is None:
+            continue
+        text = pop.text
+        if two:
+            kind = study.arm_kind(d)
+            text += f", by {'actual' if kind == 'safety' else 'planned'} arm ({study.arm_variable_of(kind)})"
+        out.append(text)
+    return "; ".join(dict.fromkeys(out)) if out else "all subjects"
+
+
+def _default_pool(study, page: str) -> list[str]:
+    """The parameters a page may open with: those with values after baseline (a baseline-only parameter, such
+    as height or an average of baseline readings, has nothing to show over time or between two visits), unless
+    the page offers nothing else."""
+    params = page_params(study, page)
+    over_time = [p.code for p in params if getattr(p, "after_baseline", True)]
+    return over_time or [p.code for p in params]
+
+
 def default_parameter(study, page: str) -> str | None:
     codes = [p.code for p in page_params(study, page)]
     given = configured(study, page).get("parameter")
-    return given if given in codes else (codes[0] if codes else None)
+    pool = _default_pool(study, page)
+    return given if given in codes else (pool[0] if pool else None)
 
 
 def default_multiples(study, page: str = "trajectories", n: int = 4) -> list[str]:
     codes = [p.code for p in page_params(study, page)]
     given = [c for c in configured(study, page).get("multiples", ()) if c in codes]
-    return given or codes[:n]
+    return given or _default_pool(study, page)[:n]
+
+
+def baseline_only_warnings(study) -> list[str]:
+    """WARNING lines for pages that would open on parameters with baseline values only (an empty mixed model and
+    change from baseline): every parameter offered is baseline-only, or study.toml opens the page on one."""
+    out = []
+    for page in ("trajectories", "comparison"):
+        params = page_params(study, page)
+        only = [p.code for p in params if not getattr(p, "after_baseline", True)]
+        if not only:
+            continue
+        if len(only) == len(params):
+            out.append(f"WARNING {page} page: every parameter it offers has values at baseline only "
+                       f"({', '.join(only[:8])}): nothing to show over time, no change from baseline, no mixed model "
+                       f"([pages.{page}] datasets in study.toml chooses the datasets)")
+            continue
+        given = configured(study, page)
+        opened = [c for c in ([given.get("parameter")] + list(given.get("multiples", ()))) if c in only]
+        if opened:
+            out.append(f"WARNING study.toml [pages.{page}]: {', '.join(dict.fromkeys(opened))} has values at baseline "
+                       f"only: the page would open on an empty change from baseline and mixed model")
+    return out
 
 
 def patient_defaults(study) -> dict:
@@ -371,8 +421,8 @@ def check(study) -> list[str]:
     return errors
 
 
-__all__ = ["BaselineSpec", "PageText", "baseline_specs", "check", "default_multiples", "default_parameter",
-           "page_params", "page_text", "page_title", "patient_defaults", "readable", "value_text", "variable_label"]
+__all__ = ["BaselineSpec", "PageText", "baseline_only_warnings", "baseline_specs", "check", "default_multiples", "default_parameter",
+           "page_params", "page_text", "population_text", "page_title", "patient_defaults", "readable", "value_text", "variable_label"]
 
 
 def take_labels(tables: dict) -> tuple[dict, dict]:

@@ -39,8 +39,10 @@ def rename_arm(folder, old, new):
     (folder / "study.toml").unlink(missing_ok=True)  # LSO-088's study.toml names the arms it renames
     for p in folder.glob("*.parquet"):
         df = pd.read_parquet(p)
-        if "TRT01A" in df.columns:
-            df["TRT01A"] = df["TRT01A"].replace({old: new})
+        cols = [c for c in ("TRT01A", "TRT01P", "ARM", "ACTARM") if c in df.columns]  # planned and actual arms
+        if cols:
+            for c in cols:
+                df[c] = df[c].replace({old: new})
             df.to_parquet(p, index=False)
 
 

@@ -178,7 +178,7 @@ def _case_unreadable_adae(d):
 
 def _case_every_subject_a_screen_failure(d):
     t = _t()
-    t["adsl"]["TRT01A"] = "Screen Failure"
+    t["adsl"][["ARM", "TRT01P", "TRT01A"]] = "Screen Failure"
     for name in ("adlb", "adae"):
         t[name]["TRT01A"] = "Screen Failure"
     _write(d, t)
@@ -204,11 +204,11 @@ CORPUS = [
      r"ERROR adae\.parquet, column USUBJID: subjects not in ADSL in rows 3: 'XYZ-101-077'"),
     ("unreadable_adae", _case_unreadable_adae, r"ERROR adae\.parquet: not readable as parquet \(\w+: .+\)"),
     ("arm_not_in_config", _case_arm_not_in_config,
-     r"ERROR adsl\.parquet, column TRT01A: arm not in study\.toml \[arms\] order in rows 1, 2, 3 \(\+2 more\): "
+     r"ERROR adsl\.parquet, column TRT01P: arm not in study\.toml \[arms\] order in rows 1, 2, 3 \(\+2 more\): "
      r"'Drug 20 mg'"),
     ("config_unknown_key", _case_config_unknown_key,
      r"ERROR study\.toml \[arms\]: unknown key\(s\) colour; known: variable, order, reference, colours, exclude, "
-     r"include_untreated"),
+     r"include_untreated, efficacy_variable, safety_variable"),
     ("config_not_toml", _case_config_not_toml, r"ERROR study\.toml: not valid TOML \(.+\)"),
     ("config_arm_variable_absent", _case_config_arm_variable_absent,
      r"ERROR study\.toml \[arms\] variable: TRT02A is not a variable of adsl\.parquet "
@@ -222,7 +222,7 @@ CORPUS = [
     ("empty_population", _case_empty_population,
      r"ERROR adsl\.parquet, column EFFFL: no subject has EFFFL = 'Y': the efficacy population would be empty"),
     ("every_subject_a_screen_failure", _case_every_subject_a_screen_failure,
-     r"ERROR adsl\.parquet, column TRT01A: no subject is in a treatment arm \(TRT01A 'Screen Failure'\): "
+     r"ERROR adsl\.parquet, column TRT01P: no subject is in a treatment arm \(TRT01P 'Screen Failure'\): "
      r"nothing to show \(\[arms\] exclude in study\.toml\)"),
     ("locked_then_changed", _case_locked_then_changed,
      r"ERROR advs\.parquet: SHA-256 differs from LOCK\.json \(locked \w{12}…, found \w{12}…\): "
@@ -371,7 +371,7 @@ def _warn_unlocked(d):
 
 def _warn_arm_missing_in_adsl(d):
     t = _t()
-    t["adsl"].loc[3, "TRT01A"] = ""
+    t["adsl"].loc[3, ["TRT01P", "TRT01A", "ARM"]] = ""  # in no arm, planned or actual
     for name in ("adlb", "adae"):  # the datasets that repeat the arm agree with ADSL
         t[name].loc[t[name]["USUBJID"] == t["adsl"].loc[3, "USUBJID"], "TRT01A"] = ""
     _write(d, t, "xpt5")

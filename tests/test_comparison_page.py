@@ -70,7 +70,11 @@ def test_boxes_per_arm_and_timepoint_hold_the_file_values(cb, study, adcell):
         a = study.arm_by_label[arm]
         for week, colour in ((0, a.light), (48, a.colour)):
             box = next(b for b in boxes if b.meta["arm"] == arm and b.meta["visit"] == week)
-            assert sorted(box.y) == pytest.approx(sorted(values(adcell, "NAIVEB", arm, week)))
+            v = values(adcell, "NAIVEB", arm, week)
+            pts = next(p for p in role(fig, "points") if p.meta["arm"] == arm and p.meta["visit"] == week)
+            assert sorted(pts.y) == pytest.approx(sorted(v))
+            # the box is drawn from the table's quartiles (type 7), not plotly's own
+            assert [box.q1[0], box.median[0], box.q3[0]] == pytest.approx(list(np.quantile(v, [0.25, 0.5, 0.75])))
             assert box.fillcolor == colour
     assert fig.layout.yaxis.title.text == "Naive B cells (% of CD19+)"
     texts = [a.text for a in fig.layout.annotations]
@@ -112,7 +116,7 @@ def test_chosen_patients_are_highlighted_and_labelled(cb, study, adcell):
         expected += [float(d.loc[d["AVISITN"] == w, "AVAL"].iloc[0]) for w in (0, 48)]
     assert list(hl.y) == pytest.approx(expected)
     # The boxes still hold every patient of the arms: the patient filter highlights, it does not subset.
-    assert sum(len(b.y) for b in role(fig, "box")) == int(adcell[(adcell["PARAMCD"] == "NAIVEB")
+    assert sum(b.meta["n"] for b in role(fig, "box")) == int(adcell[(adcell["PARAMCD"] == "NAIVEB")
                                                                  & adcell["AVISITN"].isin([0, 48])].shape[0])
     assert "Highlighted (patient filter): LSO-088-003, LSO-088-025" in "".join(out["cmp-caption.children"])
 
@@ -249,7 +253,7 @@ def test_visit_pickers_follow_the_global_window(cb, study):
 def test_other_timepoints_and_reversed_order(cb, study, adcell):
     _, fig = render(cb, study, **{"cmp-visit-a.value": 24, "cmp-visit-b.value": 12})
     box = next(b for b in role(fig, "box") if b.meta["arm"] == "Belimumab" and b.meta["visit"] == 12)
-    assert sorted(box.y) == pytest.approx(sorted(values(adcell, "NAIVEB", "Belimumab", 12)))
+    assert box.median[0] == pytest.approx(np.median(values(adcell, "NAIVEB", "Belimumab", 12)))
     assert list(fig.layout.xaxis.ticktext[:2]) == ["Week 12", "Week 24"]
 
 

@@ -40,7 +40,7 @@ def test_no_file_means_defaults(tmp_path):
 @pytest.mark.parametrize("text,line", [
     ('[arms]\ncolour = { "A" = "#000000" }\n',
      "ERROR study.toml [arms]: unknown key(s) colour; known: variable, order, reference, colours, exclude, "
-     "include_untreated"),
+     "include_untreated, efficacy_variable, safety_variable"),
     ('[arm]\nvariable = "TRT01A"\n',
      "ERROR study.toml: unknown section(s) [arm]; known: [study], [arms], [populations], [datasets], [visits], "
      "[overview], [safety], [pages]"),
@@ -169,7 +169,7 @@ def test_renamed_adverse_event_dataset(folder):
 
 @pytest.mark.parametrize("text,line", [
     ('[arms]\nreference = "Drug 50 mg"\n',
-     "ERROR study.toml [arms] reference: 'Drug 50 mg' is not an arm of TRT01A "
+     "ERROR study.toml [arms] reference: 'Drug 50 mg' is not an arm of TRT01P or TRT01A "
      "(arms: 'Placebo', 'Drug 10 mg', 'Drug 20 mg')"),
     ('[populations]\nefficacy = "PPROTFL"\n',
      "ERROR study.toml [populations] efficacy: PPROTFL is not a variable of adsl.parquet "

@@ -76,15 +76,22 @@ def test_record_keys_take_effect(realistic):
 
 
 def test_untreated_subjects_without_any_population_flag(tmp_path):
-    """No population flag in ADSL: a subject without TRTSDT was never treated and is in no arm, unless
-    study.toml keeps them."""
+    """No population flag in ADSL: a subject without TRTSDT was never treated: in no actual (safety) arm, unless
+    study.toml keeps them; randomised (a planned arm), they stay in their planned arm for efficacy data. With one
+    arm variable for both, they are in no arm at all."""
     t = B.build()
     t["adsl"] = t["adsl"].drop(columns=["SAFFL", "EFFFL", "ITTFL"])
     t["adsl"]["TRTSDT"] = t["adsl"]["TRTSDT"].astype("datetime64[ns]")
     t["adsl"].loc[4, "TRTSDT"] = None
+    untreated = t["adsl"].loc[4, "USUBJID"]
     d = B.write(tmp_path / "x", "parquet", t)
     s = load_study(d)
-    assert sum(a.n for a in s.arms) == 11 and list(s.excluded["USUBJID"]) == [t["adsl"].loc[4, "USUBJID"]]
+    assert sum(a.n for a in s.arms) == 12 and s.excluded.empty
+    assert untreated in s.population("efficacy").subjects and untreated not in s.population("safety").subjects
+    assert any("1 subject(s) randomised but in no TRT01A arm (no TRTSDT (never treated): 1)" in n for n in s.notes)
+    (d / "study.toml").write_text('[arms]\nvariable = "TRT01A"\n')
+    s = load_study(d)
+    assert sum(a.n for a in s.arms) == 11 and list(s.excluded["USUBJID"]) == [untreated]
     assert any("(no TRTSDT (never treated): 1)" in n for n in s.notes)
-    (d / "study.toml").write_text("[arms]\ninclude_untreated = true\n")
+    (d / "study.toml").write_text('[arms]\nvariable = "TRT01A"\ninclude_untreated = true\n')
     assert sum(a.n for a in load_study(d).arms) == 12

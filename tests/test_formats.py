@@ -56,10 +56,10 @@ def expected_measurements(t) -> pd.DataFrame:
 def test_folder_opens_with_adam_defaults(folders, source, fmt):
     study = load_study(folders[fmt])
     assert study.study_id == "XYZ-101" and not study.lock.locked and not study.simulated
-    # arms from TRT01A, ordered by TRT01AN, n from ADSL; codes from ARMCD
+    # arms from TRT01P (efficacy data) and TRT01A (safety data), ordered by TRT01AN, n from ADSL; codes from ARMCD
     assert [(a.label, a.code, a.n) for a in study.arms] == [("Placebo", "PBO", 4), ("Drug 10 mg", "D10", 3),
                                                              ("Drug 20 mg", "D20", 5)]
-    assert study.arm_variable == "TRT01A" and study.reference.label == "Placebo"
+    assert study.arm_variables == {"efficacy": "TRT01P", "safety": "TRT01A"} and study.reference.label == "Placebo"
     # populations by flag
     assert study.efficacy_flag == "EFFFL" and study.safety_flag == "SAFFL"
     assert (study.population("efficacy").n, study.population("safety").n) == (11, 11)

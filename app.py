@@ -41,7 +41,7 @@ def create_app(data_dir: str | Path | None = None, cache_config: dict | None = N
         update_title=None,
     )
     app.layout = shell.layout(study, PAGES)
-    app.validation_layout = dbc.Container([shell.layout(study, PAGES), *[p.layout(study) for p in PAGES]])
+    app.validation_layout = dbc.Container([shell.layout(study, PAGES), *shell.validation_pages(study, PAGES)])
     cache = ResultCache(app.server, study.fingerprint, cache_config)
     shell.register(app, study, PAGES)
     deck.register(app, study, PAGES)

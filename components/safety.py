@@ -22,7 +22,7 @@ from components.export import csv_with_provenance
 from components import viewstate as V
 from components.shell import FILTER_STORE
 from components.tables import frame_table
-from components.theme import base_layout, graph_config, stamp
+from components.theme import arm_symbol, base_layout, graph_config, stamp
 from data import filters as F
 from data import words as W
 
@@ -33,8 +33,8 @@ TITLE = "Safety"
 URL_STATE = {"threshold": ("ae-threshold", "value"), "rd": ("ae-arm", "value"), "vs": ("ae-ref", "value"),
              "q": ("ae-quick", "value", V.Text(80))}  # the listing's quick search (MAX_QUICK characters)
 
-# A sequential red-purple scale: it shares no hue with the arm colours (blue, orange, green),
-# so a bar's colour is never read as an arm.
+# A sequential pink-purple scale for the bars; arms are told apart by the subject dots' shape and colour in
+# their own column at the left, never by a bar's colour.
 GRADE_COLOURS = {
     "Grade 1": "#fbb4b9", "Grade 2": "#f768a1", "Grade 3": "#ae017e", "Grade 4": "#5c0060", "Grade 5": "#111111",
     "Mild": "#fbb4b9", "Moderate": "#f768a1", "Severe": "#ae017e", "Unknown": "#7b8794",
@@ -329,7 +329,8 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
     arm_of = pop.set_index("USUBJID")["ARM"]
     fig.add_trace(go.Scatter(
         x=[xmin + 0.45] * len(subjects), y=subjects, mode="markers", showlegend=False, name="subject",
-        marker=dict(size=10, symbol="circle", color=[study.arm_by_label[arm_of[s]].colour for s in subjects],
+        marker=dict(size=10, symbol=[arm_symbol(study, arm_of[s]) for s in subjects],
+                    color=[study.arm_by_label[arm_of[s]].colour for s in subjects],
                     line=dict(width=1, color="#fff")),
         customdata=[[s, s] for s in subjects], hovertemplate="Click: show only %{customdata[0]}<extra></extra>",
     ))

@@ -16,7 +16,7 @@
     overview: [".card:has(#ov-design)", ".row:has(#ov-disposition)"],
     trajectories: [".row:has(#traj-graph)", ".card:has(#traj-stats)", ".card:has(#traj-table)"],
     comparison: [".card:has(#cmp-fig)", ".card:has(#cmp-tables)"],
-    safety: [".card:has(#ae-summary)", ".card:has(#ae-timeline)", ".card:has(#ae-incidence-grid)"],
+    safety: [".card:has(#ae-summary)", ".card:has(#ae-incidence-grid)", ".card:has(#ae-timeline)"],
     patient: [".card:has(#pt-figure)"]
   };
   var DOCK = 46;  /* px kept free at the bottom for the deck dock and the ◀ ▶ buttons */

@@ -22,16 +22,18 @@
   var lastWrite = -1;       /* time of the last URL write */
   var selfWritten = null;   /* the query this script last made canonical (its notices stay up) */
   var shownNotices = [];
+  var noticeAt = -1;        /* time the notices in view were shown */
+  var lastEvent = 0;        /* the user's last action or Back/Forward: what closes a link's notices */
 
   function now() { return window.performance ? window.performance.now() : Date.now(); }
-  function markInput() { lastInput = now(); }
+  function markInput() { lastInput = now(); lastEvent = lastInput; }
   ["click", "change", "input"].forEach(function (ev) { document.addEventListener(ev, markInput, true); });
   var ACTING_KEYS = /^(Enter| |Spacebar|Arrow.*|Home|End|PageUp|PageDown|Delete|Backspace|.)$/;
   document.addEventListener("keydown", function (e) {
     if (e.key !== "Tab" && e.key !== "Shift" && ACTING_KEYS.test(e.key)) markInput();
   }, true);
   /* Back / Forward: what the page does to settle on that entry replaces it, never pushes a new one. */
-  window.addEventListener("popstate", function () { lastWrite = now() + 1; });
+  window.addEventListener("popstate", function () { lastEvent = now(); lastWrite = now() + 1; });
 
   /* The skip link moves focus to the page without putting "#page-content" in the URL. */
   document.addEventListener("click", function (e) {
@@ -323,14 +325,16 @@
                        "show the selected arms without them.");
         }
         var noticeKids = N, noticeOpen = N;
-        if (ours && !notices.length) {
-          /* our own canonical rewrite: the notices of the link stay up */
+        if (!notices.length && shownNotices.length && (ours || lastEvent <= noticeAt)) {
+          /* our own canonical rewrite, or a page settling on the link's view (a default patient written to
+             the URL): the notices of the link stay up until the user acts */
         } else if (notices.length || shownNotices.length) {
           if (!sameJson(notices, shownNotices)) {
             noticeKids = notices.length ? notices.map(function (t) {
               return {type: "Div", namespace: "dash_html_components", props: {children: t}};
             }) : null;
             noticeOpen = notices.length > 0;
+            if (notices.length) noticeAt = now();
           }
           shownNotices = notices;
         }

@@ -474,6 +474,15 @@ def box_summary(values, x: float) -> dict:
     return dict(x=[x], q1=[q1], median=[med], q3=[q3], lowerfence=[lo], upperfence=[hi])
 
 
+def outline_on(fill: str) -> str:
+    """The outline (and median line) of a box filled with ``fill``: dark, or grey on a near-black fill where a
+    dark median would be unseen (grey keeps 3:1 against both the fill and the white plot)."""
+    r, g, b = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    lum = sum(w * (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4) for w, c in ((0.2126, r), (0.7152, g),
+                                                                                            (0.0722, b)))
+    return "#8a8a8a" if lum < 0.03 else "#1f2933"
+
+
 def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], annot: str, log: bool,
                  row=None, col=None, grid=False, summarise=False) -> tuple[float, float] | None:
     """Boxes, points, paired lines, highlights and brackets of one subset. Returns the y range (display space)."""
@@ -499,7 +508,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             data = box_summary(d["AVAL"], pos[v]) if large else dict(x=[pos[v]] * len(d), y=d["AVAL"].tolist())
             fig.add_trace(go.Box(
                 **data, name=f"{arm} · {study.visit_label(v)}",
-                fillcolor=fill, line=dict(color=a.colour if tag == "1" else "#1f2933", width=1.6),
+                fillcolor=fill, line=dict(color=a.colour if tag == "1" else outline_on(a.colour), width=1.6),
                 marker=dict(color=a.colour), boxpoints=False, width=BOX_WIDTH, showlegend=False,
                 legendgroup=arm, hoverinfo="y", meta={"role": "box", "arm": arm, "visit": v, "n": len(d)},
             ), **rc)

@@ -143,7 +143,10 @@ def layout(study):
                           incidence_controls,
                           html.Div(id="ae-incidence-msg"),
                           dag.AgGrid(
-                              id="ae-incidence-grid", rowData=[], columnDefs=[],
+                              id="ae-incidence-grid", rowData=[],
+                              # (a grid with no column is an invalid ARIA grid until the callback answers)
+                              columnDefs=[{"field": "label", "headerName": "System organ class / preferred term",
+                                           "flex": 1}],
                               defaultColDef={"sortable": False, "filter": False, "resizable": True,
                                              "wrapHeaderText": True, "autoHeaderHeight": True,
                                              "suppressMovable": True},

@@ -131,7 +131,8 @@ def register(app, prefix: str, inputs: list[tuple[str, str]], *, code=None, code
             Input(i["code-collapse"], "is_open"), *[Input(c, p) for c, p in inputs],
         )
 
-        @app.callback(Output(i["code"], "children"), Input(i["code-req"], "data"))
+        # (not on the page's first render: the gate has sent nothing yet, and a request would answer 204)
+        @app.callback(Output(i["code"], "children"), Input(i["code-req"], "data"), prevent_initial_call=True)
         def show(req):
             if not isinstance(req, list) or len(req) != len(inputs):
                 raise PreventUpdate

@@ -1075,11 +1075,29 @@ def add_answer(fig, study, state, ctl: dict, sctl: dict, res: dict, summ: pd.Dat
     ys = [fwd(y) for _, y in marks] + [fwd(y_ref)]
     vals = [fwd(x) for x in summ[["ci_low", "ci_high", "mean"]].to_numpy(float).ravel() if np.isfinite(x)
             and (x > 0 or not log)]
+    # the labels are spaced on the span the y axis will show (every trace of the panel, error bars and the
+    # normal range included), not only the means: otherwise two labels overlap on a tall axis
+    for t in fig.data:
+        if getattr(t, "yaxis", None) not in (None, "y") or t.y is None:
+            continue
+        y = pd.to_numeric(pd.Series(list(t.y)), errors="coerce").to_numpy(float)
+        ext = [y]
+        err = getattr(t, "error_y", None)
+        if err is not None and err.array is not None:
+            up = pd.to_numeric(pd.Series(list(err.array)), errors="coerce").to_numpy(float)
+            down = pd.to_numeric(pd.Series(list(err.arrayminus if err.arrayminus is not None else err.array)),
+                                 errors="coerce").to_numpy(float)
+            if len(up) == len(y) and len(down) == len(y):
+                ext += [y + up, y - down]
+        vals += [fwd(x) for e in ext for x in e if np.isfinite(x) and (x > 0 or not log)]
+    for sh in fig.layout.shapes or ():  # the normal-range band
+        if sh.yref in ("y", None) and sh.y0 is not None and sh.y1 is not None:
+            vals += [fwd(float(y)) for y in (sh.y0, sh.y1) if np.isfinite(float(y)) and (float(y) > 0 or not log)]
     yspan = (max(vals) - min(vals)) if vals else 1.0
     yspan = yspan or 1.0
     # labels at their bracket's middle, moved apart when they would overlap (two lines of text each)
     mids = sorted(((fwd(y) + fwd(y_ref)) / 2, k) for k, (_, y) in enumerate(marks))
-    gap = 0.17 * yspan
+    gap = 0.19 * yspan  # two 12 px lines and their border: ~40 px of the ~230 px panel (the axis pads ~10 %)
     placed = {}
     last = None
     for mid, k in mids:

@@ -280,7 +280,7 @@ def layout(study):
                                                  deck=True),
                             # the small multiples' between-arm answer: a forest plot of the MMRM differences
                             html.Div([dcc.Graph(id="traj-forest", config=graph_config(f"{study.study_id}-forest"),
-                                                style={"height": "300px"})],
+                                                style={"height": "100%"})],
                                      id="traj-forest-wrap", style={"display": "none"}, className="mt-2"),
                         ],
                         lg=9, md=8,
@@ -1161,8 +1161,10 @@ def forest_figure(study, state, ctl: dict, sctl: dict, results: list[dict]) -> g
         info = study.params[r["code"]]
         when = visit_words(study, r["visit"]) if r["visit"] is not None else "no comparison visit"
         titles.append(f"{letters[i]} · {info.name} · {when}")
-    row_px = 24 * max(1, len(others)) + 44
-    fig = make_subplots(rows=n, cols=1, subplot_titles=titles, vertical_spacing=min(0.12, 44 / (n * row_px)))
+    # each panel: 26 px per arm, then 64 px for its x ticks, its axis title and the next panel's title
+    row_px = 26 * max(1, len(others)) + 64
+    fig = make_subplots(rows=n, cols=1, subplot_titles=titles,
+                        vertical_spacing=min(0.5, 64 / max(1, n * row_px - 64)) if n > 1 else 0)
     methods = set()
     for i, r in enumerate(results, start=1):
         info = study.params[r["code"]]
@@ -1356,7 +1358,7 @@ def register(app, study, cache):
                                                           ctl["log"], ctl["imputed"], ctl["patmode"],
                                                           tuple(sorted(sctl.items()))),
                                           lambda: forest_figure(study, state, ctl, sctl, results))
-            forest_style = {"display": "block"}
+            forest_style = {"display": "block", "height": f"{forest.layout.height or 300}px"}  # the figure's own
         return (fig, {"height": f"{height}px"}, tables_block(study, state, ctl, summ), msg, stats, forest,
                 forest_style, *shown)
 

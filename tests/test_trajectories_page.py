@@ -517,3 +517,19 @@ def test_forged_mmrm_controls_give_204_for_show_code_too(cb, study, forged):
     assert r.status_code == 204
     ok = cb.outputs("traj-code", "children", {"traj-code-collapse.is_open": True, **controls(study, cov="TOEPH")})
     assert "COVARIANCE = 'TOEPH'" in ok["traj-code.children"]
+
+
+def test_small_multiples_forest_plot_names_the_method_and_gets_its_height(cb, study):
+    """The small multiples' between-arm answer: one forest panel per parameter, each arm vs the reference, the
+    method in the caption; its card is as tall as the figure (a fixed 300 px squeezed four panels into one)."""
+    _, out = figure(cb, controls(study, mode="multi"))
+    forest = go.Figure(decode(out["traj-forest.figure"]))
+    marks = [t for t in forest.data if (t.meta or {}).get("role") == "forest"]
+    assert {(t.meta["code"], t.meta["arm"]) for t in marks} == {
+        (c, a) for c in ("IGG", "C3", "DSDNA", "ANUA") for a in ("Ld-IL2", "Belimumab + Ld-IL2")}
+    assert all(np.isfinite(t.x[0]) for t in marks)
+    caption = " ".join(a.text for a in forest.layout.annotations if a.text)
+    assert "MMRM, unstructured (UN) covariance, Kenward–Roger df" in caption and "Holm" in caption
+    style = out["traj-forest-wrap.style"]
+    assert style["display"] == "block" and style["height"] == f"{forest.layout.height}px"
+    assert forest.layout.height >= 4 * 100

@@ -98,11 +98,28 @@
     var t = ax && ax.title ? (typeof ax.title === "string" ? ax.title : ax.title.text) : "";
     return plain(t) || fallback;
   }
+  /* An x drawn beside its tick (arms dodged apart at a visit) reads as the tick's value in the table. */
+  function tickOf(L) {
+    var ax = L.xaxis || {}, vals = arr(ax.tickvals).filter(function (v) { return typeof v === "number"; });
+    if (vals.length < 2) return function (x) { return plain(x); };
+    var sorted = vals.slice().sort(function (a, b) { return a - b; }), gap = Infinity;
+    for (var i = 1; i < sorted.length; i++) gap = Math.min(gap, sorted[i] - sorted[i - 1]);
+    var texts = arr(ax.ticktext);
+    return function (x) {
+      if (typeof x !== "number") return plain(x);
+      var best = -1, d = Infinity;
+      vals.forEach(function (v, k) { if (Math.abs(v - x) < d) { d = Math.abs(v - x); best = k; } });
+      if (best < 0 || d > gap / 2) return plain(x);
+      return texts.length === vals.length ? plain(texts[best]) : plain(vals[best]);
+    };
+  }
   function tableFor(gd) {
     var L = gd._fullLayout || gd.layout || {};
+    var xText = tickOf(gd.layout || {});
     var head = ["Series", axisTitle(L, "xaxis", "x"), axisTitle(L, "yaxis", "y"), "Detail"];
     var rows = [];
-    (gd.data || []).forEach(function (t) {
+    /* _fullData: the arrays decoded (the figure's JSON sends numbers as base64 {dtype, bdata}) */
+    (gd._fullData || gd.data || []).forEach(function (t) {
       if (t.visible === false || t.visible === "legendonly") return;
       var name = plain(t.name) || "";
       if (t.type === "box") {
@@ -127,7 +144,7 @@
         if (base.length) detail.push("from " + plain(base[i]));
         if (ep.length && typeof yv[i] === "number") detail.push("interval " + plain(yv[i] - (em.length ? em[i] : ep[i])) + " to " + plain(yv[i] + ep[i]));
         if (txt.length && typeof txt[i] === "string") detail.push(plain(txt[i]));
-        rows.push([name, plain(xs[i]), plain(yv[i]), detail.join("; ")]);
+        rows.push([name, xText(xs[i]), plain(yv[i]), detail.join("; ")]);
       }
     });
     return {head: head, rows: rows};

@@ -90,3 +90,24 @@ def test_timepoint_window_is_operable_from_the_keyboard(live_server, browser):
     WebDriverWait(browser, 10).until(lambda b: "weeks=0-44" in b.current_url)
     wait_for(browser, "#filter-summary", "weeks 0–44")
     assert Select(browser.find_element(By.ID, "f-to")).first_selected_option.get_attribute("value") == "44"
+
+
+def test_every_figure_has_its_data_table_one_click_away(live_server, browser):
+    """The figure's text alternative: "Data table" shows the numbers the figure draws, per series."""
+    browser.get(live_server + "/trajectories")
+    wait_for(browser, "#traj-graph .main-svg")
+    host = browser.find_element(By.ID, "traj-graph")
+    assert host.get_attribute("role") == "figure" and "Data table" in host.get_attribute("aria-label")
+    btn = browser.find_element(By.CSS_SELECTOR, ".fig-table-btn[data-graph='traj-graph']")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", btn)
+    btn.click()
+    table = wait_for(browser, "#traj-graph-table table")
+    assert btn.get_attribute("aria-expanded") == "true"
+    means = browser.execute_script(
+        "var gd = document.querySelector('#traj-graph .js-plotly-plot');"
+        "var t = gd._fullData.filter(function (t) { return t.name === 'Belimumab'; })[0];"
+        "return [Array.from(t.x).length, Math.round(Array.from(t.y)[0] * 1e4) / 1e4];")
+    rows = [[c.text for c in r.find_elements(By.TAG_NAME, "td")] for r in table.find_elements(By.CSS_SELECTOR, "tbody tr")]
+    mine = [r for r in rows if r[0] == "Belimumab"]
+    assert len(mine) == means[0] and mine[0][1] == "0" and mine[0][2] == f"{means[1]:g}"
+    assert "[object" not in " ".join(" ".join(r) for r in rows)

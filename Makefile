@@ -6,7 +6,7 @@ PIP    := $(PY) -m pip
 export SM_FORMULA_ENGINE := patsy
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test install install-test browser redis office deck-render serve-prod loadtest bench data clean r-reference
+.PHONY: run test install install-test browser redis nginx office deck-render serve-prod loadtest bench data clean r-reference
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ redis:
 		apt-get install -y -q redis-server >/dev/null 2>&1 || \
 		(apt-get update -q >/dev/null && apt-get install -y -q redis-server >/dev/null); }
 
+## nginx, the load balancer of the benchmark's scale-out run (installed when missing; the benchmark starts its own
+## on loopback with a generated configuration, never the system service)
+nginx:
+	@command -v nginx >/dev/null 2>&1 || { echo "installing nginx"; \
+		apt-get install -y -q nginx-light >/dev/null 2>&1 || apt-get install -y -q nginx >/dev/null 2>&1 || \
+		(apt-get update -q >/dev/null && apt-get install -y -q nginx >/dev/null); }
+
 ## LibreOffice Impress and poppler (pdftoppm) to render decks to pictures (installed when missing)
 office:
 	@if ! command -v soffice >/dev/null 2>&1 || ! command -v pdftoppm >/dev/null 2>&1; then \
@@ -60,9 +67,11 @@ office:
 deck-render: install-test browser office
 	$(PY) tests/render_deck.py deck-render
 
-## Whole test suite
+## Whole test suite, in TEST_WORKERS processes (pytest-xdist; each test file stays in one process, so its
+## module fixtures are built once; servers, browsers and Redis are started per process on free ports)
+TEST_WORKERS ?= 2
 test: install-test browser redis
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 $(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
 	$(PIP) install --quiet -e ".[load]"
@@ -74,10 +83,12 @@ $(VENV)/.installed-load: pyproject.toml $(VENV)/.installed
 loadtest: $(VENV)/.installed-load
 	$(PY) loadtest/run.py --users 20 --seconds 60
 
-## Performance benchmark (not part of `make test`): LSO-088 and two generated studies (300 and 5,000
-## subjects) under gunicorn, every page's callbacks, memory, naive and floor times, a browser click;
-## prints the table and writes bench-results/bench-latest.json (about 12 minutes on 2 cores)
-bench: install-test browser
+## Performance benchmark (not part of `make test`): LSO-088, two generated studies (300 and 5,000 subjects) and
+## R, a generated study in ADaMIG shape (251 MB of XPT v5), under gunicorn: cold start first and from the start
+## cache, every page's callbacks, memory, naive and floor times, a browser click, the grid drawn in Chromium,
+## the MMRM figure, then the scale-out run (2 hosts behind nginx sharing Redis, 100 users for 60 s); prints
+## the table and writes bench-results/bench-latest.json (about 25 minutes on 2 cores)
+bench: install-test $(VENV)/.installed-load browser redis nginx
 	$(PY) -m bench.run
 
 ## Regenerate the R reference values of the statistics tests (tests/r/ref_*.csv; needs R with nlme, lme4,

@@ -19,7 +19,9 @@ import dash_bootstrap_components as dbc
 from dash import Dash
 
 import security
+from audit import ENV_AUDIT, AuditLog
 from components import comparison, deck, overview, patient, safety, shell, trajectories
+from data import blinding
 from data.cache import ResultCache
 from data.lock import LockError
 from data.study import DEFAULT_DATA, DataError, load_study
@@ -30,8 +32,36 @@ HERE = Path(__file__).parent
 
 
 def create_app(data_dir: str | Path | None = None, cache_config: dict | None = None) -> Dash:
-    """Build the Dash app for one dataset folder. Raises DataError / LockError on bad data."""
+    """Build the Dash app for one dataset folder. Raises DataError / LockError on bad data, and
+    security.ConfigError on unusable security settings (roles, audit log).
+
+    A study declared blinded in its lock manifest gets a second app on the same pages, built on the pooled
+    study (``data.blinding``); the first app's server dispatches each request by the user's role
+    (``security.dispatch``), so a user without the unblinded role is answered by an app that has no arms.
+    """
     study = load_study(Path(data_dir or os.environ.get(ENV_DATA) or DEFAULT_DATA))
+    try:
+        trail = AuditLog.from_env(study.fingerprint)
+    except OSError as exc:
+        raise security.ConfigError([f"{ENV_AUDIT}: the audit log cannot be opened for appending "
+                                    f"({exc.strerror or exc})"]) from None
+    gate = security.Gate(trail, blinded_study=study.lock.blinded)
+    app = _compose(study, study.fingerprint, cache_config)
+    security.install(app, gate)
+    if study.lock.blinded:
+        view = blinding.pooled(study)
+        # its own cache namespace: no result of one view is ever served to the other
+        blinded_app = _compose(view, blinding.cache_fingerprint(study), cache_config)
+        security.install(blinded_app, gate, blinded_view=True)
+        security.dispatch(app, blinded_app, gate)
+        if trail is None:
+            logging.getLogger(__name__).warning("a blinded study served without an audit trail (set %s)",
+                                                ENV_AUDIT)
+    return app
+
+
+def _compose(study, cache_key: str, cache_config: dict | None) -> Dash:
+    """One Dash app: the shell, the deck and the pages, on ``study``."""
     app = Dash(
         __name__,
         title=f"{study.study_id} results explorer",
@@ -42,19 +72,18 @@ def create_app(data_dir: str | Path | None = None, cache_config: dict | None = N
     )
     app.layout = shell.layout(study, PAGES)
     app.validation_layout = dbc.Container([shell.layout(study, PAGES), *shell.validation_pages(study, PAGES)])
-    cache = ResultCache(app.server, study.fingerprint, cache_config)
+    cache = ResultCache(app.server, cache_key, cache_config)
     shell.register(app, study, PAGES)
     deck.register(app, study, PAGES)
     for page in PAGES:
         page.register(app, study, cache)
-    security.install(app)
     app.server.config["STUDY"] = study
     app.server.config["RESULT_CACHE"] = cache
     return app
 
 
 def _fail(exc: Exception) -> None:
-    lines = exc.lines if isinstance(exc, (DataError, LockError)) else [str(exc)]
+    lines = exc.lines if isinstance(exc, (DataError, LockError, security.ConfigError)) else [str(exc)]
     print(f"Cannot serve {getattr(exc, 'folder', '')}:", file=sys.stderr)
     for line in lines:
         print(f"  {line}", file=sys.stderr)
@@ -63,7 +92,8 @@ def _fail(exc: Exception) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         prog="app.py", description="Serve the trial results explorer, or check or lock a dataset folder.",
-        epilog=f"examples:\n  python app.py check DIR\n  python app.py lock DIR [--force]\n"
+        epilog=f"examples:\n  python app.py check DIR\n  python app.py lock DIR [--force] [--blinded [--withhold NAME ...]]\n"
+               f"  python app.py audit LOG [LOG ...] [--expect HASH] | --rotate\n"
                f"  TRIAL_DATA=DIR gunicorn app:server   (gunicorn reads the folder from ${ENV_DATA})",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", metavar="DIR", default=None,
@@ -71,21 +101,53 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
     ap.add_argument("--port", type=int, default=8050, help="port (default 8050)")
     ap.add_argument("--debug", action="store_true", help="Dash dev tools and reloader; never in production")
-    sub = ap.add_subparsers(dest="command", metavar="{check,lock}", title="commands (optional; default: serve)")
+    sub = ap.add_subparsers(dest="command", metavar="{check,lock,audit}", title="commands (optional; default: serve)")
     chk = sub.add_parser("check", help="validate a dataset folder and print the verdict; exit 2 if it cannot be served")
     chk.add_argument("dir", metavar="DIR")
     lck = sub.add_parser("lock", help="validate a dataset folder and write its LOCK.json manifest")
     lck.add_argument("dir", metavar="DIR")
     lck.add_argument("--force", action="store_true", help="overwrite an existing LOCK.json")
+    blind = lck.add_mutually_exclusive_group()
+    blind.add_argument("--blinded", action="store_true", default=None,
+                       help="declare the study blinded: users without the unblinded role see the arms pooled")
+    blind.add_argument("--unblinded", dest="blinded", action="store_false",
+                       help="end the blinding of a folder locked --blinded")
+    lck.add_argument("--withhold", metavar="NAME", action="append", default=[],
+                     help="with --blinded: also withhold a dataset (ADPC) or a variable (ADSL.DOSGRP) from the "
+                          "blinded view (repeatable)")
+    aud = sub.add_parser("audit", help="verify an audit log's hash chain and summarise it by user and action; "
+                                       "exit 1 if it was tampered with")
+    aud.add_argument("logs", metavar="LOG", nargs="+", help="the log, or rotated logs oldest first")
+    aud.add_argument("--expect", metavar="HASH", help="a head hash noted earlier: check it is still in the log")
+    aud.add_argument("--rotate", action="store_true", help="start a new log (the old one is kept as LOG.<time>)")
     return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.command == "audit":
+        import audit
+
+        if args.rotate:
+            if len(args.logs) != 1:
+                print("--rotate takes one log", file=sys.stderr)
+                return 2
+            try:
+                target, rec = audit.rotate(args.logs[0])
+            except OSError as exc:
+                print(f"Cannot rotate {args.logs[0]}: {exc.strerror or exc}", file=sys.stderr)
+                return 2
+            print(f"ROTATED {args.logs[0]} -> {target} (head seq {rec['seq'] - 1} hash {rec['prev']}); "
+                  f"{args.logs[0]} continues the chain")
+            return 0
+        code, lines = audit.report(args.logs, expect=args.expect)
+        print("\n".join(lines))
+        return code
     if args.command in ("check", "lock"):
         from data.study import check_folder, lock_folder
 
-        code, lines = check_folder(args.dir) if args.command == "check" else lock_folder(args.dir, args.force)
+        code, lines = check_folder(args.dir) if args.command == "check" else \
+            lock_folder(args.dir, args.force, blinded=args.blinded, withhold=args.withhold)
         # check prints its verdict on stdout either way; a refused lock is an error (stderr)
         print("\n".join(lines), file=sys.stdout if code == 0 or args.command == "check" else sys.stderr)
         return code
@@ -95,7 +157,7 @@ def main(argv=None) -> int:
             filter(None, [os.environ.get(security.ENV_ALLOWED_HOSTS, ""), args.host]))
     try:
         app = create_app(args.data)
-    except (DataError, LockError) as exc:
+    except (DataError, LockError, security.ConfigError) as exc:
         _fail(exc)
         return 2
     app.run(host=args.host, port=args.port, debug=args.debug)
@@ -116,7 +178,7 @@ def __getattr__(name: str):
         raise AttributeError(name)
     try:
         srv = create_app().server
-    except (DataError, LockError) as exc:
+    except (DataError, LockError, security.ConfigError) as exc:
         _fail(exc)
         raise SystemExit(2) from None
     globals()["server"] = srv

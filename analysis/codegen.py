@@ -137,10 +137,23 @@ def header(study, title: str, state, view: str, needs: str, stats_files: bool = 
     return lines
 
 
+def _blinded(study) -> bool:
+    """The blinded view of a study (data.blinding): every subject in one group, no arm variable."""
+    return bool(getattr(study, "blinded_view", False))
+
+
+def arm_of_line(study, target: str, adsl: str) -> str:
+    """``target`` = USUBJID -> arm: the arm variable, or in a blinded view the one pooled group."""
+    if _blinded(study):
+        return f"{target} = pd.Series({lit(study.arms[0].label)}, index={adsl}['USUBJID'])  # blinded view: one group"
+    return f"{target} = {adsl}.set_index('USUBJID')[{lit(study.arm_variable)}].astype(str)  # treatment arm"
+
+
 def arm_constants(study, labels) -> list[str]:
     arms = [study.arm_by_label[a] for a in labels]
+    source = "blinded view: all subjects in one group" if _blinded(study) else comment(study.arm_variable)
     return [
-        f"ARMS = {lit(list(labels))}  # arms in the filter ({comment(study.arm_variable)}), display order",
+        f"ARMS = {lit(list(labels))}  # arms in the filter ({source}), display order",
         f"COLOURS = {lit([a.colour for a in arms])}",
     ]
 
@@ -163,7 +176,7 @@ def population_lines(study, kind: str, subjects_var: str = "arm_of") -> list[str
     lines = [f"adsl = {read_expr(study, 'ADSL')}", *untreated_lines(study)]
     if flag:
         lines.append(f"adsl = adsl[adsl[{lit(flag)}] == 'Y']  # {kind} population")
-    lines.append(f"{subjects_var} = adsl.set_index('USUBJID')[{lit(study.arm_variable)}].astype(str)  # treatment arm")
+    lines.append(arm_of_line(study, subjects_var, "adsl"))
     return lines
 
 
@@ -173,7 +186,7 @@ def subjects_lines(study, datasets: list[str], var: str = "adsl") -> list[str]:
     efficacy data: the efficacy population)."""
     adsl = var
     lines = [f"{adsl} = {read_expr(study, 'ADSL')}", *untreated_lines(study, adsl),
-             f"arm_of = {adsl}.set_index('USUBJID')[{lit(study.arm_variable)}].astype(str)  # treatment arm",
+             arm_of_line(study, "arm_of", adsl),
              "POPULATION = {"]
     kinds = list(dict.fromkeys(study.record_rules.get(d, {}).get("population", "efficacy") for d in datasets))
     for kind in kinds:
@@ -689,7 +702,8 @@ def overview_script(study, state, baseline_specs) -> str:
         L.append(f"VISITS = {lit([float(v) for v in study.visit_numbers])}  # scheduled visits (the time axis)")
     L += ["", "# -- subjects: every randomised subject of the arms in the filter",
           f"adsl = {read_expr(study, 'ADSL')}",
-          f"adsl['ARM'] = adsl[{lit(study.arm_variable)}].astype(str)",
+          (f"adsl['ARM'] = {lit(study.arms[0].label)}  # blinded view: all subjects in one group" if _blinded(study)
+           else f"adsl['ARM'] = adsl[{lit(study.arm_variable)}].astype(str)"),
           "arm_all = adsl.set_index('USUBJID')['ARM']"]
     if state.patients:
         L.append("adsl = adsl[adsl['USUBJID'].isin(PATIENTS)]")

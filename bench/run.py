@@ -2,18 +2,24 @@
 
     python -m bench.run [--sizes S,M,L] [--requests 200] [--no-browser]
 
-For each size (S = the bundled LSO-088, M and L = ``bench.scale`` studies):
-1. start ``gunicorn app:server --preload -w 2`` on loopback with ``TRIAL_DATA`` = the folder and
-   time the cold start: process start to the first page served (HTTP 200 on ``/``);
+For each size (S = the bundled LSO-088, M and L = ``bench.scale`` studies, R = ``bench.adamig``: a study
+in true ADaMIG shape at real-study size, 251 MB of XPT v5):
+1. start ``gunicorn app:server --preload -w 2`` on loopback with ``TRIAL_DATA`` = the folder and an empty
+   start-cache state directory and time the cold start: process start to the first page served (HTTP 200
+   on ``/``): the **first** start (files parsed and validated, the start cache written); stop it and start
+   again: the **cached** start (files hashed and lock-checked, frames from the start cache), measured on;
 2. from a separate client process (``bench.client``): every page's main callbacks in four
    interactions, the first request (a cache miss) then up to 200 timed requests after a warm-up;
 3. resident memory of each worker (RSS, and PSS: shared pages divided among the processes
    sharing them) after the run, and the peak RSS sampled during it;
 4. S only: a headless-Chromium click on the Arm filter timed to the updated figure (``bench.browser``);
+   every size: the comparison page's grid of every parameter, clicked and drawn in Chromium (``bench.grid``);
 5. in a separate process (``bench.inproc``): the naive time (load the files + compute without
    cache) and the floor (pandas aggregation + JSON of the outputs) of the same views;
 6. ``bench.mmrm``: the unstructured MMRM fit with Kenward–Roger df at LSO-088 size and at
-   5,000 subjects × 20 visits (targets 50 ms and 1 s).
+   5,000 subjects × 20 visits (targets 50 ms and 1 s);
+7. ``bench.scaleout``: two gunicorn hosts behind nginx sharing one Redis, 100 users for 60 s, and a new
+   model view asked by 24 clients at once, computed once across both hosts.
 Results: a table on stdout, ``bench-results/bench-<time>.json`` and ``bench-results/bench-latest.json``.
 """
 
@@ -24,6 +30,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import socket
 import subprocess
 import sys
@@ -37,17 +44,21 @@ BIN = Path(sys.executable).parent
 OUT = ROOT / "bench-results"
 sys.path.insert(0, str(ROOT))
 
-from bench import scale  # noqa: E402
+from bench import adamig, scale  # noqa: E402
 
 TARGETS = {  # size: (p95 ms, cold start s, largest response KB or None, memory MB per worker or None)
     "S": (50, 3, 300, None),
     "M": (150, 6, None, None),
     "L": (500, 30, 2048, 2048),
+    "R": (500, 5, 2048, 2048),
 }
+# The cold-start target is the first start's for S, M and L (as before the start cache) and the cached start's
+# for R (issue 19: the second start of a ~250 MB XPT study <= 5 s to the first page).
+COLD_TARGET_CACHED = {"R"}
 FLOOR_RATIO = 3.0
 BROWSER_MS = 300
 # per size: (timed requests per view, seconds per view at most: fewer requests when a view is slow)
-BUDGET = {"S": (200, 4.0), "M": (200, 4.0), "L": (200, 4.0)}
+BUDGET = {"S": (200, 4.0), "M": (200, 4.0), "L": (200, 4.0), "R": (200, 4.0)}
 
 
 def free_port() -> int:
@@ -102,30 +113,55 @@ def fetch(url: str) -> tuple[float, int]:
     return (time.perf_counter() - t) * 1000, len(body)
 
 
-def run_size(size: str, folder: Path, args) -> dict:
-    res: dict = {"size": size, "folder": str(folder)}
-    lock = json.loads((folder / "LOCK.json").read_text())
-    res["rows_in_files"] = {k: v["rows"] for k, v in lock["files"].items()}
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "TRIAL_DATA": str(folder), "SM_FORMULA_ENGINE": "patsy"}
-    env.pop("CACHE_REDIS_URL", None)
-    log = open(OUT / f"gunicorn-{size}.log", "w")
+def _start(size: str, env: dict, port: int, log):
     t0 = time.perf_counter()
     gun = subprocess.Popen([str(BIN / "gunicorn"), "app:server", "--preload", "--workers", "2", "--bind",
                             f"127.0.0.1:{port}", "--no-control-socket", "--timeout", "300"],
                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    t1 = wait_http(f"http://127.0.0.1:{port}/", gun, 300)
+    if t1 is None:
+        gun.kill()
+        raise RuntimeError(f"gunicorn did not serve {size} (see {log.name})")
+    return gun, t1 - t0
+
+
+def _stop(gun) -> None:
+    gun.terminate()
+    try:
+        gun.wait(30)
+    except subprocess.TimeoutExpired:
+        gun.kill()
+        gun.wait()
+
+
+def run_size(size: str, folder: Path, args) -> dict:
+    res: dict = {"size": size, "folder": str(folder)}
+    lock = json.loads((folder / "LOCK.json").read_text())
+    res["rows_in_files"] = {k: v["rows"] for k, v in lock["files"].items()}
+    res["folder_mb"] = sum(p.stat().st_size for p in folder.iterdir() if p.is_file()) / 2**20
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    state = OUT / "state" / size  # the start cache of this size, empty before the first start
+    shutil.rmtree(state, ignore_errors=True)
+    env = {**os.environ, "TRIAL_DATA": str(folder), "SM_FORMULA_ENGINE": "patsy", "TRIAL_STATE_DIR": str(state),
+           "TRIAL_START_CACHE": "1"}
+    env.pop("CACHE_REDIS_URL", None)
+    log = open(OUT / f"gunicorn-{size}.log", "w")
+    # first start: the files parsed and validated, the start cache written; then the cached start
+    gun, res["cold_start_first_s"] = _start(size, env, port, log)
+    _stop(gun)
+    entries = [p for p in (state / "start-cache").glob("*") if p.is_dir()]
+    res["start_cache_mb"] = sum(f.stat().st_size for e in entries for f in e.iterdir()) / 2**20
+    gun, res["cold_start_s"] = _start(size, env, port, log)
+    res["cold_start_cached_s"] = res["cold_start_s"]
     peak: dict[int, float] = {}
     stop = threading.Event()
     try:
-        t1 = wait_http(base + "/", gun, 180)
-        if t1 is None:
-            raise RuntimeError(f"gunicorn did not serve {size} (see {log.name})")
-        res["cold_start_s"] = t1 - t0
         res["layout_ms"], res["layout_bytes"] = fetch(base + "/_dash-layout")
         res["dependencies_ms"], res["dependencies_bytes"] = fetch(base + "/_dash-dependencies")
-        print(f"[{size}] cold start {res['cold_start_s']:.1f} s; /_dash-layout {res['layout_bytes'] / 1024:.0f} KB "
-              f"in {res['layout_ms']:.0f} ms", flush=True)
+        print(f"[{size}] cold start: first {res['cold_start_first_s']:.1f} s, cached {res['cold_start_s']:.1f} s "
+              f"(start cache {res['start_cache_mb']:.0f} MB for {res['folder_mb']:.1f} MB of files); /_dash-layout "
+              f"{res['layout_bytes'] / 1024:.0f} KB in {res['layout_ms']:.0f} ms", flush=True)
 
         def sample():
             while not stop.is_set():
@@ -153,13 +189,13 @@ def run_size(size: str, folder: Path, args) -> dict:
             from bench import browser
 
             res["browser"] = browser.measure(base, args.browser_repeat)
+        if not args.no_browser:
+            from bench import grid
+
+            res["grid"] = grid.measure(base, repeat=2)
     finally:
         stop.set()
-        gun.terminate()
-        try:
-            gun.wait(30)
-        except subprocess.TimeoutExpired:
-            gun.kill()
+        _stop(gun)
         log.close()
     # in-process: naive and floor
     tmp = OUT / f"inproc-{size}.json"
@@ -168,6 +204,8 @@ def run_size(size: str, folder: Path, args) -> dict:
                     str(repeat)], cwd=ROOT, env=env, check=True, stderr=subprocess.DEVNULL)
     inproc = json.loads(tmp.read_text())
     res["load_ms"] = inproc["load_ms"]
+    res["hash_ms"] = inproc.get("hash_ms")
+    res["cached_load_ms"] = inproc.get("cached_load_ms")
     by = {(r["page"], r["scenario"], r["callback"]): r for r in inproc["rows"]}
     for row in res["rows"]:
         ip = by.get((row["page"], row["scenario"], row["callback"]))
@@ -190,8 +228,13 @@ def verdict(res: dict) -> list[str]:
     ok = worst["p95_ms"] <= p95_t
     lines.append(f"{'MET ' if ok else 'MISS'} p95 <= {p95_t} ms for every callback: worst {worst['p95_ms']:.0f} ms "
                  f"({worst['page']} {worst['scenario']} {worst['callback']})")
-    ok = res["cold_start_s"] <= cold_t
-    lines.append(f"{'MET ' if ok else 'MISS'} cold start <= {cold_t} s: {res['cold_start_s']:.1f} s")
+    which = "cached" if size in COLD_TARGET_CACHED else "first"
+    cold = res[f"cold_start_{which}_s"]
+    ok = cold <= cold_t
+    lines.append(f"{'MET ' if ok else 'MISS'} cold start ({which}) <= {cold_t} s: {cold:.1f} s (first start "
+                 f"{res['cold_start_first_s']:.1f} s, cached {res['cold_start_cached_s']:.1f} s; {res['folder_mb']:.1f} MB "
+                 f"of files: load from files {res['load_ms'] / 1000:.1f} s, of which hashing and the lock check "
+                 f"{(res.get('hash_ms') or 0) / 1000:.1f} s; from the start cache {(res.get('cached_load_ms') or 0) / 1000:.1f} s)")
     big = max(rows, key=lambda r: r["bytes"])
     if kb_t:
         ok = big["bytes"] / 1024 <= kb_t
@@ -211,6 +254,15 @@ def verdict(res: dict) -> list[str]:
         lines.append(f"{'MET ' if not over else 'MISS'} callback median within {FLOOR_RATIO:g}x of the floor: "
                      f"{len(ratios) - len(over)} of {len(ratios)} views; worst {w['floor_ratio']:.1f}x "
                      f"({w['page']} {w['scenario']} {w['callback']})")
+    g = res.get("grid") or {}
+    if g.get("runs"):
+        miss = next((r for r in g["runs"] if r["cache"] == "miss"), None)
+        hit = [r["total_ms"] for r in g["runs"] if r["cache"] == "hit"]
+        lines.append(f"INFO grid of {g['panels']} panels in Chromium, click to drawn: first {miss['total_ms'] / 1000:.1f} s"
+                     f" (server {miss['server_ms'] / 1000:.1f} s), cached "
+                     + (f"{min(hit) / 1000:.1f} s (Plotly drawing {g['runs'][-1]['draw_ms'] / 1000:.1f} s)" if hit else "-"))
+    elif g.get("error"):
+        lines.append(f"MISS grid view: {g['error']}")
     if "browser" in res:
         meds = [(p, b["max_ms"]) for p, b in res["browser"].items() if b["max_ms"] is not None]
         if meds:
@@ -260,7 +312,10 @@ def _status_meminfo() -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="S,M,L")
+    ap.add_argument("--sizes", default="S,M,L,R")
+    ap.add_argument("--users", type=int, default=100, help="scale-out run: simulated users")
+    ap.add_argument("--seconds", type=int, default=60, help="scale-out run: duration")
+    ap.add_argument("--no-scaleout", action="store_true")
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--browser-repeat", type=int, default=5)
@@ -278,7 +333,7 @@ def main(argv=None) -> int:
             folder = DEFAULT_DATA
         else:
             t = time.perf_counter()
-            folder = scale.ensure(size)
+            folder = adamig.ensure() if size == "R" else scale.ensure(size)
             print(f"[{size}] data ready in {time.perf_counter() - t:.1f} s: {folder}", flush=True)
         res = run_size(size, folder, args)
         report["sizes"].append(res)
@@ -293,10 +348,21 @@ def main(argv=None) -> int:
     from bench import mmrm as bench_mmrm
 
     report["mmrm"] = json.loads(tmp.read_text())  # its lines were printed by the subprocess
+    if not args.no_scaleout:
+        from bench import scaleout
+
+        print("\n== scale-out ==", flush=True)
+        report["scaleout"] = scaleout.run(None, args.users, args.seconds)
+        for line in scaleout.lines(report["scaleout"]):
+            print("  " + line, flush=True)
     report["load_average_at_end"] = os.getloadavg()
     report["duration_s"] = time.perf_counter() - started
     report["verdicts"] = {r["size"]: verdict(r) for r in report["sizes"]}
     report["verdicts"]["MMRM"] = bench_mmrm.lines(report["mmrm"])
+    if "scaleout" in report:
+        from bench import scaleout
+
+        report["verdicts"]["scale-out"] = scaleout.lines(report["scaleout"])
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     for name in (f"bench-{stamp}.json", "bench-latest.json"):
         (OUT / name).write_text(json.dumps(report, indent=1, default=str))

@@ -37,6 +37,7 @@ from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
 from components.theme import arm_symbol, base_layout, graph_config, message_figure, stamp
+from data import blinding
 from data import filters as F
 from data import words as W
 
@@ -626,6 +627,8 @@ def _method_caption(study, results: list[SubsetAnalysis], annot: str) -> str:
                f"zero differences or n ≥ 50)") if approx else "exact"
         return f"Brackets: Wilcoxon signed-rank test ({how}), {lb} vs {la} within each arm"
     if annot == "between":
+        if blinding.between_arms_na(study):
+            return f"Between arms: {blinding.between_arms_na(study)}"
         approx = any(_is_approx(t.method) for r in results for t in r.between.pairs if t.ok)
         how = (f"exact unless marked {APPROX_MARK} (normal approximation with continuity correction, as R: ties "
                f"or n ≥ 50)") if approx else "exact"

@@ -73,6 +73,8 @@ def provenance_lines(study, state, note: str = "") -> list[str]:
     lines.append(f"# Study: {clean_field(study.study_id)}")
     lock = f"locked {clean_field(lk.lock_date)}" if lk.locked else "UNLOCKED dataset"
     lines.append(f"# Lock: {lock}, fingerprint {lk.short}")
+    if getattr(study, "blinded_view", False):  # data.blinding: the pooled view of a blinded study
+        lines.append("# View: blinded (the study is blinded: all subjects as one group, no arm-level data)")
     lines.append(f"# Filters: {clean_field(filter_text(study, state))}")
     if note:  # the page's own line breaks separate its lines; any other control character is data
         lines.extend(f"# {clean_field(part)}" for part in str(note).split("\n") if part.strip())

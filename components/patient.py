@@ -36,6 +36,7 @@ from components.shell import FILTER_STORE
 from components.theme import base_layout, graph_config, message_figure, stamp
 from data import filters as F
 from data import words as W
+from data.blinding import is_blinded_view
 
 ID = "patient"
 PATH = "/patient"
@@ -312,7 +313,8 @@ def profile_panels(study, usubjid: str, lab_codes: list[str], group: str) -> tup
     # Which panels, in this order: dosing, chosen parameters, group, the study's extra panels, AEs.
     panels: list[tuple[str, object, float, str]] = []  # (kind, payload, height units, title)
     if study.adex is None or study.adex.empty:
-        notes.append("No exposure dataset (ADEX) in this study: no dosing panel.")
+        notes.append("Exposure (ADEX) is withheld in a blinded view: no dosing panel." if is_blinded_view(study)
+                     else "No exposure dataset (ADEX) in this study: no dosing panel.")
         dose = None
     else:
         dose = A.dosing(subject_data(study, usubjid, "adex"), usubjid)

@@ -23,6 +23,7 @@ from components import viewstate as V
 from components.shell import FILTER_STORE
 from components.tables import frame_table
 from components.theme import arm_symbol, base_layout, graph_config, stamp
+from data import blinding
 from data import filters as F
 from data import words as W
 
@@ -165,7 +166,7 @@ def layout(study):
                           listing_controls,
                           html.Div(id="ae-listing-note", className="caption mb-1"),
                           dag.AgGrid(
-                              id="ae-listing", rowData=[], columnDefs=_column_defs(),
+                              id="ae-listing", rowData=[], columnDefs=_column_defs(study),
                               defaultColDef={"sortable": True, "filter": True, "floatingFilter": True,
                                              "resizable": True, "minWidth": 80},
                               dashGridOptions={"animateRows": False, "quickFilterText": "",
@@ -180,7 +181,7 @@ def layout(study):
     )
 
 
-def _column_defs() -> list[dict]:
+def _column_defs(study=None) -> list[dict]:
     numeric = {"AESEQ", "ASTDY", "ONSET_WEEK", "AENDY", "DURATION"}
     widths = {"USUBJID": 130, "ARM": 160, "AESEQ": 95, "AETERM": 220, "AEDECOD": 220, "AEBODSYS": 290,
               "ASTDY": 105, "ONSET_WEEK": 115, "AENDY": 100, "DURATION": 130, "AETOXGR": 95, "AESEV": 115,
@@ -191,6 +192,8 @@ def _column_defs() -> list[dict]:
     first = ("USUBJID", "ARM", "AEDECOD", "AETOXGR", "AESER", "AESEV", "ASTDY", "ONSET_WEEK", "AENDY", "DURATION")
     order = sorted(S.LISTING_COLUMNS, key=lambda ch: first.index(ch[0]) if ch[0] in first else len(first))
     for col, head in order:
+        if blinding.is_blinded_view(study) and col not in study.adae.columns and col not in ("ONSET_WEEK", "DURATION"):
+            continue  # withheld in a blinded view (data.blinding): the arm, the treatment named (AERELTRT)
         d = {"field": col, "headerName": head, "width": widths.get(col, 120), "headerTooltip": f"ADAE {col}"
              if col not in ("ONSET_WEEK", "DURATION", "ARM") else head}
         d["filter"] = "agNumberColumnFilter" if col in numeric else "agTextColumnFilter"
@@ -546,7 +549,8 @@ def register(app, study, cache):
         compare = (a_lab, r_lab)
         if arm == ref:
             compare = None
-            messages.append("Choose two different arms for the risk difference.")
+            messages.append(f"Risk difference: {blinding.between_arms_na(study)}." if blinding.between_arms_na(study)
+                            else "Choose two different arms for the risk difference.")
         elif a_lab not in labels or r_lab not in labels:
             compare = None
             messages.append(f"Risk difference not shown: {a_lab if a_lab not in labels else r_lab} "

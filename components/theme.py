@@ -75,6 +75,8 @@ def caption_lines(study, extra: str = "", state=None, when: str | None = None) -
     head.append(study.study_id)
     head.append(f"locked {lk.lock_date}" if lk.locked else "UNLOCKED dataset")
     head.append(f"dataset {lk.short}")
+    if getattr(study, "blinded_view", False):  # data.blinding: the pooled view of a blinded study
+        head.append("blinded view")
     head.append(f"made {when or _dt.date.today().isoformat()}")
     parts = [" · ".join(head), f"Filters: {filter_text(study, state) if state is not None else 'not recorded'}"]
     if extra:

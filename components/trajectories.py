@@ -40,6 +40,7 @@ from components import deck, figure_tools
 from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
 from components.theme import arm_dash, arm_symbol, base_layout, graph_config, stamp
+from data import blinding
 from data import filters as F
 from data import words as W
 
@@ -816,7 +817,8 @@ def param_stats(study, code, labels, subjects, weeks, visit, ref_label, log, out
     out["mmrm"] = MM.fit_mmrm(win.assign(AVISITN=win["TIME"]), ref_label, v, labels, outcome=outcome,
                               structure=structure, df_method=df_method)
     if not out["mmrm"].ok:  # the cause in the data, when there is a more specific one than the model's note
-        out["mmrm_cause"] = explain.baseline_cause(win, ref_label, v, labels, outcome, study.visit_label(v))
+        out["mmrm_cause"] = (blinding.between_arms_na(study)
+                             or explain.baseline_cause(win, ref_label, v, labels, outcome, study.visit_label(v)))
     return out
 
 
@@ -996,11 +998,13 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                  " as a secondary analysis. n pairs: subjects with a value at baseline and at the visit"
                  + (f" (with the sponsor's {kinds} values where none was observed; how many in parentheses)"
                     if ctl.get("imputed") else "") + ". Two-sided p-values.", className="caption mb-3"),
-        html.H2(f"Between arms: mixed model for repeated measures (MMRM), reference arm {ref_label}",
-                className="h6 fw-semibold mt-1 stats-title"),
-        between,
-        html.Div([html.Div(model_text), *[html.Div(t) for t in mnotes], html.Div(adj_text) if adj_text else None],
-                 className="caption"),
+        *([html.H2(f"Between arms: mixed model for repeated measures (MMRM), reference arm {ref_label}",
+                   className="h6 fw-semibold mt-1 stats-title"),
+           between,
+           html.Div([html.Div(model_text), *[html.Div(t) for t in mnotes], html.Div(adj_text) if adj_text else None],
+                    className="caption")] if not blinding.between_arms_na(study) else
+          [html.H2(f"Between arms (MMRM): {blinding.between_arms_na(study)}", id="traj-mmrm-na",
+                   className="h6 fw-semibold mt-1 stats-title")]),
     ]
 
 

@@ -21,6 +21,11 @@ Two levels:
   have short socket timeouts (``CACHE_REDIS_TIMEOUT``, 0.25 s) and a circuit breaker:
   after a failure Redis is skipped for ``CACHE_REDIS_RETRY_SECONDS`` (30 s) and the app
   serves by computing, with one warning per outage.
+- with Redis, **single flight**: the first worker of any host to miss a result claims it (``SET NX`` with
+  an expiry) and computes it; workers that miss it meanwhile wait for the shared entry (at most
+  ``CACHE_SINGLE_FLIGHT_SECONDS``, 30 s; 0 switches it off), so a model view asked for by many users of
+  several hosts at once is computed once. A claim that is never released (a killed worker, or planted)
+  delays a result by at most that wait.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ ENTRY_MAGIC = b"TD1"
 REDIS_PREFIX = "trialdash:"
 REDIS_TTL = 7 * 24 * 3600
 _NOT_SHARED = {"SimpleCache", "simple", "NullCache", "null"}
+# Deletes the "computing" claim only if it is still ours (it may have expired and been taken by another).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _NO_CACHE = {"NullCache", "null"}
 
 
@@ -151,6 +158,8 @@ class ResultCache:
         self._lock = threading.Lock()  # gthread workers and the dev server are threaded
         self.hits = self.misses = self.evictions = 0
         self.rejected = 0  # shared entries whose signature or content did not verify
+        self.waited = 0  # results another worker or host computed while this one waited
+        self.claim_seconds = 0.0
         self._redis = None
         self._down_until = 0.0
         self._outage = False
@@ -161,6 +170,9 @@ class ResultCache:
 
             timeout = _env_float("CACHE_REDIS_TIMEOUT", 0.25)
             self.retry_after = _env_float("CACHE_REDIS_RETRY_SECONDS", 30.0)
+            # How long a worker waits for a result another one is computing (then computes it itself);
+            # 0 = every worker computes its own misses.
+            self.claim_seconds = _env_float("CACHE_SINGLE_FLIGHT_SECONDS", 30.0)
             # No retries: one short attempt, then the circuit breaker decides.
             self._redis = redis.Redis.from_url(config["CACHE_REDIS_URL"], socket_timeout=timeout,
                                                socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0),
@@ -274,17 +286,72 @@ class ResultCache:
             return
         self._ok()
 
+    # -- one computation across workers and hosts -------------------------------------------
+    def _claim(self, k: str) -> str | None:
+        """A token when this process may compute ``k`` (nobody else is), None when another one is."""
+        if not self._available():
+            return ""  # no Redis: compute here
+        token = os.urandom(8).hex()
+        try:
+            got = self._redis.set(REDIS_PREFIX + "computing:" + k, token, nx=True, px=int(self.claim_seconds * 1000))
+        except Exception as exc:
+            self._failed(exc)
+            return ""
+        return token if got else None
+
+    def _release(self, k: str, token: str) -> None:
+        if not token or not self._available():
+            return
+        try:
+            self._redis.eval(_RELEASE, 1, REDIS_PREFIX + "computing:" + k, token)
+        except Exception as exc:
+            self._failed(exc)
+
+    def _await_shared(self, k: str):
+        """The value another worker or host is computing, once it is shared (None after the wait)."""
+        deadline = time.monotonic() + self.claim_seconds
+        step = 0.02
+        while time.monotonic() < deadline and self._available():
+            time.sleep(step)
+            step = min(step * 1.5, 0.25)
+            value = self._shared_get(k)
+            if value is not None:
+                return value
+            try:
+                if not self._redis.exists(REDIS_PREFIX + "computing:" + k):
+                    return self._shared_get(k)  # finished (or gave up) without sharing: compute here
+            except Exception as exc:
+                self._failed(exc)
+                return None
+        return None
+
     # -- the API ----------------------------------------------------------------------------
     def get_or_compute(self, name: str, key: Any, fn: Callable[[], Any]) -> Any:
         k = self._key_of(name, key)
         value = self._local_get(k)
         if value is None and self.shared:
             value = self._shared_get(k)
+            if value is None and self.claim_seconds > 0:
+                # Single flight: the first worker of any host to miss computes; the others wait for its
+                # entry (a view requested by many users at once is computed once, not once per worker).
+                token = self._claim(k)
+                if token is None:
+                    value = self._await_shared(k)
+                    if value is not None:
+                        self.waited += 1
+                else:
+                    try:
+                        return self._compute(k, fn)
+                    finally:
+                        self._release(k, token)
             if value is not None:
                 self._remember(k, value)
         if value is not None:
             self.hits += 1
             return value
+        return self._compute(k, fn)
+
+    def _compute(self, k: str, fn: Callable[[], Any]) -> Any:
         self.misses += 1
         value = fn()
         if value is None:

@@ -36,6 +36,8 @@ MAX_MANIFEST_BYTES = 4 << 20  # a manifest is a few KB; a symlink to /dev/zero m
 MAX_CONFIG_BYTES = 1 << 20  # study.toml
 DEFAULT_MAX_FILE_MB = 4096
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+BLINDED_KEY = "blinded"  # manifest: true = a blinded study (README, "Blinded studies and audit")
+WITHHOLD_KEY = "blinded_withhold"  # manifest: datasets / DATASET.VARIABLE also withheld from the blinded view
 
 
 class LockError(Exception):
@@ -59,6 +61,12 @@ class LockInfo:
     @property
     def short(self) -> str:
         return self.fingerprint[:12]
+
+    @property
+    def blinded(self) -> bool:
+        """The manifest declares the study blinded (``"blinded": true``): users without the unblinded role
+        see the pooled view (data.blinding). Part of the manifest, so covered by the fingerprint."""
+        return bool(self.locked and (self.extra or {}).get(BLINDED_KEY) is True)
 
 
 class FileTooLarge(OSError):
@@ -90,8 +98,14 @@ def read_limited(path: Path, limit: int) -> bytes:
             raise NotRegularFile(f"{Path(path).name}: not a regular file (a device, pipe or socket)")
         if st.st_size > limit:
             raise FileTooLarge(f"{Path(path).name}: {st.st_size:,} bytes, more than the limit of {limit:,}")
-        chunks, total = [], 0
-        while True:  # in blocks: read(limit) would allocate the whole limit up front
+        # The size fstat gives, in one read (one buffer, no join: joining 16 MB blocks cost 0.9 s per 250 MB);
+        # then in blocks until the end, for a file that grows while read (never read(limit): that would
+        # allocate the whole limit up front).
+        first = fh.read(st.st_size + 1) if st.st_size else b""
+        chunks, total = ([first], len(first)) if first else ([], 0)
+        if total > limit:
+            raise FileTooLarge(f"{Path(path).name}: more than the limit of {limit:,} bytes")
+        while True:
             block = fh.read(min(1 << 24, limit + 1 - total) or 1)
             if not block:
                 break
@@ -153,8 +167,21 @@ class Snapshot:
 
 
 def snapshot(folder: Path) -> Snapshot:
+    """Every data file's bytes, read once, and their SHA-256. Each file is hashed in a second thread while the
+    next one is read (hashlib releases the GIL): hashing no longer adds to reading (251 MB: 1.5 s -> 0.9 s)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     folder = Path(folder)
     snap = Snapshot(folder)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lock-hash") as pool:
+        hashing = {name: pool.submit(sha256_bytes, raw) for name, raw in _read_files(folder, snap)}
+        for name, fut in hashing.items():
+            snap.hashes[name] = fut.result()
+    return snap
+
+
+def _read_files(folder: Path, snap: Snapshot):
+    """(name, bytes) of each data file as read; unreadable files become lines of ``snap.errors``."""
     limit = max_file_bytes()
     for p in data_files(folder):
         try:
@@ -169,8 +196,7 @@ def snapshot(folder: Path) -> Snapshot:
             snap.errors.append(f"ERROR {p.name}: unreadable ({type(exc).__name__}: {exc.strerror or exc})")
             continue
         snap.data[p.name] = raw
-        snap.hashes[p.name] = sha256_bytes(raw)
-    return snap
+        yield p.name, raw
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -254,6 +280,11 @@ def _manifest_problems(manifest) -> list[str]:
             problems.append(f"{MANIFEST}: {key} must be a string")
     if "simulated" in manifest and not isinstance(manifest["simulated"], bool):
         problems.append(f"{MANIFEST}: simulated must be true or false")
+    if BLINDED_KEY in manifest and not isinstance(manifest[BLINDED_KEY], bool):
+        problems.append(f"{MANIFEST}: {BLINDED_KEY} must be true or false")
+    wh = manifest.get(WITHHOLD_KEY)
+    if wh is not None and not (isinstance(wh, list) and all(isinstance(x, str) and 0 < len(x) <= 200 for x in wh)):
+        problems.append(f"{MANIFEST}: {WITHHOLD_KEY} must be a list of dataset or DATASET.VARIABLE names")
     fp = manifest.get("fingerprint")
     if not isinstance(fp, str) or not _HEX64.match(fp):
         problems.append(f"{MANIFEST}: no valid fingerprint (64 hex digits)")

@@ -22,6 +22,7 @@ import pandas as pd
 from data import config as _config
 from data import lock as _lock
 from data import sanity as _sanity
+from data import startcache as _startcache
 from data import words as _words
 from data.adam import (_CONTROL_HINT, ARM_PALETTE, _arm_codes, _arm_order, _lighten, _param_catalogue, _pick,
                        _visit_number, arm_membership, population_kind, prepare, select_records, unit_of, visit_days,
@@ -39,7 +40,12 @@ def load_study(folder: Path | str = DEFAULT_DATA) -> Study:
     if not folder.is_dir():
         raise DataError(folder, [f"ERROR {folder}: not a folder"])
     snap = _lock.snapshot(folder)  # each file's bytes, read once: hashed, then parsed
-    study = _build(folder, _lock.verify(folder, snap), snap)
+    lock_info = _lock.verify(folder, snap)
+    study = _startcache.load(folder, snap, lock_info)  # the same bytes and code validated before: no parsing
+    if study is None:
+        study = _build(folder, lock_info, snap)
+        _startcache.store(folder, snap.hashes, lock_info, study)
+    del snap
     _release_memory()
     return study
 
@@ -539,7 +545,7 @@ def _summary(study: Study) -> list[str]:
     ae = (f"{study.datasets.get(study.config.adverse_events or 'ADAE')} ({len(study.adae)} events)"
           if study.adae is not None else "none")
     lk = study.lock
-    lock = f"locked {lk.lock_date}" if lk.locked else "UNLOCKED"
+    lock = (f"locked {lk.lock_date}" + (" as a blinded study" if lk.blinded else "")) if lk.locked else "UNLOCKED"
     excluded = len(study.excluded) if study.excluded is not None else 0
     lines = [
         f"  study {study.study_id}: {len(study.adsl)} subjects in {len(study.arms)} arms ({study.arm_variable}): {arms}"
@@ -587,14 +593,28 @@ def check_folder(folder: Path | str) -> tuple[int, list[str]]:
     return 2, [*lines, f"FAIL {folder}: {n} problem{'s' if n != 1 else ''}; the app will not serve this folder"]
 
 
-def lock_folder(folder: Path | str, force: bool = False) -> tuple[int, list[str]]:
-    """Validate ``folder`` and write its LOCK.json (``python app.py lock DIR [--force]``)."""
+def lock_folder(folder: Path | str, force: bool = False, blinded: bool | None = None,
+                withhold=()) -> tuple[int, list[str]]:
+    """Validate ``folder`` and write its LOCK.json (``python app.py lock DIR [--force] [--blinded|--unblinded]
+    [--withhold NAME ...]``). ``blinded``: True declares the study blinded (data.blinding), False ends a
+    blinding, None keeps what an existing manifest says: locking a blinded folder again needs one of the two."""
     folder = Path(folder)
     if not folder.is_dir():
         return 2, [f"ERROR {folder}: not a folder"]
     target = folder / _lock.MANIFEST
     if target.exists() and not force:
         return 2, [f"ERROR {target}: exists; the folder is already locked (use --force to lock it again)"]
+    withhold = list(dict.fromkeys(str(w) for w in withhold or ()))
+    if withhold and blinded is not True:
+        return 2, ["ERROR --withhold applies to a blinded study: add --blinded"]
+    if blinded is None and target.exists():
+        try:
+            old = _lock.read_manifest(folder) or {}
+        except _lock.LockError:
+            old = {}
+        if old.get(_lock.BLINDED_KEY) is True:
+            return 2, [f"ERROR {target}: declares the study blinded; lock again with --blinded to keep the blinding, "
+                       f"or with --unblinded to end it"]
     snap = _lock.snapshot(folder)  # validated and locked: the same bytes
     try:
         study = _build(folder, _lock.LockInfo("", "", "", {}, "", locked=False), snap)
@@ -604,13 +624,25 @@ def lock_folder(folder: Path | str, force: bool = False) -> tuple[int, list[str]
         lines = [f"ERROR {name}: {line}" for name, problems in study.dropped.items() for line in problems]
         return 2, [*lines, f"FAIL {folder}: not locked — the app cannot serve {', '.join(sorted(study.dropped))}; "
                            f"fix it or remove it from the folder first"]
+    extra = {}
+    if blinded:
+        from data.blinding import pooled
+
+        extra[_lock.BLINDED_KEY] = True
+        if withhold:
+            extra[_lock.WITHHOLD_KEY] = withhold
+        try:  # the blinded view must build: withheld names exist, the pages keep their data
+            pooled(study, withhold)
+        except DataError as exc:
+            return 2, [*exc.lines, f"FAIL {folder}: not locked — the blinded view cannot be served"]
     _lock.write_manifest(folder, study_id=study.study_id, generator="app.py lock", rows=study.files, force=force,
-                         snap=snap)
+                         snap=snap, extra=extra)
     try:
         info = _lock.verify(folder)
     except _lock.LockError as exc:  # a file changed while it was being locked
         return 2, [*(f"ERROR {line}" for line in exc.lines), f"FAIL {folder}: changed while locking; lock again"]
-    return 0, [f"LOCKED {target}: {len(info.files)} files, fingerprint {info.short}"]
+    how = " (blinded study: users without the unblinded role see the arms pooled)" if info.blinded else ""
+    return 0, [f"LOCKED {target}: {len(info.files)} files, fingerprint {info.short}{how}"]
 
 
 __all__ = ["Arm", "DataError", "ParamInfo", "Population", "Problem", "Study", "check_folder", "load_study",

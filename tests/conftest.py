@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("SM_FORMULA_ENGINE", "patsy")
+# The start cache (data/startcache.py) is off in tests, servers started by them included: a test that changes
+# the data layer in-process must see it; tests/test_startcache.py switches it on in its own state directory.
+os.environ.setdefault("TRIAL_START_CACHE", "0")
 
 from app import create_app  # noqa: E402
 from data.study import DEFAULT_DATA, load_study  # noqa: E402
@@ -207,6 +210,18 @@ def browser():
 
 # -- figures the suite reports (fuzz, offline) -----------------------------------------------
 REPORT: list[str] = []
+
+
+def pytest_sessionfinish(session):
+    """Under pytest-xdist (`make test`), each worker hands its figures to the controller."""
+    out = getattr(session.config, "workeroutput", None)
+    if out is not None:
+        out["reliability_report"] = list(REPORT)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    REPORT.extend(getattr(node, "workeroutput", {}).get("reliability_report", []))
 
 
 def pytest_terminal_summary(terminalreporter):

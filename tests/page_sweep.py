@@ -56,9 +56,12 @@ def component_values(tree) -> dict:
     return vals
 
 
-def sweep(app, study, pages) -> dict[str, list[str]]:
-    """{page path: strings shown} after every callback ran on that page (the shell's text included)."""
-    client = CallbackClient(app, app.server.test_client())
+def sweep(app, study, pages, http=None) -> dict[str, list[str]]:
+    """{page path: strings shown} after every callback ran on that page (the shell's text included).
+
+    ``http``: the test client to post with (default: the app's own server's; a signed-in user's client of
+    the server in front of it, for a blinded study)."""
+    client = CallbackClient(app, http or app.server.test_client())
     shell_text = strings(app.layout)
     out = {}
     for page in pages:

@@ -366,6 +366,16 @@
         ].concat(hrefs);
       },
 
+      patientAudit: function (store, last) {
+        /* [{before, after} when the filter gains a patient (the server's audit trail records it; a link that
+           opens with patients counts), else no update; the filter as it now is] */
+        var N = nu();
+        var seen = last && Array.isArray(last.patients) ? last.patients : [];
+        var now = store && Array.isArray(store.patients) ? store.patients : [];
+        var gained = now.some(function (p) { return seen.indexOf(p) < 0; });
+        return [gained ? {before: last || null, after: store} : N, sameJson(last, store) ? N : store];
+      },
+
       filterControls: function (store, spec, arms, from, to, patients) {
         /* the filter store (set from the URL) -> the filter controls, where they differ */
         var N = nu();

@@ -235,6 +235,7 @@ def layout(study, pages):
             dcc.Store(id=SPEC_STORE, data=V.client_spec(study, pages, controls)),
             dcc.Store(id=MEMORY_STORE, storage_type="session"),
             dcc.Store(id=WRITE_SINK),
+            dcc.Store(id="filter-audit"), dcc.Store(id="filter-audit-ack"), dcc.Store(id="filter-audit-last"),
             html.Header(navbar(study, pages), className="app-header sticky-top"),
             dbc.Container(
                 [
@@ -375,6 +376,21 @@ def register(app, study, pages):
         State(SPEC_STORE, "data"),
         prevent_initial_call=True,
     )
+
+    # The audit trail records a patient added to the filter (audit.py). The store is kept in the browser, so
+    # the browser asks the server to acknowledge it, only when the filter gains a patient (not on other clicks).
+    app.clientside_callback(
+        ClientsideFunction("viewstate", "patientAudit"),
+        Output("filter-audit", "data"), Output("filter-audit-last", "data"),
+        Input(FILTER_STORE, "data"), State("filter-audit-last", "data"),
+    )
+
+    @app.callback(Output("filter-audit-ack", "data"), Input("filter-audit", "data"), prevent_initial_call=True)
+    def acknowledge_patients(req):
+        state = F.from_store(req.get("after") if isinstance(req, dict) else None, study)
+        if state is None or not state.patients:
+            raise PreventUpdate
+        return state.to_store()
 
     # -- presentation mode ------------------------------------------------------------------
     app.clientside_callback(

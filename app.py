@@ -71,7 +71,7 @@ def _compose(study, cache_key: str, cache_config: dict | None) -> Dash:
         update_title=None,
     )
     app.layout = shell.layout(study, PAGES)
-    app.validation_layout = dbc.Container([shell.layout(study, PAGES), *[p.layout(study) for p in PAGES]])
+    app.validation_layout = dbc.Container([shell.layout(study, PAGES), *shell.validation_pages(study, PAGES)])
     cache = ResultCache(app.server, cache_key, cache_config)
     shell.register(app, study, PAGES)
     deck.register(app, study, PAGES)

@@ -386,6 +386,10 @@ def _value(body: dict, cid: str, prop: str):
 # and the deck's downloads; every other dcc.Download is an "export".
 ROUTER = ("page-content", "children")
 FILTER_STORE = ("filter-state", "data")
+# The filter store is kept in the browser (components/shell.py): when it gains a patient the browser asks
+# the server to acknowledge it (input: the store before and after; answer: the validated filter).
+FILTER_AUDIT = ("filter-audit", "data")
+FILTER_ACK = ("filter-audit-ack", "data")
 PROFILE = ("pt-header", "children")
 PROFILE_SUBJECT = ("pt-patient", "value")
 DOWNLOAD_ACTIONS = {"deck-download": "deck-download", "deck-report-download": "report-download"}
@@ -403,7 +407,8 @@ def _tray_views(tray) -> list[str]:
 def wants_response(body, downloads: set[str]) -> bool:
     """Whether the response of this callback request may have to be read (cheap; most need not)."""
     outs = _outputs(body)
-    return any(o in (ROUTER, FILTER_STORE, PROFILE) or (o[1] == "data" and o[0] in downloads) for o in outs)
+    return any(o in (ROUTER, FILTER_STORE, FILTER_ACK, PROFILE) or (o[1] == "data" and o[0] in downloads)
+               for o in outs)
 
 
 def callback_actions(body: dict, response: dict, downloads: set[str], subjects) -> list[tuple[str, dict]]:
@@ -423,10 +428,25 @@ def callback_actions(body: dict, response: dict, downloads: set[str], subjects) 
         old_p = {p for p in old_p if isinstance(p, str)} if isinstance(old_p, list) else set()
         if new_p and not set(new_p) <= old_p:
             acts.append(("patient-filter", {"patients": new_p, "filter": new}))
+    if FILTER_ACK in outs and isinstance(got.get(FILTER_ACK[0]), dict):
+        new = got[FILTER_ACK[0]].get(FILTER_ACK[1])
+        sent = _value(body, *FILTER_AUDIT)
+        old = sent.get("before") if isinstance(sent, dict) else None
+        new_p = new.get("patients") if isinstance(new, dict) else None
+        old_p = old.get("patients") if isinstance(old, dict) else None
+        new_p = [p for p in new_p if isinstance(p, str)] if isinstance(new_p, list) else []
+        old_p = {p for p in old_p if isinstance(p, str)} if isinstance(old_p, list) else set()
+        if new_p and not set(new_p) <= old_p:
+            acts.append(("patient-filter", {"patients": new_p, "filter": new}))
     if PROFILE in outs and PROFILE[0] in got:
         changed = body.get("changedPropIds") or []
+        moved = got.get(PROFILE_SUBJECT[0], {}).get(PROFILE_SUBJECT[1]) if isinstance(got.get(PROFILE_SUBJECT[0]),
+                                                                                       dict) else None
         subject = _value(body, *PROFILE_SUBJECT)
-        if isinstance(subject, str) and subject in subjects and (".".join(PROFILE_SUBJECT) in changed or not changed):
+        if isinstance(moved, str) and moved in subjects:  # the callback chose the patient (Previous/Next)
+            acts.append(("patient-profile", {"subject": moved}))
+        elif isinstance(subject, str) and subject in subjects and (".".join(PROFILE_SUBJECT) in changed
+                                                                   or not changed):
             acts.append(("patient-profile", {"subject": subject}))
     for cid, prop in outs:
         if prop == "data" and cid in downloads and isinstance(got.get(cid), dict):

@@ -13,6 +13,7 @@ in true ADaMIG shape at real-study size, 251 MB of XPT v5):
 3. resident memory of each worker (RSS, and PSS: shared pages divided among the processes
    sharing them) after the run, and the peak RSS sampled during it;
 4. S only: a headless-Chromium click on the Arm filter timed to the updated figure (``bench.browser``);
+   and the HTTP requests / sequential round trips per click and per page opened (``bench.roundtrips``);
    every size: the comparison page's grid of every parameter, clicked and drawn in Chromium (``bench.grid``);
 5. in a separate process (``bench.inproc``): the naive time (load the files + compute without
    cache) and the floor (pandas aggregation + JSON of the outputs) of the same views;
@@ -189,6 +190,9 @@ def run_size(size: str, folder: Path, args) -> dict:
             from bench import browser
 
             res["browser"] = browser.measure(base, args.browser_repeat)
+            from bench import roundtrips
+
+            res["roundtrips"] = roundtrips.measure(base, repeat=3)  # requests per click, per page (prints them)
         if not args.no_browser:
             from bench import grid
 
@@ -263,6 +267,14 @@ def verdict(res: dict) -> list[str]:
                      + (f"{min(hit) / 1000:.1f} s (Plotly drawing {g['runs'][-1]['draw_ms'] / 1000:.1f} s)" if hit else "-"))
     elif g.get("error"):
         lines.append(f"MISS grid view: {g['error']}")
+    if res.get("roundtrips"):
+        rt = res["roundtrips"]
+        worst = max(((k, v["max_rounds"], v["max_requests"]) for k, v in rt.items() if v["max_rounds"] is not None),
+                    key=lambda x: (x[1], x[2]), default=None)
+        if worst:
+            lines.append(f"{'MET ' if worst[1] <= 2 else 'MISS'} <= 2 round trips per user action: worst {worst[1]} "
+                         f"sequential ({worst[2]} requests, {worst[0]}); a control click: "
+                         f"{max((v['max_requests'] for k, v in rt.items() if 'navbar' not in k), default=0)} request(s)")
     if "browser" in res:
         meds = [(p, b["max_ms"]) for p, b in res["browser"].items() if b["max_ms"] is not None]
         if meds:

@@ -21,11 +21,12 @@ from emulator import Emulator  # noqa: E402
 
 SCENARIOS = ("default", "filter", "param", "patient")
 # page path -> outputs of its main callbacks (what a user waits for)
+# (one callback per page draws all of it: one request per click)
 MAIN = {
     "/": ("ov-design.figure",),
-    "/trajectories": ("traj-graph.figure", "traj-stats.children"),
+    "/trajectories": ("traj-graph.figure",),
     "/comparison": ("cmp-fig.figure",),
-    "/safety": ("ae-summary.children", "ae-incidence-grid.rowData", "ae-listing.rowData", "ae-timeline.figure"),
+    "/safety": ("ae-incidence-grid.rowData",),
     "/patient": ("pt-figure.figure",),
 }
 PAGE_NAMES = {"/": "overview", "/trajectories": "trajectories", "/comparison": "comparison", "/safety": "safety", "/patient": "patient"}
@@ -61,12 +62,13 @@ class Plan:
         shell = em.shell
         store = shell["filter-state"]["data"]
         arms = [o["value"] for o in shell["f-arm"]["options"]]
-        visits = sorted(float(v) for v in shell["f-weeks"]["marks"])
+        visits = em.visits()
         mid = min(visits, key=lambda v: abs(v - 24))
         pats = shell["f-patient"]["options"]
         # one patient of the first arm, one of the last (the option label ends with the arm)
-        first = next(o["value"] for o in pats if o["label"].endswith(" · " + shell["f-arm"]["options"][0]["label"]))
-        last = next(o["value"] for o in pats if o["label"].endswith(" · " + shell["f-arm"]["options"][-1]["label"]))
+        labels = [a["label"] for a in shell["view-spec"]["data"]["arms"]]  # (the arm boxes show a marker too)
+        first = next(o["value"] for o in pats if o["label"].endswith(" · " + labels[0]))
+        last = next(o["value"] for o in pats if o["label"].endswith(" · " + labels[-1]))
         self.states = {
             "default": store,
             "filter": {"arms": [arms[0], arms[-1]], "weeks": [visits[0], mid], "patients": []},

@@ -24,7 +24,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, ctx, dcc, html
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
@@ -37,7 +37,7 @@ from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
 from components.textfit import clip
-from components.theme import base_layout, graph_config, message_figure, stamp
+from components.theme import arm_symbol, base_layout, graph_config, message_figure, stamp
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -473,6 +473,15 @@ def box_summary(values, x: float) -> dict:
     return dict(x=[x], q1=[q1], median=[med], q3=[q3], lowerfence=[lo], upperfence=[hi])
 
 
+def outline_on(fill: str) -> str:
+    """The outline (and median line) of a box filled with ``fill``: dark, or grey on a near-black fill where a
+    dark median would be unseen (grey keeps 3:1 against both the fill and the white plot)."""
+    r, g, b = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    lum = sum(w * (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4) for w, c in ((0.2126, r), (0.7152, g),
+                                                                                            (0.0722, b)))
+    return "#8a8a8a" if lum < 0.03 else "#1f2933"
+
+
 def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], annot: str, log: bool,
                  row=None, col=None, grid=False, summarise=False) -> tuple[float, float] | None:
     """Boxes, points, paired lines, highlights and brackets of one subset. Returns the y range (display space)."""
@@ -500,7 +509,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             data = box_summary(d["AVAL"], pos[v])
             fig.add_trace(go.Box(
                 **data, name=f"{arm} · {study.visit_label(v)}",
-                fillcolor=fill, line=dict(color=a.colour if tag == "1" else "#1f2933", width=1.6),
+                fillcolor=fill, line=dict(color=a.colour if tag == "1" else outline_on(a.colour), width=1.6),
                 marker=dict(color=a.colour), boxpoints=False, width=BOX_WIDTH, showlegend=False,
                 legendgroup=arm, hoverinfo="y", meta={"role": "box", "arm": arm, "visit": v, "n": len(d)},
             ), **rc)
@@ -524,6 +533,7 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             fig.add_trace(go.Scatter(
                 x=[pos[v] + _jitter(u) for u in d["USUBJID"]], y=d["AVAL"].tolist(), mode="markers",
                 marker=dict(size=6 if grid else 8, color=a.light if tag == "1" else a.colour,
+                            symbol=arm_symbol(study, arm),  # the arm's marker shape, as on every page
                             line=dict(color=a.colour if tag == "1" else "#ffffff", width=1)),
                 customdata=[[u, study.visit_label(v), arm] for u in d["USUBJID"]],
                 hovertemplate=f"%{{customdata[0]}}<br>%{{customdata[1]}} · %{{customdata[2]}}<br>"
@@ -788,7 +798,7 @@ def layout(study):
         ], className="g-2 mt-1 align-items-end"),
     ], className="py-2"), className="mb-2")
     return html.Div([
-        html.H2([text.heading + " ",
+        html.H1([text.heading + " ",
                  html.Small(" · ".join([t for t in (text.subheading, "simulated data" if study.simulated else "") if t]),
                             className="text-muted", style={"fontSize": "1rem"})],
                 className="page-title"),
@@ -881,6 +891,41 @@ def _request(study, store, view, code, va, vb, annot, log, scale, ref):
     return state, shown, va, vb, log, msg
 
 
+def pickers(study, store, view, code, va, vb, keep_invalid: bool = False):
+    """(visit options, visit a, visit b): the visits with data for the subset(s) shown inside the window.
+
+    A chosen visit that is still offered is kept (Back/Forward and a link restore it), else the window's
+    end (or the nearest measured visit); ``keep_invalid``: the user has just picked the visits, which are
+    kept as they are (a visit without data then gets a message). A forged value ends in PreventUpdate.
+    """
+    state = F.from_store(store, study)
+    codes = subset_codes(study)
+    if state is None or view not in VIEWS or not isinstance(code, str) or code not in codes:
+        raise PreventUpdate
+    try:
+        va, vb = _visit(va), _visit(vb)
+    except Forged:
+        raise PreventUpdate from None
+    offered = offered_visits(study, codes if view == "grid" else [code], state)
+    if not keep_invalid:
+        da, db = default_visits(offered, state)
+        va = va if va in offered else da
+        vb = vb if vb in offered else db
+    return visit_options(study, offered), va, vb
+
+
+def initial_view(study, state, tree, values) -> None:
+    """The page as a link opens it: the timepoint pickers offer the visits of its window and subset."""
+    try:
+        view, code = tree["cmp-view"].value, tree["cmp-param"].value
+        opts, va, vb = pickers(study, state.to_store(), view, code, tree["cmp-visit-a"].value,
+                               tree["cmp-visit-b"].value)
+    except (KeyError, PreventUpdate):
+        return
+    tree["cmp-visit-a"].options = tree["cmp-visit-b"].options = opts
+    tree["cmp-visit-a"].value, tree["cmp-visit-b"].value = va, vb
+
+
 def code_script(study, store, view, code, va, vb, annot, log, scale, ref) -> str:
     """The Show-code script of the current view, validated exactly as the figure callback does."""
     state, shown, va, vb, _, msg = _request(study, store, view, code, va, vb, annot, log, scale, ref)
@@ -912,51 +957,31 @@ def register(app, study, cache):
                                                         rows_of.get(code))))
         return out
 
-    # In the grid view the picker chooses the parameter whose full statistics are shown under the grid.
-    @app.callback(Output("cmp-param", "disabled"), Input("cmp-view", "value"))
-    def param_enabled(view):
-        if view not in VIEWS:
-            raise PreventUpdate
-        return False
-
-    @app.callback(
-        Output("cmp-visit-a", "options"), Output("cmp-visit-a", "value"),
-        Output("cmp-visit-b", "options"), Output("cmp-visit-b", "value"),
-        Input(FILTER_STORE, "data"), Input("cmp-param", "value"), Input("cmp-view", "value"),
-        State("cmp-visit-a", "value"), State("cmp-visit-b", "value"),
-    )
-    def visit_pickers(store, code, view, cur_a, cur_b):
-        """Offer the visits with data for the subset inside the global window; default to the window's ends."""
-        state = F.from_store(store, study)
-        if state is None or view not in VIEWS or not isinstance(code, str) or code not in codes_all:
-            raise PreventUpdate
-        shown = codes_all if view == "grid" else [code]
-        offered = offered_visits(study, shown, state)
-        da, db = default_visits(offered, state)
-        if ctx.triggered_id not in (FILTER_STORE, None):
-            da = cur_a if cur_a in offered else da
-            db = cur_b if cur_b in offered else db
-        opts = visit_options(study, offered)
-        return opts, da, opts, db
-
+    # One callback for the page's view (one request per click): the timepoint pickers follow the subset and
+    # the window (the visits with data inside it), then the figure, its caption and the tables.
     @app.callback(
         Output("cmp-fig", "figure"), Output("cmp-caption", "children"), Output("cmp-tables", "children"),
         Output("cmp-message", "children"), Output("cmp-message", "is_open"),
+        Output("cmp-visit-a", "options"), Output("cmp-visit-a", "value"),
+        Output("cmp-visit-b", "options"), Output("cmp-visit-b", "value"),
         Input(FILTER_STORE, "data"), Input("cmp-view", "value"), Input("cmp-param", "value"),
         Input("cmp-visit-a", "value"), Input("cmp-visit-b", "value"), Input("cmp-annot", "value"),
         Input("cmp-log", "value"), Input("cmp-scale", "value"), Input("cmp-ref", "value"),
     )
     def update(store, view, code, va, vb, annot, log, scale, ref):
-        state, shown, va, vb, log, msg = _request(study, store, view, code, va, vb, annot, log, scale, ref)
+        picked = any(t.startswith("cmp-visit-") for t in ctx.triggered_prop_ids)
+        opts, va, vb = pickers(study, store, view, code, va, vb, keep_invalid=picked)
+        state, shown, va_s, vb_s, log, msg = _request(study, store, view, code, va, vb, annot, log, scale, ref)
+        visits = (opts, va, opts, vb) if not picked else (no_update,) * 4
         if msg:
-            return message_figure(study, msg, state), "", None, msg, True
+            return (message_figure(study, msg, state), "", None, msg, True, *visits)
         reference, ref_note = _reference(study, state, ref)
-        key = (state.key(), view, shown, va, vb, annot, log, scale, reference, ref_note)
+        key = (state.key(), view, shown, va_s, vb_s, annot, log, scale, reference, ref_note)
         fig, caption = cache.get_or_compute("cmp-figure", key, lambda: render_figure(
-            state, view, shown, va, vb, annot, log, scale, reference, ref_note))
+            state, view, shown, va_s, vb_s, annot, log, scale, reference, ref_note))
         tables = cache.get_or_compute("cmp-tables", (*key, code), lambda: render_tables(
-            state, view, shown, code, va, vb, scale, reference))
-        return fig, caption, tables, None, False
+            state, view, shown, code, va_s, vb_s, scale, reference))
+        return (fig, caption, tables, None, False, *visits)
 
     def render_tables(state, view, shown, code, va, vb, scale, reference):
         """The tables under the figure: one parameter's summary and statistics (in the grid view, the grid's
@@ -971,7 +996,7 @@ def register(app, study, cache):
                                f"Holm-adjusted) are on {SCALE_TEXT[scale]}. Below: the full statistics, with ANCOVA, "
                                f"of the {text.noun} chosen in the {text.parameter_label} picker.",
                                className="caption mb-2"),
-                      html.H6(full_name(study, res.code), className="fw-semibold mt-2", id="cmp-detail-title"),
+                      html.H2(full_name(study, res.code), className="h6 fw-semibold mt-2", id="cmp-detail-title"),
                       frame_table(summary_table(study, res), f"cmp-summary-{res.code}"),
                       frame_table(stats_table(study, res), f"cmp-stats-{res.code}")]
         else:

@@ -22,7 +22,7 @@ import math
 import re
 
 import dash_bootstrap_components as dbc
-from dash import Input, Output, State, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -34,7 +34,7 @@ def safe_filename(name: str) -> str:
 
 def ids(prefix: str) -> dict[str, str]:
     return {k: f"{prefix}-{k}" for k in ("data-btn", "data-download", "code-btn", "code-collapse", "code",
-                                         "code-copy", "code-dl-btn", "code-download")}
+                                         "code-copy", "code-dl-btn", "code-download", "code-req")}
 
 
 def toolbar(prefix: str, graph_id: str, filename: str, *, data: bool = True, code: bool = True,
@@ -64,6 +64,10 @@ def toolbar(prefix: str, graph_id: str, filename: str, *, data: bool = True, cod
                     **{"data-graph": graph_id, "data-format": "svg", "data-size": "slide",
                        "data-filename": f"{name}-slide"}),
     ]
+    # the figure's text alternative: its numbers as a table under it, drawn in the browser (assets/a11y.js)
+    items.append(html.Button("Data table", className="btn btn-sm btn-outline-secondary me-1 fig-table-btn",
+                             type="button", title="Show the numbers the figure draws as a table",
+                             **{"data-graph": graph_id, "aria-expanded": "false", "aria-controls": f"{graph_id}-table"}))
     if data:
         items += [dbc.Button(data_label, id=i["data-btn"], **btn), dcc.Download(id=i["data-download"])]
     if deck:
@@ -86,11 +90,13 @@ def toolbar(prefix: str, graph_id: str, filename: str, *, data: bool = True, cod
                                className="text-nowrap"),
                     dcc.Download(id=i["code-download"]),
                 ], className="d-flex align-items-center gap-1 mb-1"),
-                html.Pre(id=i["code"], className="fig-code"),
+                html.Pre(id=i["code"], className="fig-code", tabIndex="0"),
+                dcc.Store(id=i["code-req"]),
             ], className="p-2")),
             id=i["code-collapse"], is_open=False,
         )
-    return html.Div([html.Div(items, className="d-flex align-items-center flex-wrap fig-tools"), panel],
+    table = html.Div(id=f"{graph_id}-table", className="fig-table", hidden=True)
+    return html.Div([html.Div(items, className="d-flex align-items-center flex-wrap fig-tools"), table, panel],
                     className="fig-tools-wrap")
 
 
@@ -117,12 +123,20 @@ def register(app, prefix: str, inputs: list[tuple[str, str]], *, code=None, code
             opened = not bool(is_open)
             return opened, ("Hide code" if opened else "Show code")
 
-        @app.callback(Output(i["code"], "children"), Input(i["code-collapse"], "is_open"),
-                      *[Input(c, p) for c, p in inputs])
-        def show(is_open, *values):
-            if is_open is not True:  # computed only while the panel is open
+        # The script is computed only while the panel is open: the browser passes the view's values on then,
+        # and a click on the page's controls with the panel closed sends no request for it.
+        app.clientside_callback(
+            ClientsideFunction("figureTools", "codeGate"),
+            Output(i["code-req"], "data"),
+            Input(i["code-collapse"], "is_open"), *[Input(c, p) for c, p in inputs],
+        )
+
+        # (not on the page's first render: the gate has sent nothing yet, and a request would answer 204)
+        @app.callback(Output(i["code"], "children"), Input(i["code-req"], "data"), prevent_initial_call=True)
+        def show(req):
+            if not isinstance(req, list) or len(req) != len(inputs):
                 raise PreventUpdate
-            return code(*values)
+            return code(*req)
 
         @app.callback(Output(i["code-download"], "data"), Input(i["code-dl-btn"], "n_clicks"),
                       *[State(c, p) for c, p in inputs], prevent_initial_call=True)

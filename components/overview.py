@@ -39,8 +39,8 @@ def heading(study, page: str):
     """The page's H2: its heading, and its subheading in small grey text when the study gives one."""
     text = W.page_text(study, page)
     if not text.subheading:
-        return html.H2(text.heading, className="page-title")
-    return html.H2([text.heading + " ", html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})],
+        return html.H1(text.heading, className="page-title")
+    return html.H1([text.heading + " ", html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})],
                    className="page-title")
 
 

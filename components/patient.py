@@ -24,7 +24,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, ctx, dcc, html
+from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
@@ -54,8 +54,8 @@ EXTRA_COLOURS = ("#12263a", "#8c510a", "#4a1486", "#00441b")  # the extra panels
 MAX_PANELS = 8
 NO_GROUP = "none"
 GROUP_PREFIX = "__group__"
-UNIT_PX = 112  # height of one lab panel
-GAP_PX = 34  # between panels (room for the panel title)
+UNIT_PX = 60  # height of one lab panel: the default profile fits two screens of 720 px
+GAP_PX = 42  # between panels: the panel's own time-axis labels, then the next panel's title
 BAND_COLOUR = "#2f855a"
 OUT_OF_RANGE = "#c51b1b"
 GROUP_PALETTE = ("#1f4e79", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b")
@@ -169,9 +169,30 @@ def default_group(study, labs: list[str]) -> str:
     return NO_GROUP
 
 
-def patient_options(study, order: list[str]) -> list[dict]:
+def patient_options(study, order: list[str], current: str | None = None) -> list[dict]:
+    """The picker's patients: those of the arm filter, and the one shown when it is outside it."""
     arm_of = dict(zip(study.adsl["USUBJID"].astype(str), study.adsl["ARM_LABEL"].astype(str)))
-    return [{"label": f"{u} · {arm_of.get(u, '')}", "value": u} for u in order]
+    opts = [{"label": f"{u} · {arm_of.get(u, '')}", "value": u} for u in order]
+    if isinstance(current, str) and current in arm_of and current not in order:
+        opts.insert(0, {"label": f"{current} · {arm_of[current]} (outside the arm filter)", "value": current})
+    return opts
+
+
+def arm_order(study, state: F.FilterState) -> list[str]:
+    """The patients Previous/Next step through: every patient of the arm filter (the chosen ones among them)."""
+    return A.ordered_subjects(study.adsl, F.FilterState(state.arms, state.weeks, ()).subjects(study))
+
+
+def initial_view(study, state, tree, values) -> None:
+    """The page as a link opens it: the patients of its arm filter, the patient it names (else the first one
+    chosen in its filter, else the first of the arm filter)."""
+    order = arm_order(study, state)
+    cur = values.get("subject")
+    if cur is None:
+        cur = A.default_subject(order, state.patients)
+    tree["pt-patient"].options = patient_options(study, order, cur)
+    tree["pt-patient"].value = cur
+    tree["pt-seen"].data = list(state.patients)
 
 
 # -- layout ---------------------------------------------------------------------------------
@@ -183,23 +204,27 @@ def layout(study):
     labs = default_labs(study)
     text = W.page_text(study, ID)
     controls = dbc.Card(dbc.CardBody(dbc.Row([
-        dbc.Col([_label("Patient (within the filter)", "pt-patient"),
-                 dcc.Dropdown(id="pt-patient", options=patient_options(study, list(study.subjects)), value=None,
-                              clearable=False, searchable=True, maxHeight=360)], md=4),
-        dbc.Col([html.Div("Step", className="filter-label"),
-                 dbc.ButtonGroup([
-                     dbc.Button("◀ Previous", id="pt-prev", size="sm", color="secondary", outline=True),
-                     dbc.Button("Next ▶", id="pt-next", size="sm", color="secondary", outline=True),
-                 ])], md=2),
+        dbc.Col([_label("Patient (of the arm filter)", "pt-patient"), dcc.Store(id="pt-seen", data=[]),
+                 html.Div([
+                     html.Div(dcc.Dropdown(id="pt-patient", options=patient_options(study, list(study.subjects)),
+                                           value=None, clearable=False, searchable=True, maxHeight=360),
+                              className="flex-grow-1 me-1"),
+                     dbc.ButtonGroup([
+                         dbc.Button("◀ Previous", id="pt-prev", size="sm", color="secondary", outline=True,
+                                    title="The previous patient of the arm filter"),
+                         dbc.Button("Next ▶", id="pt-next", size="sm", color="secondary", outline=True,
+                                    title="The next patient of the arm filter"),
+                     ]),
+                 ], className="d-flex align-items-center")], lg=4, md=6),
         dbc.Col([_label(f"Parameter panels (up to {MAX_PANELS})", "pt-params"),
                  dcc.Dropdown(id="pt-params", options=param_options(study), value=labs, multi=True,
-                              searchable=True, maxHeight=360)], md=4),
+                              searchable=True, maxHeight=360, className="pt-params")], lg=6, md=6),
         dbc.Col([_label("Group panel", "pt-group"),
                  dcc.Dropdown(id="pt-group", options=group_options(study), value=default_group(study, labs),
-                              clearable=False, searchable=False)], md=2),
-    ], className="g-2 align-items-end"), className="py-2"), className="page-controls mb-2")
+                              clearable=False, searchable=False)], lg=2, md=6),
+    ], className="g-2 align-items-start"), className="py-2"), className="page-controls mb-2")
     return html.Div([
-        html.H2([text.heading + " ",
+        html.H1([text.heading + " ",
                  html.Small(" · ".join(t for t in (text.subheading, "simulated data" if study.simulated else "") if t),
                             className="text-muted", style={"fontSize": "1rem"})], className="page-title"),
         controls,
@@ -227,8 +252,8 @@ def header(study, usubjid: str, order: list[str]):
     row = A.subject_row(study.adsl, usubjid)
     arm_label = str(row["ARM_LABEL"])
     arm = study.arm_by_label.get(arm_label)
-    pos = (f"patient {order.index(usubjid) + 1} of {len(order)} in the filter" if usubjid in order
-           else "not in the current filter")
+    pos = (f"patient {order.index(usubjid) + 1} of {len(order)} in the arm filter" if usubjid in order
+           else "not in the arm filter")
     baseline = []
     for code in extra_panels(study):
         if code in study.params:
@@ -312,7 +337,7 @@ def profile_panels(study, usubjid: str, lab_codes: list[str], group: str) -> tup
     else:
         ae = A.events(subject_data(study, usubjid, "adae"), usubjid, arm_label)
         terms = list(dict.fromkeys(ae["AEDECOD"]))
-        panels.append(("ae", ae, max(0.6, 0.26 * len(terms) + 0.2), "Adverse events (bars: onset to resolution; "
+        panels.append(("ae", ae, max(0.6, 0.36 * len(terms) + 0.2), "Adverse events (bars: onset to resolution; "
                                                                        "colour: grade)"))
     return panels, notes
 
@@ -345,7 +370,7 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
 
     units = [p[2] for p in panels]
     plot_h = sum(units) * UNIT_PX + GAP_PX * (len(panels) - 1)
-    top, bottom = 72, 96
+    top, bottom = 46, 96
     height = int(plot_h + top + bottom)
     fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, row_heights=units,
                         vertical_spacing=GAP_PX / plot_h if len(panels) > 1 else 0,
@@ -373,13 +398,13 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     if (lo, hi) != F.full_window(study):
         fig.add_vrect(x0=lo, x1=hi, fillcolor="#12263a", opacity=0.06, line_width=0, row="all", col=1,
                       exclude_empty_subplots=False)
-        fig.add_annotation(text=f"filter window: weeks {lo:g}–{hi:g}", x=(lo + hi) / 2, xref="x", y=1, yref="paper",
-                           yshift=58, showarrow=False, font=dict(size=12, color="#12263a"))
+        fig.add_annotation(text=f"filter window: {study.time_word}s {lo:g}–{hi:g}", x=(lo + hi) / 2, xref="x", y=1,
+                           yref="paper", yshift=30, showarrow=False, font=dict(size=12, color="#12263a"))
     fig.update_xaxes(range=[-1.5, xmax], dtick=4, showgrid=True, gridcolor="#e4e9ef", zeroline=False)
     fig.update_xaxes(title_text=study.time_title, row=len(panels), col=1)
-    fig.update_xaxes(showticklabels=True, side="top", row=1, col=1)  # the week axis on top too: a tall figure
-    if len(panels) > 1:
-        fig.layout.annotations[0].update(yshift=22)  # first title above the top week labels
+    # every panel has its own time-axis labels: a value is read against the axis under it, not one a page away
+    fig.update_xaxes(showticklabels=True, tickfont=dict(size=11))
+    fig.update_xaxes(tickfont=dict(size=13), row=len(panels), col=1)
     fig.update_yaxes(automargin=True, tickfont=dict(size=13), title_font=dict(size=13))
     fig.update_layout(**base_layout(height=height, margin=dict(l=80, r=205, t=top, b=bottom), hovermode="closest",
                                     showlegend=True, barmode="overlay"))
@@ -605,28 +630,13 @@ def register(app, study, cache):
     figure_tools.register(app, "pt", [(FILTER_STORE, "data"), ("pt-patient", "value"), ("pt-params", "value"),
                                       ("pt-group", "value")], data=lambda *v: values_csv(study, *v))
 
+    # One callback for the page (one request per click): the picker lists the patients of the arm filter (the
+    # patients chosen in the filter among them, never only them); Previous/Next step through that list; choosing
+    # a patient in the filter opens their profile; then the header, the figure and the step buttons.
     @app.callback(
         Output("pt-patient", "options"),
         Output("pt-patient", "value"),
-        Input(FILTER_STORE, "data"),
-        Input("pt-prev", "n_clicks"),
-        Input("pt-next", "n_clicks"),
-        Input("pt-patient", "value"),
-    )
-    def choose(store, _prev, _next, current):
-        """The subjects of the filter; keep the current one, else the first chosen patient, else the first."""
-        state = _state(store, study)
-        order = A.ordered_subjects(study.adsl, state.subjects(study))
-        cur = current if isinstance(current, str) and current in order else None
-        trigger = ctx.triggered_id
-        if cur is not None and trigger in ("pt-prev", "pt-next"):
-            prev, nxt = A.neighbours(order, cur)
-            cur = (prev if trigger == "pt-prev" else nxt) or cur
-        if cur is None:
-            cur = A.default_subject(order, state.patients)
-        return patient_options(study, order), cur
-
-    @app.callback(
+        Output("pt-seen", "data"),
         Output("pt-header", "children"),
         Output("pt-figure", "figure"),
         Output("pt-figure", "style"),
@@ -635,18 +645,38 @@ def register(app, study, cache):
         Output("pt-prev", "disabled"),
         Output("pt-next", "disabled"),
         Input(FILTER_STORE, "data"),
+        Input("pt-prev", "n_clicks"),
+        Input("pt-next", "n_clicks"),
         Input("pt-patient", "value"),
         Input("pt-params", "value"),
         Input("pt-group", "value"),
+        State("pt-seen", "data"),
     )
-    def render(store, usubjid, params, group):
+    def update(store, _prev, _next, current, params, group, seen):
         state = _state(store, study)
         codes, group = clean_panels(study, params, group)
-        order = A.ordered_subjects(study.adsl, state.subjects(study))
+        order = arm_order(study, state)
+        trig = ctx.triggered_prop_ids
+        usubjid = current
+        if isinstance(current, str) and current in subjects:
+            if ("pt-prev.n_clicks" in trig or "pt-next.n_clicks" in trig) and current in order:
+                prev, nxt = A.neighbours(order, current)
+                usubjid = (prev if "pt-prev.n_clicks" in trig else nxt) or current
+        elif current is None:
+            usubjid = A.default_subject(order, state.patients)
+        seen = [p for p in seen if isinstance(p, str)] if isinstance(seen, list) else []
+        added = [p for p in state.patients if p not in seen]
+        if f"{FILTER_STORE}.data" in trig and added:
+            usubjid = added[0]  # a patient just chosen in the filter: their profile
+        opts = patient_options(study, order, usubjid)
+        value = usubjid if usubjid != current else no_update
+        return (opts, value, list(state.patients), *render(state, usubjid, codes, group, order))
+
+    def render(state, usubjid, codes, group, order):
         if usubjid is None:
-            text = "No subject in the current filter: widen the arm or patient filter."
-            return (html.Div(text, className="empty-note"), message_figure(study, text, state, height=260, font_size=16), {"height": "260px"},
-                    None, "", True, True)
+            text = "No subject in the current filter: widen the arm filter."
+            return (html.Div(text, className="empty-note"), message_figure(study, text, state, height=260, font_size=16),
+                    {"height": "260px"}, None, "", True, True)
         if not isinstance(usubjid, str) or usubjid not in subjects:
             text = not_in_arm_text(study, usubjid) or \
                 f"Unknown patient: {str(usubjid)[:40]!r} is not a subject of {study.study_id}."
@@ -657,7 +687,8 @@ def register(app, study, cache):
             messages.append(f"Showing the first {MAX_PANELS} of the {len(codes)} parameter panels chosen.")
             codes = codes[:MAX_PANELS]
         if usubjid not in order:
-            messages.append(f"{usubjid} is not in the current filter (arms or patients).")
+            messages.append(f"{usubjid} is not in the current arm filter: Previous/Next step through the patients "
+                            "of the arm filter.")
         fig, notes = cache.get_or_compute(
             "patient-profile", (usubjid, tuple(codes), group, state.key()),
             lambda: profile_figure(study, usubjid, codes, group, state))

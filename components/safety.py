@@ -11,7 +11,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, Patch, State, ctx, dcc, html
+from dash import ClientsideFunction, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from analysis import codegen
@@ -19,9 +19,10 @@ from analysis import safety as S
 from analysis.descriptive import n_pct
 from components import deck, figure_tools
 from components.export import csv_with_provenance
+from components import viewstate as V
 from components.shell import FILTER_STORE
 from components.tables import frame_table
-from components.theme import base_layout, graph_config, stamp
+from components.theme import arm_symbol, base_layout, graph_config, stamp
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -30,10 +31,11 @@ ID = "safety"
 PATH = "/safety"
 TITLE = "Safety"
 # The view in the URL ("Copy link to this view"; components.viewstate).
-URL_STATE = {"threshold": ("ae-threshold", "value"), "rd": ("ae-arm", "value"), "vs": ("ae-ref", "value")}
+URL_STATE = {"threshold": ("ae-threshold", "value"), "rd": ("ae-arm", "value"), "vs": ("ae-ref", "value"),
+             "q": ("ae-quick", "value", V.Text(80))}  # the listing's quick search (MAX_QUICK characters)
 
-# A sequential red-purple scale: it shares no hue with the arm colours (blue, orange, green),
-# so a bar's colour is never read as an arm.
+# A sequential pink-purple scale for the bars; arms are told apart by the subject dots' shape and colour in
+# their own column at the left, never by a bar's colour.
 GRADE_COLOURS = {
     "Grade 1": "#fbb4b9", "Grade 2": "#f768a1", "Grade 3": "#ae017e", "Grade 4": "#5c0060", "Grade 5": "#111111",
     "Mild": "#fbb4b9", "Moderate": "#f768a1", "Severe": "#ae017e", "Unknown": "#7b8794",
@@ -83,7 +85,7 @@ def _arm_options(study):
 
 def layout(study):
     text = W.page_text(study, ID)
-    title = html.H2([text.heading + " ", html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})]
+    title = html.H1([text.heading + " ", html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})]
                     if text.subheading else text.heading, className="page-title")
     if study.adae is None:
         return html.Div([
@@ -127,13 +129,25 @@ def layout(study):
             dbc.Card([_csv_header("Overview of treatment-emergent adverse events (subjects, n (%))",
                                   "ae-summary-csv-btn", "ae-summary-download", "summary"),
                       dbc.CardBody(html.Div(id="ae-summary"))], className=CARD),
+            # the page's figure right after the overview table: on screen when the page opens
+            dbc.Card([dbc.CardHeader("Timeline: adverse events and dosing per subject"),
+                      dbc.CardBody([
+                          dcc.Graph(id="ae-timeline", config=graph_config(f"{study.study_id}-ae-timeline")),
+                          figure_tools.toolbar("ae", "ae-timeline", f"{study.study_id}-ae-timeline", deck="timeline"),
+                          html.Div("Click a subject's dot (left) or one of its AE bars to set the patient filter to that subject. Bars run from "
+                                   "onset to resolution day; grey marks show that subject's own dosing from ADEX.",
+                                   className="caption"),
+                      ])], className=CARD),
             dbc.Card([_csv_header("Incidence by system organ class and preferred term",
                                   "ae-incidence-csv-btn", "ae-incidence-download", "incidence"),
                       dbc.CardBody([
                           incidence_controls,
                           html.Div(id="ae-incidence-msg"),
                           dag.AgGrid(
-                              id="ae-incidence-grid", rowData=[], columnDefs=[],
+                              id="ae-incidence-grid", rowData=[],
+                              # (a grid with no column is an invalid ARIA grid until the callback answers)
+                              columnDefs=[{"field": "label", "headerName": "System organ class / preferred term",
+                                           "flex": 1}],
                               defaultColDef={"sortable": False, "filter": False, "resizable": True,
                                              "wrapHeaderText": True, "autoHeaderHeight": True,
                                              "suppressMovable": True},
@@ -163,25 +177,21 @@ def layout(study):
                           html.Div("Column filters sit under each header; the export writes exactly the rows the "
                                    "grid shows, in its order, after a provenance header.", className="caption"),
                       ])], className=CARD),
-            dbc.Card([dbc.CardHeader("Timeline: adverse events and dosing per subject"),
-                      dbc.CardBody([
-                          dcc.Graph(id="ae-timeline", config=graph_config(f"{study.study_id}-ae-timeline")),
-                          figure_tools.toolbar("ae", "ae-timeline", f"{study.study_id}-ae-timeline", deck="timeline"),
-                          html.Div("Click a subject's dot (left) or one of its AE bars to set the patient filter to that subject. Bars run from "
-                                   "onset to resolution day; grey marks show that subject's own dosing from ADEX.",
-                                   className="caption"),
-                      ])], className=CARD),
         ]
     )
 
 
 def _column_defs(study=None) -> list[dict]:
     numeric = {"AESEQ", "ASTDY", "ONSET_WEEK", "AENDY", "DURATION"}
-    widths = {"USUBJID": 130, "ARM": 170, "AESEQ": 95, "AETERM": 220, "AEDECOD": 250, "AEBODSYS": 290,
+    widths = {"USUBJID": 130, "ARM": 160, "AESEQ": 95, "AETERM": 220, "AEDECOD": 220, "AEBODSYS": 290,
               "ASTDY": 105, "ONSET_WEEK": 115, "AENDY": 100, "DURATION": 130, "AETOXGR": 95, "AESEV": 115,
               "AESER": 100, "AEREL": 130, "AERELTRT": 130, "AEACN": 195, "AEOUT": 220, "TRTEMFL": 90}
     defs = []
-    for col, head in S.LISTING_COLUMNS:
+    # What a reader scans for first (term, grade, seriousness) fits the card at 1280 px; the rest scrolls in
+    # the grid with the subject pinned on the left.
+    first = ("USUBJID", "ARM", "AEDECOD", "AETOXGR", "AESER", "AESEV", "ASTDY", "ONSET_WEEK", "AENDY", "DURATION")
+    order = sorted(S.LISTING_COLUMNS, key=lambda ch: first.index(ch[0]) if ch[0] in first else len(first))
+    for col, head in order:
         if blinding.is_blinded_view(study) and col not in study.adae.columns and col not in ("ONSET_WEEK", "DURATION"):
             continue  # withheld in a blinded view (data.blinding): the arm, the treatment named (AERELTRT)
         d = {"field": col, "headerName": head, "width": widths.get(col, 120), "headerTooltip": f"ADAE {col}"
@@ -325,7 +335,8 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
     arm_of = pop.set_index("USUBJID")["ARM"]
     fig.add_trace(go.Scatter(
         x=[xmin + 0.45] * len(subjects), y=subjects, mode="markers", showlegend=False, name="subject",
-        marker=dict(size=10, symbol="circle", color=[study.arm_by_label[arm_of[s]].colour for s in subjects],
+        marker=dict(size=10, symbol=[arm_symbol(study, arm_of[s]) for s in subjects],
+                    color=[study.arm_by_label[arm_of[s]].colour for s in subjects],
                     line=dict(width=1, color="#fff")),
         customdata=[[s, s] for s in subjects], hovertemplate="Click: show only %{customdata[0]}<extra></extra>",
     ))
@@ -522,13 +533,7 @@ def register(app, study, cache):
     socs = set(study.adae["AEBODSYS"].astype(str))
     codes = set(study.arm_codes)
 
-    @app.callback(
-        Output("ae-summary", "children"),
-        Output("ae-caption", "children"),
-        Input(FILTER_STORE, "data"),
-    )
-    def update_summary(store):
-        state = _state(store, study)
+    def summary_part(state):
         table, pop = cache.get_or_compute("safety-summary", state.key(), lambda: _summary(study, state))
         note = html.Div(
             f"n (%) of subjects in the safety population; each subject counts once per row. {S.rules_text(rules(study))} "
@@ -536,25 +541,7 @@ def register(app, study, cache):
             className="caption", id="ae-summary-note")
         return [frame_table(table, "ae-summary-table"), note], _caption(study, state, pop)
 
-    @app.callback(
-        Output("ae-incidence-grid", "columnDefs"),
-        Output("ae-incidence-grid", "rowData"),
-        Output("ae-incidence-msg", "children"),
-        Output("ae-incidence-caption", "children"),
-        Input(FILTER_STORE, "data"),
-        Input("ae-threshold", "value"),
-        Input("ae-arm", "value"),
-        Input("ae-ref", "value"),
-        Input("ae-collapsed", "data"),
-    )
-    def update_incidence(store, threshold, arm, ref, collapsed):
-        state = _state(store, study)
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold not in S.THRESHOLDS:
-            raise PreventUpdate
-        if not isinstance(arm, str) or not isinstance(ref, str) or arm not in codes or ref not in codes:
-            raise PreventUpdate
-        if not isinstance(collapsed, list) or len(collapsed) > len(socs) or not all(isinstance(c, str) and c in socs for c in collapsed):
-            raise PreventUpdate
+    def incidence_part(state, threshold, arm, ref, collapsed):
         threshold = int(threshold)
         labels = state.arm_labels(study)
         a_lab, r_lab = study.arm_by_code[arm].label, study.arm_by_code[ref].label
@@ -586,6 +573,53 @@ def register(app, study, cache):
         alert = [dbc.Alert(m, color="warning", className="py-1 mb-2") for m in messages]
         return defs, rows, alert or None, caption
 
+    def timeline_part(state):
+        def compute():
+            pop = _population(study, state)
+            shown = S.timeline_sample(pop)  # at most S.TIMELINE_MAX_SUBJECTS rows
+            events = S.timeline_events(study.adae, shown, _window(state, study))
+            dosing = S.subject_dosing(study.adex, shown)
+            fig = timeline_figure(study, state, shown, events, dosing)
+            if len(shown) < len(pop):
+                sample_note(fig, len(shown), len(pop))
+            return fig
+
+        return cache.get_or_compute("safety-timeline", state.key(), compute)
+
+    # One callback for the page (one request per click): a filter change redraws every part; the incidence
+    # controls redraw the incidence table only.
+    @app.callback(
+        Output("ae-summary", "children"),
+        Output("ae-caption", "children"),
+        Output("ae-incidence-grid", "columnDefs"),
+        Output("ae-incidence-grid", "rowData"),
+        Output("ae-incidence-msg", "children"),
+        Output("ae-incidence-caption", "children"),
+        Output("ae-listing", "rowData"),
+        Output("ae-listing-note", "children"),
+        Output("ae-timeline", "figure"),
+        Input(FILTER_STORE, "data"),
+        Input("ae-threshold", "value"),
+        Input("ae-arm", "value"),
+        Input("ae-ref", "value"),
+        Input("ae-collapsed", "data"),
+    )
+    def update(store, threshold, arm, ref, collapsed):
+        state = _state(store, study)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold not in S.THRESHOLDS:
+            raise PreventUpdate
+        if not isinstance(arm, str) or not isinstance(ref, str) or arm not in codes or ref not in codes:
+            raise PreventUpdate
+        if not isinstance(collapsed, list) or len(collapsed) > len(socs) or \
+                not all(isinstance(c, str) and c in socs for c in collapsed):
+            raise PreventUpdate
+        incidence = incidence_part(state, threshold, arm, ref, collapsed)
+        trig = ctx.triggered_prop_ids
+        if trig and f"{FILTER_STORE}.data" not in trig:
+            return (no_update, no_update, *incidence, no_update, no_update, no_update)
+        listing = cache.get_or_compute("safety-listing-rows", state.key(), lambda: listing_rows(_listing(state)))
+        return (*summary_part(state), *incidence, *listing, timeline_part(state))
+
     @app.callback(
         Output("ae-collapsed", "data"),
         Input("ae-incidence-grid", "cellClicked"),
@@ -613,30 +647,19 @@ def register(app, study, cache):
         return cache.get_or_compute("safety-listing", state.key(),
                                     lambda: S.listing(study.adae, state.subjects(study), _window(state, study)))
 
-    @app.callback(Output("ae-listing", "rowData"), Output("ae-listing-note", "children"),
-                  Input(FILTER_STORE, "data"))
-    def update_listing(store):
-        state = _state(store, study)
-        return cache.get_or_compute("safety-listing-rows", state.key(), lambda: listing_rows(_listing(state)))
-
-    @app.callback(
+    # The listing's count and its quick search are the browser's own (no request): the grid filters its rows.
+    app.clientside_callback(
+        ClientsideFunction("safety", "count"),
         Output("ae-listing-count", "children"),
         Input("ae-listing", "virtualRowData"),
         Input("ae-listing", "rowData"),
     )
-    def count(virtual, rows):
-        total = len(rows) if isinstance(rows, list) else 0
-        shown = len(virtual) if isinstance(virtual, list) else total
-        return f"{min(shown, total)} of {total} adverse events shown"
-
-    @app.callback(Output("ae-listing", "dashGridOptions"), Input("ae-quick", "value"), prevent_initial_call=True)
-    def quick_search(value):
-        text = _clean_quick(value)
-        if text is None:
-            raise PreventUpdate
-        patch = Patch()
-        patch["quickFilterText"] = text
-        return patch
+    app.clientside_callback(
+        ClientsideFunction("safety", "quickSearch"),
+        Output("ae-listing", "dashGridOptions"),
+        Input("ae-quick", "value"),
+        State("ae-listing", "dashGridOptions"),
+    )
 
     @app.callback(
         Output("ae-download", "data"),
@@ -670,22 +693,6 @@ def register(app, study, cache):
         out = rows.drop(columns=["ROWID"]).rename(columns=S.listing_headers(rows))
         text = csv_with_provenance(out, study, state, note)
         return dict(content=text, filename=f"{study.study_id}-adverse-events.csv", type="text/csv")
-
-    @app.callback(Output("ae-timeline", "figure"), Input(FILTER_STORE, "data"))
-    def update_timeline(store):
-        state = _state(store, study)
-
-        def compute():
-            pop = _population(study, state)
-            shown = S.timeline_sample(pop)  # at most S.TIMELINE_MAX_SUBJECTS rows
-            events = S.timeline_events(study.adae, shown, _window(state, study))
-            dosing = S.subject_dosing(study.adex, shown)
-            fig = timeline_figure(study, state, shown, events, dosing)
-            if len(shown) < len(pop):
-                sample_note(fig, len(shown), len(pop))
-            return fig
-
-        return cache.get_or_compute("safety-timeline", state.key(), compute)
 
     @app.callback(
         Output("f-patient", "value", allow_duplicate=True),

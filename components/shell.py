@@ -1,17 +1,23 @@
-"""The frame around every page: navigation, global filter bar, badges, footer, router.
+"""The frame around every page: skip link, sticky navigation, the filter bar, badges, footer, router.
 
-The filter bar is the single source of the global filter state. Its values live
-in the URL query string (a copied link reproduces the view) and in the
-``filter-state`` store that every page listens to. Values that arrive from the
-URL or a client are validated by ``data.filters``; invalid ones are dropped with
-a visible notice.
+The URL is the one source of truth for a view. It holds the global filters (arm, timepoint
+window, patients), each page's own controls (``URL_STATE`` of the page module, see
+``components.viewstate``) and presentation mode (``present=1``); the browser history holds
+every view built, so Back/Forward restore the controls exactly and "Copy link" reproduces
+the screen.
 
-The URL also carries each page's own controls (``URL_STATE`` of the page module,
-see ``components.viewstate``) and presentation mode (``present=1``), so "Copy link
-to this view" gives a link that reopens exactly this view. Presentation mode hides
-the filter bar and page controls (CSS on the ``presenting`` root class), enlarges
-the figures' fonts, lines and markers and fits them to the screen (a clientside
-callback per figure, ``assets/views.js``), and lets the arrow keys step through a
+Round trips: keeping the URL, the controls, the filter store, the filter chips, the
+navigation links and the per-page memory of the last view in step is bookkeeping done in the
+browser (``assets/viewstate.js``: clientside callbacks, no request). The browser validates a
+link against the same rules (``viewstate.client_spec``) to show what it dropped; the server
+never trusts what it is sent: the router validates the page's link values before it renders
+the page with them, and every page callback validates the filter store and its controls.
+A click on a control therefore costs the page's own callback only (one request); opening a
+page costs the router and the page's callback (two).
+
+Presentation mode hides the filter bar and page controls (CSS on the ``presenting`` root
+class), enlarges the figures' fonts, lines and markers and fits them to the screen (a
+clientside callback per figure, ``assets/views.js``), and lets the arrow keys step through a
 page's parameters (``PRESENT_STEP`` of the page module).
 """
 
@@ -23,11 +29,15 @@ from dash.exceptions import PreventUpdate
 
 from components import deck
 from components import viewstate as V
+from components.theme import arm_glyph
 from data import filters as F
 from data import words as W
 
 FILTER_STORE = "filter-state"
 PRESENT_STORE = "presentation"
+SPEC_STORE = "view-spec"  # the URL rules, for the browser (viewstate.client_spec)
+MEMORY_STORE = "view-memory"  # the last view of each page in this tab (session storage)
+WRITE_SINK = "url-write"  # the (unused) output of the clientside callbacks that write the URL
 PATIENT_PAGE = "patient"  # the page ID a chosen patient links to, when the app has it
 
 
@@ -51,7 +61,7 @@ def navbar(study, pages):
                        if str(study.title).strip().casefold() != str(study.study_id).strip().casefold() else [])],
                     className="brand",
                 ),
-                dbc.Nav(links, navbar=True, className="me-auto ms-3"),
+                dbc.Nav(links, navbar=True, className="me-auto ms-3", id="main-nav"),
                 html.Div(
                     [
                         dbc.Button("Copy link", id="copy-link", size="sm", color="light", outline=True,
@@ -71,12 +81,12 @@ def navbar(study, pages):
         ),
         color="#12263a",
         dark=True,
-        className="mb-2 py-1",
+        className="py-1 app-navbar",
     )
 
 
 def slider_marks(visits, room: int = 24) -> dict:
-    """Every visit a stop on the slider; labels only where they do not overlap (at most ``room``)."""
+    """Every visit a stop on a slider; labels only where they do not overlap (at most ``room``)."""
     if not visits:
         return {}
     gap = (visits[-1] - visits[0]) / room if len(visits) > room else 0
@@ -93,56 +103,80 @@ def slider_marks(visits, room: int = 24) -> dict:
     return {v: {"label": f"{v:g}"} if v in labelled else "" for v in visits}
 
 
+def window_options(study) -> list[dict]:
+    """The timepoint window's stops: every visit on the time axis, by its name ('Baseline', 'Week 4')."""
+    return [{"label": f"{study.visit_label(v)}" + ("" if study.visit_label(v).lower() == study.time_text(v).lower()
+                                                     else f" ({study.time_text(v)})"),
+             "value": f"{v:g}"} for v in study.visit_numbers]
+
+
+def axis_words(study) -> str:
+    """The time axis in running text: 'study week', 'visit number, AVISITN'."""
+    t = study.time_title.replace(" (", ", ").replace(")", "")
+    return t[:1].lower() + t[1:]
+
+
+def arm_label(study, a):
+    """An arm's name after its colour and marker shape (the figures' marker for the arm)."""
+    return html.Span([html.Span(arm_glyph(study, a.label), className="arm-glyph", style={"color": a.colour},
+                                **{"aria-hidden": "true"}), a.label])
+
+
 def filter_bar(study):
+    """One line of chips (the filters in force and the subjects they hold) that opens the controls.
+
+    A <details> element: a click or Enter/Space on the line opens and closes it, with no callback.
+    """
     full = F.full_window(study)
-    marks = slider_marks(study.visit_numbers)
     patient_opts = [
         {"label": f"{u} · {arm}", "value": u}
         for u, arm in zip(study.adsl["USUBJID"], study.adsl["ARM_LABEL"].astype(str))
     ]
-    return dbc.Card(
-        dbc.CardBody(
-            dbc.Row(
+    controls = dbc.Row(
+        [
+            dbc.Col(html.Fieldset([
+                html.Legend("Arms", className="filter-label"),
+                dbc.Checklist(id="f-arm", options=[{"label": arm_label(study, a), "value": a.code} for a in study.arms],
+                              value=[a.code for a in study.arms], inline=True, className="arm-checks"),
+            ]), lg=4, md=6),
+            dbc.Col(html.Fieldset([
+                html.Legend(f"Timepoint window ({axis_words(study)})", className="filter-label"),
+                html.Div([
+                    html.Label("From", htmlFor="f-from", className="me-1 mb-0"),
+                    dbc.Select(id="f-from", options=window_options(study), value=f"{full[0]:g}", size="sm",
+                               className="window-select me-2"),
+                    html.Label("to", htmlFor="f-to", className="me-1 mb-0"),
+                    dbc.Select(id="f-to", options=window_options(study), value=f"{full[1]:g}", size="sm",
+                               className="window-select"),
+                ], className="d-flex align-items-center"),
+            ]), lg=4, md=6),
+            dbc.Col([
+                html.Label("Patients (highlighted; a patient's profile: the link on the right)", htmlFor="f-patient",
+                           className="filter-label"),
+                dcc.Dropdown(id="f-patient", options=patient_opts, value=[], multi=True,
+                             placeholder="Search USUBJID or arm…", searchable=True),
+            ], lg=4, md=12),
+        ],
+        className="g-2 align-items-start filter-panel",
+    )
+    return html.Section(
+        [
+            html.Details(
                 [
-                    dbc.Col(
-                        [
-                            html.Label("Arm", htmlFor="f-arm", className="filter-label"),
-                            dcc.Dropdown(
-                                id="f-arm",
-                                options=[{"label": a.label, "value": a.code} for a in study.arms],
-                                value=[], multi=True, placeholder="All arms",
-                            ),
-                        ],
-                        md=3,
+                    html.Summary(
+                        [html.Span("Filters", className="filter-toggle"),
+                         html.Span(id="filter-summary", className="filter-summary"),
+                         html.Span(id="arm-counts", className="arm-counts")],
+                        className="filter-chips", title="Show or hide the filter controls",
                     ),
-                    dbc.Col(
-                        [
-                            html.Label("Timepoint window (study week)" if study.time_unit == "week" else
-                                       "Timepoint window (visit number, AVISITN)", htmlFor="f-weeks",
-                                       className="filter-label"),
-                            dcc.RangeSlider(
-                                id="f-weeks", min=full[0], max=full[1], step=None, marks=marks,
-                                value=list(full), allowCross=False, pushable=0,
-                            ),
-                        ],
-                        md=4,
-                    ),
-                    dbc.Col(
-                        [
-                            html.Label("Patients", htmlFor="f-patient", className="filter-label"),
-                            dcc.Dropdown(id="f-patient", options=patient_opts, value=[], multi=True,
-                                         placeholder="Search USUBJID or arm…", searchable=True),
-                        ],
-                        md=3,
-                    ),
-                    dbc.Col([html.Div("Subjects in filter", className="filter-label"),
-                             html.Div(id="arm-counts", className="arm-counts")], md=2),
+                    controls,
                 ],
-                className="g-3 align-items-start",
+                id="filter-details", className="filter-details",
             ),
-            className="py-2",
-        ),
-        className="filter-bar mb-2",
+            dcc.Link("Patient profile →", id="patient-link", href="/", className="patient-link",
+                     style={"display": "none"}),
+        ],
+        className="filter-bar", id="filter-bar", **{"aria-label": "Filters"},
     )
 
 
@@ -162,7 +196,7 @@ def footer(study):
 def not_found(pathname: str, pages, study=None):
     return dbc.Container(
         [
-            html.H2("Page not found"),
+            html.H1("Page not found", className="page-title"),
             html.P(f"There is no page at {pathname!s:.80}. The pages of this dashboard are:"),
             html.Ul([html.Li(dcc.Link(W.page_title(study, p) if study is not None else p.TITLE, href=p.PATH))
                      for p in pages]),
@@ -198,26 +232,41 @@ def dropped_notice(study):
 
 
 def layout(study, pages):
+    controls = {p.ID: V.url_controls(p, study) for p in pages}
     return html.Div(
         [
+            html.A("Skip to the page's content", href="#page-content", className="skip-link", id="skip-link"),
             dcc.Location(id="url", refresh=False),
             dcc.Store(id=FILTER_STORE, data=F.default_state(study).to_store()),
             dcc.Store(id=PRESENT_STORE, data=False),
-            navbar(study, pages),
+            dcc.Store(id=SPEC_STORE, data=V.client_spec(study, pages, controls)),
+            dcc.Store(id=MEMORY_STORE, storage_type="session"),
+            dcc.Store(id=WRITE_SINK),
+            dcc.Store(id="filter-audit"), dcc.Store(id="filter-audit-ack"), dcc.Store(id="filter-audit-last"),
+            html.Header(navbar(study, pages), className="app-header sticky-top"),
             dbc.Container(
                 [
-                    dbc.Alert(
-                        [html.Div(id="copy-link-status", className="copy-link-status"),
-                         dbc.Input(id="copy-link-url", type="text", readonly=True, size="sm",
-                                   className="copy-link-url", value="")],
-                        id="copy-link-box", is_open=False, dismissable=True, color="light", className="py-2 mb-2",
+                    html.Section(
+                        [
+                            dbc.Alert(
+                                [html.Div(id="copy-link-status", className="copy-link-status", role="status"),
+                                 html.Label([html.Span("Link to this view", className="visually-hidden"),
+                                             dbc.Input(id="copy-link-url", type="text", readonly=True, size="sm",
+                                                       className="copy-link-url", value="")],
+                                            className="d-block mb-0")],
+                                id="copy-link-box", is_open=False, dismissable=True, color="light",
+                                className="py-2 mb-2",
+                            ),
+                            html.Div(id="present-summary", className="present-summary"),
+                            filter_bar(study),
+                            dbc.Alert(id="filter-notice", color="info", is_open=False, dismissable=True,
+                                      className="py-2 mb-2"),
+                            dropped_notice(study),
+                            data_notes(study),
+                        ],
+                        className="app-context", **{"aria-label": "View, filters and notices"},
                     ),
-                    html.Div(id="present-summary", className="present-summary"),
-                    filter_bar(study),
-                    dbc.Alert(id="filter-notice", color="info", is_open=False, dismissable=True, className="py-2"),
-                    dropped_notice(study),
-                    data_notes(study),
-                    html.Main(id="page-content"),
+                    html.Main(id="page-content", tabIndex="-1"),
                 ],
                 fluid=True,
             ),
@@ -226,20 +275,6 @@ def layout(study, pages):
         ],
         id="app-root",
     )
-
-
-def arm_count_badges(study, state: F.FilterState, patient_href: str | None = None):
-    subjects = set(state.subjects(study))
-    chips = []
-    for a in study.arms:
-        if state.arms and a.code not in state.arms:
-            continue
-        n = int(study.adsl["USUBJID"].isin(subjects)[study.adsl["ARM_LABEL"] == a.label].sum())
-        chips.append(html.Span([html.Span(className="arm-dot", style={"background": a.colour}), f"{a.label}: {n}"],
-                               className="arm-chip"))
-    if patient_href and state.patients:
-        chips.append(dcc.Link("Patient profile →", href=patient_href, id="patient-link", className="patient-link"))
-    return chips
 
 
 def graph_ids(component) -> list[str]:
@@ -260,121 +295,118 @@ def step_buttons(page):
     )
 
 
+def page_view(study, page, controls: list, search) -> tuple:
+    """(layout, filter state) of ``page`` opened at the link ``search``: its controls as the link sets them.
+
+    Only values the page offers are applied (``viewstate.parse_page``); the rest stay at the layout's
+    default (the browser shows a notice for them). A page may resolve its view further for this
+    filter (``initial_view``: the options and values a page callback would otherwise change after the
+    first render, which would cost a round trip and a history entry).
+    """
+    tree = page.layout(study)
+    try:
+        state = F.from_query(search, study)[0]
+    except ValueError:  # more fields than a link of this app has
+        state = F.default_state(study)
+    values, _ = V.parse_page(search, controls)
+    V.apply_values(tree, controls, values)
+    hook = getattr(page, "initial_view", None)
+    if hook is not None:
+        hook(study, state, tree, values)
+    return tree, state
+
+
+def page_frame(page, body):
+    """A page as the router shows it: its marker store (the page the URL's controls belong to), the ◀ ▶ of
+    presentation mode, then the page's layout."""
+    parts = [dcc.Store(id=f"urlstate-{page.ID}", data=page.ID)]
+    if getattr(page, "PRESENT_STEP", None):
+        parts.append(step_buttons(page))
+    parts.append(body)
+    return html.Div(parts, id=f"page-{page.ID}", className="page-wrap")
+
+
+def validation_pages(study, pages) -> list:
+    """Every page in its frame: the components callbacks may name (Dash checks them against these)."""
+    return [page_frame(p, p.layout(study)) for p in pages]
+
+
 def register(app, study, pages):
+    # the page's language, for screen readers and hyphenation (WCAG 3.1.1); Dash's script container is a
+    # <footer>, which made two "contentinfo" landmarks with the app's own footer
+    app.index_string = (app.index_string.replace("<html>", '<html lang="en">', 1)
+                        .replace("<footer>", '<div class="dash-scripts">', 1).replace("</footer>", "</div>", 1))
     page_by_path = {p.PATH: p for p in pages}
     controls = {p.ID: V.url_controls(p, study) for p in pages}
-    patient_page = next((p for p in pages if p.ID == PATIENT_PAGE), None)
 
     def page_of(pathname):
         return page_by_path.get(pathname if isinstance(pathname, str) else "/")
 
-    def view_query(search, pathname):
-        """(valid page pairs, presentation flag, notices) of a query for the page at ``pathname``."""
-        page = page_of(pathname)
-        ctl = controls.get(page.ID, []) if page is not None else []
-        values, notices = V.parse_page(search, ctl)
-        present, n2 = V.parse_present(search)
-        notices += n2 + [f"Link parameter ignored: {k[:40]}" for k in V.unknown_keys(search, ctl)]
-        return V.page_pairs(ctl, values), present, notices
+    def wrap(page, search):
+        return page_frame(page, page_view(study, page, controls[page.ID], search)[0])
 
-    def wrap(page):
-        parts = []
-        if controls[page.ID]:
-            parts.append(dcc.Store(id=f"urlstate-{page.ID}", data=None))
-        if getattr(page, "PRESENT_STEP", None):
-            parts.append(step_buttons(page))
-        parts.append(page.layout(study))
-        return html.Div(parts, id=f"page-{page.ID}", className="page-wrap")
-
-    @app.callback(Output("page-content", "children"), Input("url", "pathname"))
-    def route(pathname):
+    # The one server callback of the frame: a page rendered with the values of its link.
+    @app.callback(Output("page-content", "children"), Input("url", "pathname"), State("url", "search"))
+    def route(pathname, search):
         page = page_of(pathname)
         if page is None:
             return not_found(pathname, pages, study)
-        return wrap(page)
+        return wrap(page, search if isinstance(search, str) else "")
 
-    @app.callback(
-        Output("f-arm", "value"),
-        Output("f-weeks", "value"),
-        Output("f-patient", "value"),
-        Output("url", "search"),
-        Output(FILTER_STORE, "data"),
-        Output("filter-notice", "children"),
-        Output("filter-notice", "is_open"),
-        Output("arm-counts", "children"),
-        Output(PRESENT_STORE, "data"),
-        Input("url", "search"),
-        Input("f-arm", "value"),
-        Input("f-weeks", "value"),
-        Input("f-patient", "value"),
-        State("url", "pathname"),
-        State(FILTER_STORE, "data"),
+    # URL -> filter controls, filter store, chips, notices, navigation links, memory (no request).
+    app.clientside_callback(
+        ClientsideFunction("viewstate", "fromUrl"),
+        Output(FILTER_STORE, "data"), Output("filter-notice", "children"), Output("filter-notice", "is_open"),
+        Output(PRESENT_STORE, "data"), Output("filter-summary", "children"), Output("arm-counts", "children"),
+        Output("patient-link", "href"), Output("patient-link", "style"), Output("present-summary", "children"),
+        Output(MEMORY_STORE, "data"), [Output(f"nav-{p.ID}", "href") for p in pages],
+        Input("url", "search"), Input("url", "pathname"),
+        State(SPEC_STORE, "data"), State(MEMORY_STORE, "data"), State(FILTER_STORE, "data"),
         State(PRESENT_STORE, "data"),
-        State("arm-counts", "children"),
     )
-    def sync_filters(search, arms, weeks, patients, pathname, store, presenting, counts):
-        """URL <-> controls <-> store, in one callback so the three cannot disagree.
 
-        The rest of the query (the page's own controls, ``present``) is kept, validated.
-        A URL change that leaves the filters as they are (a page control was written to the
-        URL) updates nothing else, so the pages do not recompute and a notice stays open.
-        """
-        trigger = ctx.triggered_id
-        from_url = trigger in (None, "url")
-        if from_url:
-            state, notices = F.from_query(search, study)
-        else:
-            state, notices = F.from_values(arms, weeks, patients, study)
-        pairs, present, view_notices = view_query(search, pathname)
-        if from_url:
-            notices = notices + view_notices
-        outside = [p for p in state.patients if state.arms
-                   and study.arm_by_label[str(study.adsl.set_index("USUBJID").at[p, "ARM_LABEL"])].code not in state.arms]
-        if outside:  # say so once, here, rather than let each page show an unexplained N = 0
-            notices = notices + [f"Chosen patient(s) outside the arm filter: {', '.join(outside[:5])}. Pages that "
-                                 "count chosen patients only (Overview, Safety) show none of them; trajectory "
-                                 "and box pages show the selected arms without them."]
-        query = V.compose(state.to_query(study), pairs, present)
-        new_store = state.to_store()
-        # (the first call of a page load is never quiet: it fills the subject counts)
-        quiet = trigger == "url" and counts is not None and store == new_store and not notices
-        if quiet:
-            return (no_update, no_update, no_update, query if query != (search or "") else no_update, no_update,
-                    no_update, no_update, no_update, present if present != presenting else no_update)
-        href = (patient_page.PATH + V.compose(state.to_query(study), [], present)) if patient_page else None
-        return (
-            list(state.arms),
-            list(state.weeks),
-            list(state.patients),
-            query if query != (search or "") else no_update,
-            new_store if new_store != store else no_update,
-            [html.Div(n) for n in notices] if notices else None,
-            bool(notices),
-            arm_count_badges(study, state, href),
-            present if present != presenting else no_update,
-        )
+    # The filter store -> the filter controls, where they differ (after Back/Forward, or a link).
+    app.clientside_callback(
+        ClientsideFunction("viewstate", "filterControls"),
+        Output("f-arm", "value"), Output("f-from", "value"), Output("f-to", "value"), Output("f-patient", "value"),
+        Input(FILTER_STORE, "data"),
+        State(SPEC_STORE, "data"), State("f-arm", "value"), State("f-from", "value"), State("f-to", "value"),
+        State("f-patient", "value"),
+    )
 
-    # Keep the filter (and presentation mode) in the query string when moving between pages.
-    @app.callback([Output(f"nav-{p.ID}", "href") for p in pages], Input("url", "search"), State("url", "pathname"))
-    def nav_hrefs(search, _pathname):
-        q = F.from_query(search, study)[0].to_query(study)
-        q = V.compose(q, [], V.parse_present(search)[0])
-        return [p.PATH + q for p in pages]
-
-    # -- presentation mode ------------------------------------------------------------------
-    @app.callback(
-        Output("url", "search", allow_duplicate=True),
-        Input("present-toggle", "n_clicks"),
-        State("url", "search"),
-        State("url", "pathname"),
+    # Filter controls -> URL (a new history entry; the URL callback above does the rest). Unticking the
+    # last arm ticks them all again: no arm is not a view.
+    app.clientside_callback(
+        ClientsideFunction("viewstate", "filtersToUrl"),
+        Output(WRITE_SINK, "data"), Output("f-arm", "value", allow_duplicate=True),
+        Input("f-arm", "value"), Input("f-from", "value"), Input("f-to", "value"), Input("f-patient", "value"),
+        State(SPEC_STORE, "data"),
         prevent_initial_call=True,
     )
-    def toggle_present(n_clicks, search, pathname):
-        if not isinstance(n_clicks, int) or isinstance(n_clicks, bool) or n_clicks < 1:
+
+    # The audit trail records a patient added to the filter (audit.py). The store is kept in the browser, so
+    # the browser asks the server to acknowledge it, only when the filter gains a patient (not on other clicks).
+    app.clientside_callback(
+        ClientsideFunction("viewstate", "patientAudit"),
+        Output("filter-audit", "data"), Output("filter-audit-last", "data"),
+        Input(FILTER_STORE, "data"), State("filter-audit-last", "data"),
+    )
+
+    @app.callback(Output("filter-audit-ack", "data"), Input("filter-audit", "data"), prevent_initial_call=True)
+    def acknowledge_patients(req):
+        state = F.from_store(req.get("after") if isinstance(req, dict) else None, study)
+        if state is None or not state.patients:
             raise PreventUpdate
-        state = F.from_query(search, study)[0]
-        pairs, present, _ = view_query(search, pathname)
-        return V.compose(state.to_query(study), pairs, not present)
+        return state.to_store()
+
+    # -- presentation mode ------------------------------------------------------------------
+    app.clientside_callback(
+        ClientsideFunction("viewstate", "togglePresent"),
+        Output(WRITE_SINK, "data", allow_duplicate=True),
+        Input("present-toggle", "n_clicks"),
+        State(SPEC_STORE, "data"),
+        prevent_initial_call=True,
+    )
 
     app.clientside_callback(
         ClientsideFunction("views", "presentClass"),
@@ -383,15 +415,6 @@ def register(app, study, pages):
         Output("present-toggle", "active"),
         Input(PRESENT_STORE, "data"),
     )
-
-    @app.callback(Output("present-summary", "children"), Input(FILTER_STORE, "data"))
-    def present_summary(store):
-        from components.export import filter_text
-
-        state = F.from_store(store, study)
-        if state is None:
-            raise PreventUpdate
-        return f"Filters: {filter_text(study, state)}"
 
     # -- copy link to this view -------------------------------------------------------------
     app.clientside_callback(
@@ -419,81 +442,25 @@ def register(app, study, pages):
             )
 
 
-def _split(dep: str) -> tuple[str, str]:
-    cid, prop = dep.rsplit(".", 1)
-    return cid, prop
-
-
 def _register_url_state(app, page, ctl: list):
-    """Three callbacks per page: link -> controls (once per page load), late controls, controls -> link.
-
-    The marker store ``urlstate-<ID>`` (in the page wrapper) records that the link was
-    applied, and holds the values of "late" controls until their options are computed.
-    """
+    """Two clientside callbacks per page: link -> controls (Back/Forward) and controls -> link."""
     marker = f"urlstate-{page.ID}"
-    early = [c for c in ctl if c.after is None]
-    late = [c for c in ctl if c.after is not None]
-
-    # Plain (not duplicate) outputs: Dash then holds back the page's own callbacks that read these
-    # controls until the link is applied (it does not for allow_duplicate outputs). A control that a
-    # page callback also writes must therefore be declared "late" in URL_STATE.
-    @app.callback(
-        [Output(c.cid, c.prop) for c in early] + [Output(marker, "data")],
-        Input(marker, "data"),
-        Input(FILTER_STORE, "data"),  # after the filters of the link are in force
-        [State("url", "search")] + [State(c.cid, c.prop) for c in early],
-        optional=True,
-    )
-    def apply_link(mark, _store, search, *current):
-        if isinstance(mark, dict) and mark.get("applied"):
-            raise PreventUpdate
-        values, _ = V.parse_page(search, ctl)
-        out = [values[c.key] if c.key in values and not V.equal(c, values[c.key], cur) else no_update
-               for c, cur in zip(early, current)]
-        pending = {c.key: c.encode(values[c.key]) for c in late if c.key in values}
-        return out + [{"applied": True, "late": pending}]
-
-    if late:
-        afters = list(dict.fromkeys(c.after for c in late))
-
-        @app.callback(
-            [Output(c.cid, c.prop, allow_duplicate=True) for c in late]
-            + [Output(marker, "data", allow_duplicate=True)],
-            [Input(*_split(a)) for a in afters] + [Input(marker, "data")],
-            prevent_initial_call=True,
-            optional=True,
-        )
-        def apply_late(*args):
-            after_vals = dict(zip(afters, args[:len(afters)]))
-            mark = args[len(afters)]
-            if not (isinstance(mark, dict) and mark.get("applied") and isinstance(mark.get("late"), dict)
-                    and mark["late"]):
-                raise PreventUpdate
-            out = []
-            for c in late:
-                tok = mark["late"].get(c.key)
-                ok, val = c.decode(tok) if isinstance(tok, str) else (False, None)
-                if ok and c.after.endswith(".options"):
-                    ok = V.offered(c, val, after_vals[c.after])
-                out.append(val if ok else no_update)
-            return out + [{"applied": True, "late": {}}]
-
-    @app.callback(
-        Output("url", "search", allow_duplicate=True),
-        [Input(c.cid, c.prop) for c in ctl] + [Input(marker, "data")],
-        State("url", "search"),
+    app.clientside_callback(
+        ClientsideFunction("viewstate", "applyPage"),
+        [Output(c.cid, c.prop, allow_duplicate=True) for c in ctl],
+        Input("url", "search"),
+        State(marker, "data"), State(SPEC_STORE, "data"), [State(c.cid, c.prop) for c in ctl],
         prevent_initial_call=True,
         optional=True,
     )
-    def write_link(*args):
-        vals, mark, search = args[:len(ctl)], args[len(ctl)], args[len(ctl) + 1]
-        if not (isinstance(mark, dict) and mark.get("applied")) or mark.get("late"):
-            raise PreventUpdate  # the link is still being applied
-        pairs = V.page_pairs(ctl, {c.key: v for c, v in zip(ctl, vals)})
-        query = V.compose(V.filter_part(search), pairs, V.parse_present(search)[0])
-        if query == (search or ""):
-            raise PreventUpdate
-        return query
+    app.clientside_callback(
+        ClientsideFunction("viewstate", "pageToUrl"),
+        Output(WRITE_SINK, "data", allow_duplicate=True),
+        [Input(c.cid, c.prop) for c in ctl],
+        State(marker, "data"), State(SPEC_STORE, "data"),
+        prevent_initial_call=True,
+        optional=True,
+    )
 
 
 def _register_step(app, page, study):

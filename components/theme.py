@@ -12,6 +12,29 @@ FONT = "Inter, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 BASE_FONT_SIZE = 15  # legible from the back of a lab-meeting room at 1280x720
 
 
+# Each arm has a marker shape and a line dash as well as a colour (WCAG 1.4.1: colour is never the only
+# difference), in display order; the glyph stands for the shape in text (filter chips, legends in tables).
+ARM_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star")
+ARM_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+ARM_GLYPHS = ("●", "■", "◆", "▲", "✕", "★")
+
+
+def arm_index(study, label: str) -> int:
+    return next((i for i, a in enumerate(study.arms) if a.label == label), 0)
+
+
+def arm_symbol(study, label: str) -> str:
+    return ARM_SYMBOLS[arm_index(study, label) % len(ARM_SYMBOLS)]
+
+
+def arm_dash(study, label: str) -> str:
+    return ARM_DASHES[arm_index(study, label) % len(ARM_DASHES)]
+
+
+def arm_glyph(study, label: str) -> str:
+    return ARM_GLYPHS[arm_index(study, label) % len(ARM_GLYPHS)]
+
+
 def base_layout(**overrides) -> dict:
     layout = dict(
         template="plotly_white",

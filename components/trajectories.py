@@ -25,7 +25,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from dash import Input, Output, State, dcc, html
+from dash import Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from plotly.subplots import make_subplots
 
@@ -40,7 +40,7 @@ from components import deck, figure_tools
 from components.export import csv_with_provenance
 from components.shell import FILTER_STORE, register_patient_click
 from components.textfit import clip, clip_lines, fit_title
-from components.theme import base_layout, graph_config, stamp
+from components.theme import arm_dash, arm_symbol, base_layout, graph_config, stamp
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -208,6 +208,11 @@ def _label(text, for_id=None):
         html.Div(text, className="filter-label mt-2")
 
 
+def _group(legend, control, **kw):
+    """A group of radio buttons or check boxes under its name (a fieldset: screen readers say both)."""
+    return html.Fieldset([html.Legend(legend, className="filter-label mt-2 mb-0"), control], **kw)
+
+
 def controls(study):
     arms = [{"label": a.label, "value": a.code} for a in study.arms]
     visits = [{"label": "End of the timepoint window", "value": END}] + [
@@ -215,10 +220,9 @@ def controls(study):
     return dbc.Card(
         dbc.CardBody(
             [
-                _label("View"),
-                dcc.RadioItems(id="traj-mode", options=[{"label": v, "value": k} for k, v in MODES.items()],
-                               value="single", inline=True, className="traj-radio",
-                               inputClassName="me-1", labelClassName="me-3"),
+                _group("View", dbc.RadioItems(id="traj-mode", options=[{"label": v, "value": k}
+                                                                      for k, v in MODES.items()],
+                                              value="single", inline=True, className="traj-radio")),
                 html.Div([_label(W.page_text(study, ID).parameter_label, "traj-param"),
                           dcc.Dropdown(id="traj-param", options=param_options(study), value=default_single(study),
                                        clearable=False, searchable=True, maxHeight=320)],
@@ -227,17 +231,17 @@ def controls(study):
                           dcc.Dropdown(id="traj-params", options=param_options(study), value=default_multi(study),
                                        multi=True, clearable=True, searchable=True, maxHeight=320)],
                          id="traj-params-wrap", style={"display": "none"}),
-                _label("Scale"),
-                dcc.RadioItems(id="traj-scale", options=[{"label": v, "value": k} for k, v in SCALE_LABELS.items()],
-                               value="raw", className="traj-radio", inputClassName="me-1"),
-                _label("Summary"),
-                dcc.RadioItems(id="traj-stat", options=[{"label": v, "value": k} for k, v in STATS.items()],
-                               value="mean", className="traj-radio", inputClassName="me-1"),
-                dcc.Checklist(id="traj-opts", options=opts_options(study), value=[],
-                              className="traj-radio mt-2", inputClassName="me-1", labelClassName="me-3", inline=True),
-                _label("Patients chosen in the filter"),
-                dcc.RadioItems(id="traj-patmode", options=[{"label": v, "value": k} for k, v in PATMODES.items()],
-                               value="highlight", className="traj-radio", inputClassName="me-1"),
+                _group("Scale", dbc.RadioItems(id="traj-scale", options=[{"label": v, "value": k}
+                                                                        for k, v in SCALE_LABELS.items()],
+                                               value="raw", className="traj-radio")),
+                _group("Summary", html.Div([
+                    dbc.RadioItems(id="traj-stat", options=[{"label": v, "value": k} for k, v in STATS.items()],
+                                   value="mean", className="traj-radio"),
+                    dbc.Checklist(id="traj-opts", options=opts_options(study), value=[], className="traj-radio mt-1"),
+                ])),
+                _group("Patients chosen in the filter", dbc.RadioItems(
+                    id="traj-patmode", options=[{"label": v, "value": k} for k, v in PATMODES.items()],
+                    value="highlight", className="traj-radio")),
                 html.Hr(className="my-2"),
                 _label("Comparison visit (vs baseline)", "traj-visit"),
                 dcc.Dropdown(id="traj-visit", options=visits, value=END, clearable=False, searchable=False),
@@ -247,14 +251,12 @@ def controls(study):
                 _label("MMRM covariance (falls back UN → TOEPH → ARH(1) → CS)", "traj-cov"),
                 dcc.Dropdown(id="traj-cov", options=[{"label": v, "value": k} for k, v in COV_LABELS.items()],
                              value="UN", clearable=False, searchable=False),
-                _label("Degrees of freedom"),
-                dcc.RadioItems(id="traj-ddfm", options=[{"label": v, "value": k} for k, v in DDFM_LABELS.items()],
-                               value="kr", className="traj-radio", inputClassName="me-1"),
-                html.Div([_label("Multiplicity across parameters"),
-                          dcc.RadioItems(id="traj-adjust",
-                                         options=[{"label": v, "value": k} for k, v in ADJUST_LABELS.items()],
-                                         value="holm", className="traj-radio", inputClassName="me-1")],
-                         id="traj-adjust-wrap", style={"display": "none"}),
+                _group("Degrees of freedom", dbc.RadioItems(
+                    id="traj-ddfm", options=[{"label": v, "value": k} for k, v in DDFM_LABELS.items()],
+                    value="kr", className="traj-radio")),
+                _group("Multiplicity across parameters", dbc.RadioItems(
+                    id="traj-adjust", options=[{"label": v, "value": k} for k, v in ADJUST_LABELS.items()],
+                    value="holm", className="traj-radio"), id="traj-adjust-wrap", style={"display": "none"}),
             ],
             className="py-2",
         ),
@@ -272,7 +274,7 @@ def default_reference(study) -> str | None:
 def _heading(study):
     text = W.page_text(study, ID)
     small = [html.Small(text.subheading, className="text-muted", style={"fontSize": "1rem"})] if text.subheading else []
-    return html.H2([text.heading + (" " if small else ""), *small], className="page-title")
+    return html.H1([text.heading + (" " if small else ""), *small], className="page-title")
 
 
 def layout(study):
@@ -289,6 +291,10 @@ def layout(study):
                                                   style={"height": "470px"}), type="default", delay_show=400),
                             figure_tools.toolbar("traj", "traj-graph", f"{study.study_id}-trajectories", data=False,
                                                  deck=True),
+                            # the small multiples' between-arm answer: a forest plot of the MMRM differences
+                            html.Div([dcc.Graph(id="traj-forest", config=graph_config(f"{study.study_id}-forest"),
+                                                style={"height": "100%"})],
+                                     id="traj-forest-wrap", style={"display": "none"}, className="mt-2"),
                         ],
                         lg=9, md=8,
                     ),
@@ -454,8 +460,12 @@ def _short_id(usubjid: str) -> str:
     return usubjid.rsplit("-", 1)[-1]
 
 
-def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure, dict]:
-    """The figure and the per-parameter summaries it shows ({code: summary frame})."""
+def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tuple[go.Figure, dict]:
+    """The figure and the per-parameter summaries it shows ({code: summary frame}).
+
+    ``answer(fig, summaries)``: draws the between-arm answer on the figure and returns its method line
+    (for the caption strip), or None.
+    """
     labels, subjects, highlighted, _ = _population(study, state, ctl["patmode"])
     codes = ctl["codes"]
     scale, stat, single = ctl["scale"], ctl["stat"], ctl["mode"] == "single"
@@ -479,8 +489,7 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
     week_ticks = set()
     imputed = bool(ctl.get("imputed"))
     word = study.time_word.capitalize()  # hovers say what x is: "Week 4", "Visit 5 (Week 2)"
-    gaps = np.diff(sorted(set(study.visit_numbers))) if len(study.visit_numbers) > 1 else np.array([4.0])
-    dodge = min(0.55, 0.18 * float(gaps.min()))  # arms side by side, never as far as the next visit
+    dodge = arm_dodge(study)  # arms side by side, never as far as the next visit
     kinds = "/".join(imputation_types(study, codes)) or "imputed"
     n_all = n_imp = 0  # values shown, and how many of them the sponsor imputed
     sampled_arms = {}  # arm -> patients in it, when its patient lines are a sample
@@ -565,7 +574,8 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
             span += [*y, *lo, *hi]
             fig.add_trace(go.Scatter(
                 x=s["TIME"] + off, y=y, customdata=custom, text=hover, mode="lines+markers", name=arm,
-                line=dict(color=colour, width=3.2), marker=dict(size=8, color=colour, line=dict(width=1, color="white")),
+                line=dict(color=colour, width=3.2, dash=arm_dash(study, arm)),
+                marker=dict(size=9, symbol=arm_symbol(study, arm), color=colour, line=dict(width=1, color="white")),
                 error_y=dict(type="data", array=up.to_numpy(), arrayminus=down.to_numpy(), thickness=1.6, width=4,
                              color=colour),
                 legendgroup=arm, showlegend=(i == 0),
@@ -596,6 +606,8 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
         if single:
             title = fit_title(axis_title(info, scale), AXIS_TITLE_CHARS)  # a long timepoint name: clipped
             long = max(len(x) for x in title.split("<br>")) > 28  # a timepoint's two-line name: smaller, in the plot
+            # the title stays beside its panel (never over the n rows below it): two lines when it is longer
+            title = wrap_to_room(title, 13 if long else 15, SINGLE_PANEL_PX)
             fig.update_yaxes(title_text=title, row=1, col=1)
             if long:  # (an explicit None font would be an empty dict that a cached copy does not keep)
                 fig.update_yaxes(title_font=dict(size=13), row=1, col=1)
@@ -638,8 +650,33 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict) -> tuple[go.Figure
     if imputed:
         pop += f"; {imputed_text(kinds, n_imp, n_all)}"
         fig.update_layout(legend_title_text=f"{kinds}: {n_imp} of {n_all} values imputed ·")
+    line = answer(fig, summaries) if answer is not None else None
+    if line:
+        pop += f"; {line}"
     stamp(fig, study, f"{SCALE_LABELS[scale].lower()}, {what}; n per arm and visit{pop}", state=state)
     return fig, summaries
+
+
+SINGLE_PANEL_PX = 230  # height of the one-parameter figure's main panel (470 px less margins, caption, n rows)
+
+
+def arm_dodge(study) -> float:
+    """How far apart (x units) the arms' points of one visit are drawn: never as far as the next visit."""
+    gaps = np.diff(sorted(set(study.visit_numbers))) if len(study.visit_numbers) > 1 else np.array([4.0])
+    return min(0.55, 0.18 * float(gaps.min()))
+
+
+def wrap_to_room(text: str, size: float, room_px: float) -> str:
+    """An axis title on two lines (at the space nearest its middle) when one line is longer than ``room_px``."""
+    lines = text.split("<br>")
+    if len(lines) > 1 or len(text) * size * 0.56 <= room_px:
+        return text
+    mid = len(text) / 2
+    cuts = [i for i, ch in enumerate(text) if ch == " "]
+    if not cuts:
+        return text
+    cut = min(cuts, key=lambda i: abs(i - mid))
+    return text[:cut] + "<br>" + text[cut + 1:]
 
 
 def imputed_text(kinds: str, k: int, n: int) -> str:
@@ -1005,7 +1042,8 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                                       f"parameters shown.")
     return [
         *[dbc.Alert(n, color="secondary", className="py-1 mb-2") for n in notes],
-        html.H6(f"Within arm: baseline vs the comparison visit (population: {pop})", className="fw-semibold mt-1 stats-title"),
+        html.H2(f"Within arm: baseline vs the comparison visit (population: {pop})",
+                className="h6 fw-semibold mt-1 stats-title"),
         within,
         html.Div("Wilcoxon signed-rank test of the paired differences with the Hodges–Lehmann median difference "
                  "and its 95% CI, as R's wilcox.test(conf.int = TRUE) computes them: differences at the data's "
@@ -1017,14 +1055,261 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
                  " as a secondary analysis. n pairs: subjects with a value at baseline and at the visit"
                  + (f" (with the sponsor's {kinds} values where none was observed; how many in parentheses)"
                     if ctl.get("imputed") else "") + ". Two-sided p-values.", className="caption mb-3"),
-        *([html.H6(f"Between arms: mixed model for repeated measures (MMRM), reference arm {ref_label}",
-                   className="fw-semibold mt-1 stats-title"),
+        *([html.H2(f"Between arms: mixed model for repeated measures (MMRM), reference arm {ref_label}",
+                   className="h6 fw-semibold mt-1 stats-title"),
            between,
            html.Div([html.Div(model_text), *[html.Div(t) for t in mnotes], html.Div(adj_text) if adj_text else None],
                     className="caption")] if not blinding.between_arms_na(study) else
-          [html.H6(f"Between arms (MMRM): {blinding.between_arms_na(study)}", id="traj-mmrm-na",
-                   className="fw-semibold mt-1 stats-title")]),
+          [html.H2(f"Between arms (MMRM): {blinding.between_arms_na(study)}", id="traj-mmrm-na",
+                   className="h6 fw-semibold mt-1 stats-title")]),
     ]
+
+
+# -- the between-arm answer on the figures -------------------------------------------------------
+def mmrm_method(m, sctl) -> str:
+    """'MMRM, unstructured covariance, Kenward–Roger df': the model behind a difference, in a few words."""
+    used = m.covariance if getattr(m, "single_visit", False) else f"{m.covariance} ({MM.STRUCTURES[m.structure][1]})"
+    return f"MMRM, {used} covariance, {DDFM_SHORT.get(m.df_method, m.df_method)} df"
+
+
+def adjusted_mmrm_p(results: list[dict], labels, method: str) -> dict:
+    """{arm: [adjusted p per result]}: each arm's family of MMRM p-values across the parameters shown."""
+    table = {}
+    for arm in labels:
+        ps = []
+        for r in results:
+            m = r["mmrm"]
+            c = next((c for c in m.contrasts if c.arm == arm), None) if m is not None else None
+            ps.append(c.p_value if c is not None else None)
+        table[arm] = adjust(ps, method) if method != "none" and len(results) > 1 else ps
+    return table
+
+
+def _plotted(summ: pd.DataFrame, arm: str, tm: float, ctl: dict) -> float | None:
+    row = summ[(summ["ARM"] == arm) & (summ["TIME"] == tm)]
+    if row.empty:
+        return None
+    col = "median" if ctl["stat"] == "median" else ("gmean" if ctl["log"] and row["gmean"].notna().all() else "mean")
+    y = float(row[col].iloc[0])
+    return y if np.isfinite(y) else None
+
+
+def answer_text(c, d: int, unit: str) -> str:
+    """'Δ −40 [−78, −2] IU/mL · p = 0.041': one arm's adjusted difference vs the reference."""
+    def f(x):
+        return _f(x, d).replace("-", "−")
+    ci = f" [{f(c.ci_low)}, {f(c.ci_high)}]" if c.ci_low is not None and np.isfinite(c.ci_low) else ""
+    return f"Δ {f(c.estimate)}{ci}{unit} · {format_p(c.p_value)}"
+
+
+def add_answer(fig, study, state, ctl: dict, sctl: dict, res: dict, summ: pd.DataFrame, labels) -> str | None:
+    """Brackets at the comparison visit from the reference arm to each arm, labelled with the MMRM adjusted
+    difference [95% CI] and p (the trajectory figure's answer, as the comparison page's brackets are).
+    Returns the method line for the caption, or None when nothing is drawn."""
+    m, v = res.get("mmrm"), res.get("visit")
+    ref_label = study.arm_by_code[sctl["ref"]].label
+    if m is None or not m.ok or v is None or ref_label not in labels:
+        return None
+    info = study.params[res["code"]]
+    y_ref = _plotted(summ, ref_label, v, ctl)
+    if y_ref is None:
+        return None
+    n_arms, dodge = len(labels), arm_dodge(study)
+    off = {a: (k - (n_arms - 1) / 2) * dodge for k, a in enumerate(labels)}
+    d = 1 if ctl["scale"] == "pchg" else decimals_for(summ["mean"].dropna(), "raw")
+    unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
+    marks = []
+    for c in m.contrasts:
+        y = _plotted(summ, c.arm, v, ctl) if c.arm in labels else None
+        if y is None or not c.ok:
+            continue
+        marks.append((c, y))
+    if not marks:
+        return None
+    log = ctl["log"]
+    fwd = (lambda y: math.log10(y)) if log else (lambda y: y)
+    back = (lambda y: 10 ** y) if log else (lambda y: y)
+    lo_w, hi_w = state.weeks
+    span_x = (hi_w - lo_w) + 4.4
+    step = max(0.35, 0.012 * span_x)
+    x0 = v + max(off.values()) + step
+    ys = [fwd(y) for _, y in marks] + [fwd(y_ref)]
+    vals = [fwd(x) for x in summ[["ci_low", "ci_high", "mean"]].to_numpy(float).ravel() if np.isfinite(x)
+            and (x > 0 or not log)]
+    # the labels are spaced on the span the y axis will show (every trace of the panel, error bars and the
+    # normal range included), not only the means: otherwise two labels overlap on a tall axis
+    for t in fig.data:
+        if getattr(t, "yaxis", None) not in (None, "y") or t.y is None:
+            continue
+        y = pd.to_numeric(pd.Series(list(t.y)), errors="coerce").to_numpy(float)
+        ext = [y]
+        err = getattr(t, "error_y", None)
+        if err is not None and err.array is not None:
+            up = pd.to_numeric(pd.Series(list(err.array)), errors="coerce").to_numpy(float)
+            down = pd.to_numeric(pd.Series(list(err.arrayminus if err.arrayminus is not None else err.array)),
+                                 errors="coerce").to_numpy(float)
+            if len(up) == len(y) and len(down) == len(y):
+                ext += [y + up, y - down]
+        vals += [fwd(x) for e in ext for x in e if np.isfinite(x) and (x > 0 or not log)]
+    for sh in fig.layout.shapes or ():  # the normal-range band
+        if sh.yref in ("y", None) and sh.y0 is not None and sh.y1 is not None:
+            vals += [fwd(float(y)) for y in (sh.y0, sh.y1) if np.isfinite(float(y)) and (float(y) > 0 or not log)]
+    yspan = (max(vals) - min(vals)) if vals else 1.0
+    yspan = yspan or 1.0
+    # labels at their bracket's middle, moved apart when they would overlap (two lines of text each)
+    mids = sorted(((fwd(y) + fwd(y_ref)) / 2, k) for k, (_, y) in enumerate(marks))
+    gap = 0.19 * yspan  # two 12 px lines and their border: ~40 px of the ~230 px panel (the axis pads ~10 %)
+    placed = {}
+    last = None
+    for mid, k in mids:
+        y_lab = mid if last is None else max(mid, last + gap)
+        placed[k] = y_lab
+        last = y_lab
+    texts = []
+    for k, (c, y) in enumerate(marks):
+        xb = x0 + k * step
+        colour = study.arm_by_label[c.arm].colour
+        tick = 0.3 * step
+        fig.add_trace(go.Scatter(
+            x=[xb - tick, xb, xb, xb - tick], y=[y_ref, y_ref, y, y], mode="lines",
+            line=dict(color=colour, width=2.4, dash=arm_dash(study, c.arm)), hoverinfo="skip", showlegend=False,
+            name=f"{c.arm} − {ref_label}", meta={"role": "answer-bracket", "arm": c.arm, "p": c.p_value},
+        ), row=1, col=1)
+        text = answer_text(c, d, unit)
+        texts += [c.arm, text]
+        fig.add_annotation(
+            x=xb + 0.4 * step, y=back(placed[k]), xref="x", yref="y", xanchor="left", yanchor="middle",
+            text=f"<b>{html_text(c.arm)}</b><br>{text}", showarrow=False, align="left",
+            font=dict(size=12, color="#1f2933"), bgcolor="rgba(255,255,255,0.9)", bordercolor=colour, borderwidth=1.5,
+            borderpad=2, name="answer",
+        )
+    # what the brackets are, once, above them
+    top = back(max(max(placed.values()) + 0.6 * gap, max(ys)))
+    fig.add_annotation(x=x0 - 0.3 * step, y=top, xref="x", yref="y", xanchor="left", yanchor="bottom",
+                       text=f"vs {html_text(ref_label)} at {html_text(visit_words(study, v))} (MMRM)", showarrow=False,
+                       font=dict(size=12, color="#3e4c59"), name="answer-title")
+    # room on the right for the labels (12 px text; the plot is about 820 px wide at 1280 px)
+    label_px = min(330, 7.0 * max(len(t) for t in texts) + 14)
+    xr = list(fig.layout.xaxis.range)
+    need = x0 + len(marks) * step + 0.4 * step
+    room = label_px * (need - xr[0]) / max(200.0, 820.0 - label_px)
+    if need + room > xr[1]:
+        fig.update_xaxes(range=[xr[0], need + room])
+    what = "% change" if ctl["scale"] == "pchg" else "change from baseline"
+    return (f"brackets at {visit_words(study, v)}: {mmrm_method(m, sctl)}; LS-mean difference in {what} vs "
+            f"{ref_label} [95% CI], two-sided t-test")
+
+
+def html_text(text: str) -> str:
+    import html as _html
+
+    return _html.escape(str(text), quote=False)
+
+
+def forest_figure(study, state, ctl: dict, sctl: dict, results: list[dict]) -> go.Figure:
+    """The between-arm differences of the parameters shown (small multiples): one row per parameter, each on
+    its own axis (its unit), a point and 95% CI per arm vs the reference, the value and p written beside it."""
+    labels, subjects, *_ = _population(study, state, ctl["patmode"])
+    ref_label = study.arm_by_code[sctl["ref"]].label
+    method = sctl["adjust"] if len(results) > 1 else "none"
+    adj = adjusted_mmrm_p(results, labels, method)
+    adj_label = {"holm": "Holm", "fdr_bh": "BH"}.get(method)
+    others = [a for a in labels if a != ref_label]
+    n = max(1, len(results))
+    letters = "ABCDEF"
+    titles = []
+    for i, r in enumerate(results):
+        info = study.params[r["code"]]
+        when = visit_words(study, r["visit"]) if r["visit"] is not None else "no comparison visit"
+        titles.append(f"{letters[i]} · {info.name} · {when}")
+    # each panel: 26 px per arm, then 64 px for its x ticks, its axis title and the next panel's title
+    row_px = 26 * max(1, len(others)) + 64
+    fig = make_subplots(rows=n, cols=1, subplot_titles=titles,
+                        vertical_spacing=min(0.5, 64 / max(1, n * row_px - 64)) if n > 1 else 0)
+    methods = set()
+    for i, r in enumerate(results, start=1):
+        info = study.params[r["code"]]
+        m = r["mmrm"]
+        d = 1 if ctl["scale"] == "pchg" else decimals_for(
+            T.select(param_rows(study, r["code"]), r["code"], labels, subjects)["AVAL"], "raw")
+        unit = "%" if ctl["scale"] == "pchg" else (f" {param_unit(info)}" if param_unit(info) else "")
+        sub = fig.get_subplot(i, 1)
+        xa, ya = sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
+        fig.add_vline(x=0, line=dict(color="#52606d", width=1, dash="dash"), row=i, col=1)
+        if m is None or not m.ok:
+            why = (r.get("mmrm_cause") or (m.note if m is not None else "")) or "no post-baseline visit in the window"
+            fig.add_annotation(text=f"Not estimated: {html_text(why)[:120]}", xref=f"{xa} domain",
+                               yref=f"{ya} domain", x=0.5, y=0.5, showarrow=False, font=dict(size=12, color="#52606d"))
+            sub.yaxis.update(showticklabels=False)
+            continue
+        methods.add(mmrm_method(m, sctl))
+        for c in m.contrasts:
+            if c.arm not in others:
+                continue
+            a = study.arm_by_label[c.arm]
+            if not c.ok:
+                fig.add_annotation(text=f"{html_text(c.arm)}: not estimated", xref=f"{xa} domain", yref=ya, x=0.02,
+                                   y=c.arm, xanchor="left", showarrow=False, font=dict(size=12, color="#52606d"))
+                continue
+            hi = (c.ci_high - c.estimate) if c.ci_high is not None and np.isfinite(c.ci_high) else 0
+            lo = (c.estimate - c.ci_low) if c.ci_low is not None and np.isfinite(c.ci_low) else 0
+            fig.add_trace(go.Scatter(
+                x=[c.estimate], y=[c.arm], mode="markers", name=c.arm, showlegend=False,
+                marker=dict(size=11, symbol=arm_symbol(study, c.arm), color=a.colour, line=dict(width=1, color="white")),
+                error_x=dict(type="data", array=[hi], arrayminus=[lo], thickness=2, width=5, color=a.colour),
+                hovertemplate=f"<b>{html_text(c.arm)} − {html_text(ref_label)}</b><br>{answer_text(c, d, unit)}"
+                              f"<extra></extra>",
+                meta={"role": "forest", "code": r["code"], "arm": c.arm, "p": c.p_value},
+            ), row=i, col=1)
+            p_adj = adj[c.arm][i - 1]
+            extra = f" ({adj_label} {format_p(p_adj).replace('p ', '', 1)})" if adj_label and p_adj is not None else ""
+            fig.add_annotation(text=answer_text(c, d, unit) + extra, xref=f"{xa} domain", yref=ya, x=1.01,
+                               y=c.arm, xanchor="left", showarrow=False, align="left", font=dict(size=12))
+        sub.yaxis.update(categoryorder="array", categoryarray=list(reversed(others)), tickfont=dict(size=12),
+                         range=[-0.6, len(others) - 0.4])
+        sub.xaxis.update(zeroline=False, tickfont=dict(size=11),
+                         title=dict(text=f"difference vs {html_text(ref_label)}" + (f" ({unit.strip()})" if unit.strip()
+                                                                               else ""), font=dict(size=11)))
+    for ann in fig.layout.annotations[:len(titles)]:
+        ann.update(x=0, xanchor="left", font=dict(size=13))
+    height = n * row_px + 70
+    fig.update_layout(**base_layout(height=height, margin=dict(l=150, r=330, t=30, b=60), showlegend=False,
+                                    hovermode="closest"))
+    what = "% change" if ctl["scale"] == "pchg" else "change from baseline"
+    stamp(fig, study, f"{'; '.join(sorted(methods)) or 'MMRM'}: LS-mean difference in {what} vs {ref_label} at "
+                      f"the comparison visit [95% CI], two-sided t-test"
+          + (f"; p adjusted by {ADJUST_LABELS[method]} across the {len(results)} parameters" if adj_label else ""),
+          state=state)
+    fig.update_layout(height=fig.layout.height + fig.layout.margin.b - 60)
+    return fig
+
+
+def stats_results(study, cache, state, ctl: dict, sctl: dict) -> tuple[list[dict], list[str]]:
+    """The within-arm tests and the MMRM of every parameter shown (cached per parameter), and notes."""
+    labels, subjects, _, _ = _population(study, state, ctl["patmode"])
+    ref_label = study.arm_by_code[sctl["ref"]].label
+    outcome = "PCHG" if ctl["scale"] == "pchg" else "CHG"
+    log_t = ctl["log"]  # log axis shown <=> paired t on log values
+    results, notes = [], []
+    if ref_label not in labels:
+        notes.append(f"The reference arm {ref_label} is not in the arm filter: no between-arm comparison.")
+    notes += baseline_only_notes(study, ctl["codes"])
+    # Keyed on what the statistics depend on: highlighted patients change the figure, not the fits.
+    restricted = tuple(sorted(subjects)) if ctl["patmode"] == "restrict" and state.patients else None
+    for code in ctl["codes"]:
+        key = ("stats", code, tuple(labels), restricted, state.weeks, sctl["visit"], sctl["ref"], log_t, outcome,
+               ctl["imputed"], sctl["cov"], sctl["ddfm"])
+        res = cache.get_or_compute(
+            "traj-stats", key,
+            lambda c=code: param_stats(study, c, labels, subjects, state.weeks, sctl["visit"], ref_label,
+                                       log_t, outcome, imputed=ctl["imputed"], structure=sctl["cov"],
+                                       df_method=sctl["ddfm"]))
+        results.append(res)
+        v = res["visit"]
+        if sctl["visit"] is not None and v is not None and v != sctl["visit"]:
+            notes.append(f"{study.params[code].name}: {visit_words(study, sctl['visit'])} is not a visit of "
+                         f"this parameter inside the window; compared at {visit_words(study, v)}.")
+    return results, notes
 
 
 # -- callbacks --------------------------------------------------------------------------------
@@ -1053,37 +1338,37 @@ def register(app, study, cache):
     figure_tools.register(app, "traj", CODE_INPUTS, code=lambda *v: code_script(study, *v),
                           code_filename=lambda *v: f"{study.study_id}-trajectories")
 
-    @app.callback(
-        Output("traj-param-wrap", "style"),
-        Output("traj-params-wrap", "style"),
-        Output("traj-adjust-wrap", "style"),
-        Output("traj-opts", "options"),
-        Input("traj-mode", "value"),
-        Input("traj-scale", "value"),
-    )
-    def show_controls(mode, scale):
-        if not (_choice(mode, MODES) and _choice(scale, SCALE_LABELS)):
-            raise PreventUpdate
-        hide, show = {"display": "none"}, {"display": "block"}
-        opts = opts_options(study, scale)
-        single = mode == "single"
-        return (show if single else hide), (hide if single else show), (hide if single else show), opts
-
-    def _figure_and_tables(state, ctl):
+    def _figure_and_tables(state, ctl, sctl=None, results=None):
+        """The figure (with the between-arm answer of the one-parameter view) and its summaries, cached."""
         key = ("fig", state.key(), ctl["codes"], ctl["scale"], ctl["stat"], ctl["log"], ctl["indiv"], ctl["imputed"],
-               ctl["patmode"], ctl["mode"])
+               ctl["patmode"], ctl["mode"],
+               tuple(sorted(sctl.items())) if sctl is not None and ctl["mode"] == "single" else None)
 
         def compute():
-            fig, summ = trajectory_figure(study, state, ctl)
-            return fig, summ
+            answer = None
+            if sctl is not None and ctl["mode"] == "single" and results:
+                labels = _population(study, state, ctl["patmode"])[0]
+
+                def answer(fig, summ):
+                    return add_answer(fig, study, state, ctl, sctl, results[0], summ[ctl["codes"][0]], labels)
+            return trajectory_figure(study, state, ctl, answer)
 
         return cache.get_or_compute("traj-figure", key, compute)
 
+    # One callback for the page's view (one request per click): which controls show, the figure with its
+    # between-arm answer, the forest plot of the small multiples, the summary table and the statistics.
     @app.callback(
         Output("traj-graph", "figure"),
         Output("traj-graph", "style"),
         Output("traj-table", "children"),
         Output("traj-message", "children"),
+        Output("traj-stats", "children"),
+        Output("traj-forest", "figure"),
+        Output("traj-forest-wrap", "style"),
+        Output("traj-param-wrap", "style"),
+        Output("traj-params-wrap", "style"),
+        Output("traj-adjust-wrap", "style"),
+        Output("traj-opts", "options"),
         Input(FILTER_STORE, "data"),
         Input("traj-mode", "value"),
         Input("traj-param", "value"),
@@ -1092,18 +1377,29 @@ def register(app, study, cache):
         Input("traj-stat", "value"),
         Input("traj-opts", "value"),
         Input("traj-patmode", "value"),
+        Input("traj-visit", "value"),
+        Input("traj-ref", "value"),
+        Input("traj-adjust", "value"),
+        Input("traj-cov", "value"),
+        Input("traj-ddfm", "value"),
     )
-    def update_figure(store, mode, param, params, scale, stat, opts, patmode):
+    def update(store, mode, param, params, scale, stat, opts, patmode, visit, ref, adjust_method, cov, ddfm):
         state = F.from_store(store, study)
         if state is None:
             raise PreventUpdate
         ctl = clean_controls(study, mode, param, params, scale, stat, opts, patmode)
+        sctl = clean_stats_controls(study, ref, visit, adjust_method, cov, ddfm)
+        hide, show = {"display": "none"}, {"display": "block"}
+        single = ctl["mode"] == "single"
+        shown = ((show if single else hide), (hide if single else show), (hide if single else show),
+                 opts_options(study, ctl["scale"]))
         if not ctl["codes"]:
             empty = go.Figure()
             empty.update_layout(**base_layout(height=200))
             stamp(empty, study, state=state)
             return (empty, {"height": "200px"}, None,
-                    dbc.Alert("Choose at least one parameter for the small multiples.", color="info", className="py-1"))
+                    dbc.Alert("Choose at least one parameter for the small multiples.", color="info", className="py-1"),
+                    html.Div("Choose at least one parameter.", className="empty-note"), no_update, hide, *shown)
         _, _, _, notes = _population(study, state, ctl["patmode"])
         notes = ctl["notes"] + notes
         if ctl["log_asked"] and not ctl["log"]:
@@ -1116,58 +1412,22 @@ def register(app, study, cache):
         if vary and ctl["scale"] == "raw":
             notes.append(f"Normal range not drawn for {', '.join(vary)}: its limits (ANRLO/ANRHI) differ between "
                          f"subjects (e.g. by sex). The patient profile shows each subject's own range.")
-        fig, summ = _figure_and_tables(state, ctl)
+        sctl_mean = dict(ctl, stat="mean")  # the statistics do not depend on the summary shown
+        results, stat_notes = stats_results(study, cache, state, sctl_mean, sctl)
+        fig, summ = _figure_and_tables(state, ctl, sctl, results)
         height = fig.layout.height or 470
         msg = [dbc.Alert(n, color="warning", className="py-1 mb-1") for n in notes] or None
-        return fig, {"height": f"{height}px"}, tables_block(study, state, ctl, summ), msg
-
-    @app.callback(
-        Output("traj-stats", "children"),
-        Input(FILTER_STORE, "data"),
-        Input("traj-mode", "value"),
-        Input("traj-param", "value"),
-        Input("traj-params", "value"),
-        Input("traj-scale", "value"),
-        Input("traj-opts", "value"),
-        Input("traj-patmode", "value"),
-        Input("traj-visit", "value"),
-        Input("traj-ref", "value"),
-        Input("traj-adjust", "value"),
-        Input("traj-cov", "value"),
-        Input("traj-ddfm", "value"),
-    )
-    def update_stats(store, mode, param, params, scale, opts, patmode, visit, ref, adjust_method, cov, ddfm):
-        state = F.from_store(store, study)
-        if state is None:
-            raise PreventUpdate
-        ctl = clean_controls(study, mode, param, params, scale, "mean", opts, patmode)
-        sctl = clean_stats_controls(study, ref, visit, adjust_method, cov, ddfm)
-        if not ctl["codes"]:
-            return html.Div("Choose at least one parameter.", className="empty-note")
-        labels, subjects, _, _ = _population(study, state, ctl["patmode"])
-        ref_label = study.arm_by_code[sctl["ref"]].label
-        outcome = "PCHG" if ctl["scale"] == "pchg" else "CHG"
-        log_t = ctl["log"]  # log axis shown <=> paired t on log values
-        results, notes = [], []
-        if ref_label not in labels:
-            notes.append(f"The reference arm {ref_label} is not in the arm filter: no between-arm comparison.")
-        notes += baseline_only_notes(study, ctl["codes"])
-        # Keyed on what the statistics depend on: highlighted patients change the figure, not the fits.
-        restricted = tuple(sorted(subjects)) if ctl["patmode"] == "restrict" and state.patients else None
-        for code in ctl["codes"]:
-            key = ("stats", code, tuple(labels), restricted, state.weeks, sctl["visit"], sctl["ref"], log_t, outcome,
-                   ctl["imputed"], sctl["cov"], sctl["ddfm"])
-            res = cache.get_or_compute(
-                "traj-stats", key,
-                lambda c=code: param_stats(study, c, labels, subjects, state.weeks, sctl["visit"], ref_label,
-                                           log_t, outcome, imputed=ctl["imputed"], structure=sctl["cov"],
-                                           df_method=sctl["ddfm"]))
-            results.append(res)
-            v = res["visit"]
-            if sctl["visit"] is not None and v is not None and v != sctl["visit"]:
-                notes.append(f"{study.params[code].name}: {visit_words(study, sctl['visit'])} is not a visit of "
-                             f"this parameter inside the window; compared at {visit_words(study, v)}.")
-        return stats_panel(study, state, ctl, sctl, results, notes)
+        stats = stats_panel(study, state, sctl_mean, sctl, results, stat_notes)
+        if single:
+            forest, forest_style = no_update, hide
+        else:
+            forest = cache.get_or_compute("traj-forest", ("forest", state.key(), ctl["codes"], ctl["scale"],
+                                                          ctl["log"], ctl["imputed"], ctl["patmode"],
+                                                          tuple(sorted(sctl.items()))),
+                                          lambda: forest_figure(study, state, ctl, sctl, results))
+            forest_style = {"display": "block", "height": f"{forest.layout.height or 300}px"}  # the figure's own
+        return (fig, {"height": f"{height}px"}, tables_block(study, state, ctl, summ), msg, stats, forest,
+                forest_style, *shown)
 
     @app.callback(
         Output("traj-download", "data"),

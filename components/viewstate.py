@@ -25,6 +25,22 @@ MAX_TOKEN = 80
 
 
 @dataclass(frozen=True)
+class Text:
+    """A free-text control in URL_STATE: ``("ae-quick", "value", Text(80))``."""
+
+    max_len: int
+
+
+def clean_text(value, max_len: int) -> str | None:
+    """Whitespace-normalised text of at most ``max_len`` characters ("" for None); None when not text."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        return None
+    return " ".join(value.split())[:max_len]
+
+
+@dataclass(frozen=True)
 class UrlControl:
     key: str
     cid: str
@@ -33,6 +49,7 @@ class UrlControl:
     multi: bool
     allowed: dict  # token -> value
     default: object
+    text: int | None = None  # a free-text control: its maximum length
 
     def token(self, value) -> str | None:
         """The query text of one allowed value, or None when the value is not allowed."""
@@ -43,6 +60,8 @@ class UrlControl:
 
     def encode(self, value) -> str | None:
         """The query text of the control's value ("" for an empty list); None when not representable."""
+        if self.text is not None:
+            return clean_text(value, self.text)
         if self.multi:
             if not isinstance(value, list):
                 return None
@@ -54,6 +73,8 @@ class UrlControl:
 
     def decode(self, text: str):
         """(ok, value) for a query text; ok False when any part is not an allowed value."""
+        if self.text is not None:
+            return (True, clean_text(text, self.text)) if len(text) <= 4 * self.text else (False, None)
         if self.multi:
             parts = [p for p in text.split(",") if p] if text else []
             if len(parts) > len(self.allowed) or any(p not in self.allowed for p in parts):
@@ -79,6 +100,8 @@ def same(a, b) -> bool:
 
 def equal(c: UrlControl, a, b) -> bool:
     """Whether two values of control ``c`` are the same view."""
+    if c.text is not None:
+        return clean_text(a, c.text) == clean_text(b, c.text)
     if c.multi:
         return isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and \
             all(same(x, y) for x, y in zip(a, b))
@@ -134,6 +157,10 @@ def url_controls(page, study) -> list[UrlControl]:
         except KeyError:
             continue  # not in this study's layout (e.g. a page that says it has no data)
         default = getattr(comp, prop, None)
+        if rest and isinstance(rest[0], Text):
+            out.append(UrlControl(key, cid, prop, None, False, {}, clean_text(default, rest[0].max_len) or "",
+                                  rest[0].max_len))
+            continue
         allowed = {}
         for v in option_values(getattr(comp, "options", None)):
             tok = _token_of(v)
@@ -215,3 +242,48 @@ def filter_part(search) -> str:
     """The filter pairs of a query, as they are (the shell keeps them canonical)."""
     pairs = [(k, v) for k, v in _pairs(search) if k in FILTER_KEYS]
     return urlencode(pairs, safe=",") if pairs else ""
+
+
+def apply_values(tree, controls: list[UrlControl], values: dict) -> None:
+    """Set the controls of a page layout ``tree`` to the (validated) ``values`` of a link."""
+    for c in controls:
+        if c.key in values:
+            try:
+                setattr(tree[c.cid], c.prop, values[c.key])
+            except KeyError:
+                continue
+
+
+def client_spec(study, pages, controls: dict) -> dict:
+    """What the browser needs to keep the URL and the controls in step (``assets/viewstate.js``).
+
+    The same rules as ``parse_page``/``page_pairs``: each control's allowed tokens and their values,
+    its default, and the filter's allowed arms, visits and subjects. A control whose allowed values
+    are the study's subjects says so ("subjects") rather than repeating the list.
+    """
+    subjects = [str(s) for s in study.subjects]
+    subject_set = set(subjects)
+    arm_of = dict(zip(study.adsl["USUBJID"].astype(str), study.adsl["ARM_LABEL"].astype(str)))
+    code_of = {a.label: a.code for a in study.arms}
+    spec_pages = {}
+    for p in pages:
+        ctl = []
+        for c in controls.get(p.ID, []):
+            if c.text is not None:
+                tokens = None
+            elif set(c.allowed) == subject_set and len(subject_set) > 50:
+                tokens = "subjects"
+            else:
+                tokens = [[t, v] for t, v in c.allowed.items()]
+            ctl.append({"key": c.key, "cid": c.cid, "prop": c.prop, "multi": c.multi, "text": c.text,
+                        "tokens": tokens, "default": c.default})
+        spec_pages[p.ID] = {"path": p.PATH, "controls": ctl}
+    return {
+        "time_word": study.time_word,
+        "arms": [{"code": a.code, "label": a.label, "colour": a.colour, "n": int(a.n)} for a in study.arms],
+        "visits": [float(v) for v in study.visit_numbers],
+        "subjects": {u: code_of.get(arm_of.get(u), "") for u in subjects},
+        "pages": spec_pages,
+        "order": [p.ID for p in pages],
+        "max_fields": MAX_FIELDS,
+    }

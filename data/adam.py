@@ -36,15 +36,17 @@ from data import config as _config
 from data.model import ParamInfo
 from data.validate import OFF_AXIS_RE, Problem, _examples, _rows, check_missing_values, visit_on_axis
 
-# Okabe-Ito: distinguishable with every common colour-vision deficiency and
-# saturated enough for a projector. (dark, light) per arm, in display order.
+# Okabe-Ito and Tol colours chosen so that arms stay apart under protanopia, deuteranopia and tritanopia
+# (blue/bluish green merged under tritanopia, CIE76 dE 17); every colour has >= 3:1 contrast on white
+# (WCAG 1.4.11) and is saturated enough for a projector. tests/test_palette_cvd.py simulates the three
+# deficiencies and reports the dE. (dark, light) per arm, in display order.
 ARM_PALETTE = (
     ("#0072B2", "#9ccbe8"),  # blue
-    ("#E69F00", "#f5d28a"),  # orange
-    ("#009E73", "#8fd6c1"),  # bluish green
-    ("#CC79A7", "#ebc4da"),  # reddish purple
     ("#D55E00", "#f0b48a"),  # vermillion
-    ("#56B4E9", "#bfe2f6"),  # sky blue
+    ("#000000", "#9a9a9a"),  # black
+    ("#882255", "#c99cb2"),  # wine
+    ("#332288", "#a39cc9"),  # indigo
+    ("#CC79A7", "#ebc4da"),  # reddish purple
 )
 _CONTROL_HINT = re.compile(r"placebo|control|standard of care|vehicle|\bsoc\b", re.IGNORECASE)
 

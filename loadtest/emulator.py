@@ -104,6 +104,10 @@ class Emulator:
                 payloads.append(p)
         return payloads
 
+    def visits(self) -> list[float]:
+        """The stops of the filter's timepoint window (its From/To pickers)."""
+        return sorted(float(o["value"]) for o in self.shell.get("f-from", {}).get("options", []))
+
     @staticmethod
     def random_filter() -> dict:
         return random.choice(FILTER_STATES)
@@ -112,7 +116,7 @@ class Emulator:
         """A random valid filter from the study's own arms, visits and subjects: almost always a new
         one, so every request misses the cache (the cache-filling load)."""
         arms = [o["value"] for o in self.shell.get("f-arm", {}).get("options", [])]
-        weeks = sorted(float(w) for w in self.shell.get("f-weeks", {}).get("marks", {}))
+        weeks = self.visits()
         subjects = [o["value"] for o in self.shell.get("f-patient", {}).get("options", [])]
         lo, hi = sorted(rng.sample(range(len(weeks)), 2)) if len(weeks) > 1 else (0, 0)
         return {"arms": sorted(rng.sample(arms, rng.randint(0, max(0, len(arms) - 1)))),

@@ -54,6 +54,22 @@ class CallbackClient:
 
     def __init__(self, app, client):
         self.app, self.client = app, client
+        self._defaults = None
+
+    def defaults(self) -> dict:
+        """{"id.prop": value} of every component of the app's pages as its layout sets it: what a browser
+        sends for an input the test does not name (a page callback reads all of the page's controls)."""
+        if self._defaults is None:
+            out = {}
+            for comp in self.app.validation_layout._traverse():
+                cid = getattr(comp, "id", None)
+                if not isinstance(cid, str):
+                    continue
+                for prop in comp._prop_names:
+                    if prop not in ("id", "children") and getattr(comp, prop, None) is not None:
+                        out.setdefault(f"{cid}.{prop}", getattr(comp, prop))
+            self._defaults = out
+        return self._defaults
 
     @staticmethod
     def split_key(key: str) -> list[str]:
@@ -66,19 +82,38 @@ class CallbackClient:
                 return key
         raise KeyError(f"no callback outputs {output_id}.{prop}")
 
+    def code_gate(self, prefix: str, inputs: dict) -> dict:
+        """What the browser's "Show code" gate (assets/viewstate.js, figureTools.codeGate) sends the server:
+        the view's values as one list while the panel is open, nothing while it is closed."""
+        spec = self.app.callback_map[self.key_for(f"{prefix}-code-req", "data")]
+        if inputs.get(f"{prefix}-code-collapse.is_open") is not True:
+            return {f"{prefix}-code-req.data": None}
+        defaults = self.defaults()
+        names = [f"{i['id']}.{i['property']}" for i in spec["inputs"][1:]]
+        return {f"{prefix}-code-req.data": [inputs[k] if k in inputs else defaults.get(k) for k in names]}
+
     def post(self, output_id: str, prop: str, inputs: dict, state: dict | None = None, changed: list | None = None):
         """inputs/state: {"id.prop": value}. Returns the Flask response."""
+        if output_id.endswith("-code") and prop == "children" and any(k.endswith("-code-collapse.is_open")
+                                                                    for k in inputs):
+            inputs, changed = self.code_gate(output_id[:-len("-code")], inputs), None
         key = self.key_for(output_id, prop)
         spec = self.app.callback_map[key]
         outputs = [dict(zip(("id", "property"), o.rsplit(".", 1))) for o in self.split_key(key)]
+        given = {**inputs, **(state or {})}
+        defaults = self.defaults()
+
+        def value(k):  # a value the test names, else the layout's (as the browser would send it)
+            return given[k] if k in given else defaults.get(k)
+
         in_list = []
         for item in spec["inputs"]:
             k = f"{item['id']}.{item['property']}"
-            in_list.append({"id": item["id"], "property": item["property"], "value": inputs.get(k)})
+            in_list.append({"id": item["id"], "property": item["property"], "value": value(k)})
         st_list = []
         for item in spec.get("state", []):
             k = f"{item['id']}.{item['property']}"
-            st_list.append({"id": item["id"], "property": item["property"], "value": (state or {}).get(k)})
+            st_list.append({"id": item["id"], "property": item["property"], "value": value(k)})
         body = {
             "output": key,
             "outputs": outputs if key.startswith("..") else outputs[0],

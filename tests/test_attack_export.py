@@ -122,7 +122,7 @@ def exports(hostile_app):
     bel = next(a.code for a in study.arms if a.label.startswith("Belimumab\r"))
     store = {"arms": [bel, study.arms[1].code], "weeks": [0.0, 48.0], "patients": [SUBJECT[1]]}
     assert CallbackClient(hostile_app, hostile_app.server.test_client()).outputs(
-        "filter-state", "data", {"url.search": ""}) is not None
+        "page-content", "children", {"url.pathname": "/safety"}, {"url.search": ""}) is not None
     narrow = _exports(hostile_app, store)  # a line break in the filter's arm and patient
     wide = _exports(hostile_app, {**store, "patients": []})  # every AE of the arms
     status = {**narrow.pop("_status"), **{k + " (wide)": v for k, v in wide.pop("_status").items()}}

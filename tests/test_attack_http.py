@@ -155,13 +155,14 @@ def test_ae_download_with_unhashable_rowids_is_not_a_500(cb, study):
 
 
 def test_outputs_naming_another_callbacks_output_is_400(dash_app, client, study):
-    key = "ae-timeline.figure"  # a single-output callback
+    key = "page-content.children"  # a single-output callback (the router)
     spec = dash_app.callback_map[key]
-    for outputs in ({"id": "ov-design", "property": "figure"}, {"id": "ae-timeline", "property": "style"},
-                    {"id": "ae-timeline", "property": "figure", "extra": [1]}):
+    for outputs in ({"id": "ov-design", "property": "figure"}, {"id": "page-content", "property": "style"},
+                    {"id": "page-content", "property": "children", "extra": [1]}):
         body = {"output": key, "outputs": outputs,
-                "inputs": [{"id": i["id"], "property": i["property"], "value": default_store(study)}
-                           for i in spec["inputs"]], "changedPropIds": []}
+                "inputs": [{"id": i["id"], "property": i["property"], "value": "/"} for i in spec["inputs"]],
+                "state": [{"id": i["id"], "property": i["property"], "value": ""} for i in spec["state"]],
+                "changedPropIds": []}
         r = client.post("/_dash-update-component", data=json.dumps(body), content_type="application/json")
         assert r.status_code == 400 and "Traceback" not in r.get_data(as_text=True), outputs
 

@@ -87,14 +87,15 @@ def test_every_audited_action_writes_exactly_one_line(site):
     cb.outputs("ov-design", "figure", {"filter-state.data": store})
     assert t.new() == []
     # the filter gains a patient: one line; the same filter again, or a patient removed: none
-    inputs = {"url.search": "", "f-arm.value": [], "f-weeks.value": [0, 48], "f-patient.value": ["LSO-088-003"]}
-    out = cb.outputs("f-arm", "value", inputs, state={"filter-state.data": store}, changed=["f-patient.value"])
+    # (the store is kept in the browser, which asks the server to acknowledge a patient added: shell.py)
+    chosen = {**store, "patients": ["LSO-088-003"]}
+    out = cb.outputs("filter-audit-ack", "data", {"filter-audit.data": {"before": store, "after": chosen}})
     rec = one(t, "patient-filter")
-    assert rec["detail"]["patients"] == ["LSO-088-003"]
-    chosen = out["filter-state.data"]
-    cb.outputs("f-arm", "value", inputs, state={"filter-state.data": chosen}, changed=["f-patient.value"])
-    cb.outputs("f-arm", "value", {**inputs, "f-patient.value": []}, state={"filter-state.data": chosen},
-               changed=["f-patient.value"])
+    assert rec["detail"]["patients"] == ["LSO-088-003"] == out["filter-audit-ack.data"]["patients"]
+    cb.outputs("filter-audit-ack", "data", {"filter-audit.data": {"before": chosen, "after": chosen}})
+    cb.outputs("filter-audit-ack", "data", {"filter-audit.data": {"before": store, "after": store}})
+    cb.outputs("filter-audit-ack", "data", {"filter-audit.data": {"before": store,
+                                                                  "after": {**store, "patients": ["nobody"]}}})
     assert t.new() == []
     # a patient's profile: one line when the patient changes, none when only the panels do
     prof = {"filter-state.data": store, "pt-patient.value": "LSO-088-007", "pt-params.value": ["IGG"],
@@ -104,6 +105,10 @@ def test_every_audited_action_writes_exactly_one_line(site):
     cb.outputs("pt-header", "children", {**prof, "pt-params.value": ["C3"]}, changed=["pt-params.value"])
     cb.outputs("pt-header", "children", {**prof, "pt-patient.value": "nobody"}, changed=["pt-patient.value"])
     assert t.new() == []
+    # Next: the callback chooses the patient, whose profile is the one recorded
+    out = cb.outputs("pt-header", "children", {**prof, "pt-next.n_clicks": 1}, changed=["pt-next.n_clicks"])
+    assert out["pt-patient.value"] != "LSO-088-007"
+    assert one(t, "patient-profile")["detail"] == {"subject": out["pt-patient.value"]}
     # exports from the server: a CSV, a script, the patient's values; each one line naming the file
     traj = {"filter-state.data": store, "traj-mode.value": "single", "traj-param.value": "C3", "traj-params.value": [],
             "traj-scale.value": "raw", "traj-stat.value": "mean", "traj-opts.value": [],

@@ -33,7 +33,7 @@ def test_overview_shows_30_subjects(live_server, browser):
 @pytest.mark.parametrize("page", app_module.PAGES, ids=lambda p: p.ID)
 def test_every_page_renders_without_console_errors(live_server, browser, page):
     browser.get(live_server + page.PATH)
-    wait_for(browser, "#page-content h2")
+    wait_for(browser, "#page-content h1")
     wait_for(browser, "#footer-lock")
     assert severe_logs(browser) == []
 

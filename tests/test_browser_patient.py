@@ -18,7 +18,7 @@ def panel_titles(browser):
 def test_patient_profile_renders_and_steps(live_server, browser):
     browser.get(live_server + "/patient")
     wait_for(browser, "#pt-figure .main-svg")
-    wait_for(browser, "#pt-header", "patient 1 of 30 in the filter")
+    wait_for(browser, "#pt-header", "patient 1 of 30 in the arm filter")
     header = browser.find_element(By.ID, "pt-header").text
     assert "LSO-088-001" in header and "Belimumab" in header and "Baseline SLEDAI-2K score" in header
     WebDriverWait(browser, 20).until(lambda b: "Adverse events" in " ".join(panel_titles(b)))
@@ -39,8 +39,12 @@ def test_arriving_with_a_chosen_patient_shows_that_patient(live_server, browser)
     link = wait_for(browser, "#patient-link", "Patient profile")
     link.click()
     wait_for(browser, "#pt-header", "LSO-088-012")
-    assert "patient 1 of 1 in the filter" in browser.find_element(By.ID, "pt-header").text
-    assert browser.find_element(By.ID, "pt-next").get_attribute("disabled")
+    # Previous/Next step through the patients of the arm filter, the chosen one among them (not "1 of 1")
+    assert "patient 12 of 30 in the arm filter" in browser.find_element(By.ID, "pt-header").text
+    assert not browser.find_element(By.ID, "pt-next").get_attribute("disabled")
+    browser.find_element(By.ID, "pt-next").click()
+    wait_for(browser, "#pt-header", "LSO-088-013")
+    WebDriverWait(browser, 10).until(lambda b: "subject=LSO-088-013" in b.current_url)
     assert severe_logs(browser) == []
 
 

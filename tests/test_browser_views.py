@@ -84,6 +84,9 @@ def test_copy_link_reproduces_serology_and_cells_views(live_server, browser):
     click_label(browser, "Median with IQR")
     click_label(browser, "Individual patients")
     WebDriverWait(browser, 20).until(lambda b: "opts=indiv" in b.current_url and "stat=median" in b.current_url)
+    # the figure of this view (its statistics are computed with it: wait for it, not for a pause)
+    WebDriverWait(browser, 30).until(lambda b: b.find_element(By.CSS_SELECTOR, "#traj-graph .ytitle").text
+                                     == "% change in Complement C3")
     before = settled(browser, "traj-graph")
     state = (checked(browser, "traj-scale"), checked(browser, "traj-stat"), checked(browser, "traj-opts"))
     url = copy_link(browser)

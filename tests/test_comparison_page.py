@@ -238,6 +238,14 @@ def test_grid_has_eight_panels_in_figure2_order(cb, study):
 
 
 # -- timepoint pickers ------------------------------------------------------------------------
+def test_a_stale_timepoint_follows_the_window_and_a_kept_one_stays(cb, study):
+    store = {"arms": [], "weeks": [12, 36], "patients": []}
+    out = cb.outputs(*FIG, inputs(study, **{"filter-state.data": store, "cmp-visit-a.value": 16}),
+                     changed=["filter-state.data"])
+    assert (out["cmp-visit-a.value"], out["cmp-visit-b.value"]) == (16, 36)  # 16 is in the window: kept
+    assert out["cmp-message.is_open"] is False
+
+
 def test_visit_pickers_follow_the_global_window(cb, study):
     store = {"arms": [], "weeks": [12, 36], "patients": []}
     out = cb.outputs("cmp-visit-a", "options", inputs(study, **{"filter-state.data": store}),
@@ -304,7 +312,8 @@ def test_forged_inputs_give_no_update(cb, study, over):
     ({"filter-state.data": {"arms": [], "weeks": [12, 36], "patients": []}}, "outside the timepoint window"),
 ])
 def test_bad_timepoints_give_a_message_not_a_figure(cb, study, over, text):
-    out = cb.outputs(*FIG, inputs(study, **over))
+    # as picked (a filter change instead moves a stale timepoint to one the window offers)
+    out = cb.outputs(*FIG, inputs(study, **over), changed=["cmp-visit-a.value"])
     assert out["cmp-message.is_open"] is True and text in out["cmp-message.children"]
     assert out["cmp-tables.children"] is None
     assert not role(go.Figure(out["cmp-fig.figure"]), "box")
@@ -312,7 +321,7 @@ def test_bad_timepoints_give_a_message_not_a_figure(cb, study, over, text):
 
 def test_forged_inputs_to_the_other_callbacks(cb, study):
     assert cb.post("cmp-visit-a", "options", inputs(study, **{"cmp-param.value": "DROP"})).status_code == 204
-    assert cb.post("cmp-param", "disabled", {"cmp-view.value": {"x": 1}}).status_code == 204
+    assert cb.post("cmp-fig", "figure", inputs(study, **{"cmp-view.value": {"x": 1}})).status_code == 204
     assert cb.post("cmp-csv", "data", {"cmp-csv-btn.n_clicks": 1},
                    state={"filter-state.data": default_store(study), "cmp-view.value": "single",
                           "cmp-param.value": "NAIVEB", "cmp-visit-a.value": 48, "cmp-visit-b.value": 48,

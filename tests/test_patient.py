@@ -185,7 +185,7 @@ def test_activity_panels_and_shared_axis(cb, study):
 def test_header_names_arm_demographics_and_baseline(cb, study):
     out = render(cb, study, usubjid="LSO-088-001")
     text = json.dumps(out["pt-header.children"], ensure_ascii=False)
-    for s in ("LSO-088-001", "Belimumab", "patient 1 of 30 in the filter", "32 years", "female",
+    for s in ("LSO-088-001", "Belimumab", "patient 1 of 30 in the arm filter", "32 years", "female",
               "Baseline SLEDAI-2K score", "lost to follow-up", "week 36"):
         assert s in text, s
     assert "#0072B2" in text  # the arm's colour
@@ -204,9 +204,14 @@ def test_picker_lists_the_filter_and_defaults(cb, study):
     il2 = study.adsl.loc[study.adsl.ARMCD == "IL2", "USUBJID"].tolist()
     out = choose(cb, study, st=store(study, arms=["IL2"]))
     assert [o["value"] for o in out["pt-patient.options"]] == il2 and out["pt-patient.value"] == il2[0]
-    # the first patient chosen in the global filter
+    # the first patient chosen in the global filter, among every patient of the arm filter (not only the chosen)
     out = choose(cb, study, st=store(study, patients=["LSO-088-012", "LSO-088-020"]))
-    assert out["pt-patient.value"] == "LSO-088-012" and len(out["pt-patient.options"]) == 2
+    assert out["pt-patient.value"] == "LSO-088-012" and len(out["pt-patient.options"]) == 30
+    # choosing another patient in the filter (on this page) opens their profile
+    out = cb.outputs("pt-patient", "options", {"filter-state.data": store(study, patients=["LSO-088-012", "LSO-088-020"]),
+                                               "pt-patient.value": "LSO-088-003", "pt-seen.data": ["LSO-088-012"]},
+                     changed=["filter-state.data"])
+    assert out["pt-patient.value"] == "LSO-088-020"
 
 
 def test_previous_next_step_within_the_filter(cb, study):
@@ -215,16 +220,20 @@ def test_previous_next_step_within_the_filter(cb, study):
     assert choose(cb, study, il2[3], "pt-next.n_clicks", st)["pt-patient.value"] == il2[4]
     assert choose(cb, study, il2[3], "pt-prev.n_clicks", st)["pt-patient.value"] == il2[2]
     last = choose(cb, study, il2[-1], "pt-next.n_clicks", st)
-    assert last["pt-patient.value"] == il2[-1]
+    assert "pt-patient.value" not in last  # the last stays
     # the buttons follow the patient shown: no previous for the first, no next for the last
     first = render(cb, study, usubjid=il2[0], st=st)
     assert (first["pt-prev.disabled"], first["pt-next.disabled"]) == (True, False)
     last = render(cb, study, usubjid=il2[-1], st=st)
     assert (last["pt-prev.disabled"], last["pt-next.disabled"]) == (False, True)
-    alone = render(cb, study, usubjid="LSO-088-012", st=store(study, patients=["LSO-088-012"]))
-    assert (alone["pt-prev.disabled"], alone["pt-next.disabled"]) == (True, True)
-    # a current patient outside the filter falls back to the filter's first
-    assert choose(cb, study, "LSO-088-001", "pt-patient.value", st)["pt-patient.value"] == il2[0]
+    # a patient chosen in the filter is not alone: Previous/Next step through the patients of the arm filter
+    chosen = render(cb, study, usubjid="LSO-088-012", st=store(study, patients=["LSO-088-012"]))
+    assert (chosen["pt-prev.disabled"], chosen["pt-next.disabled"]) == (False, False)
+    assert "patient 12 of 30 in the arm filter" in json.dumps(chosen["pt-header.children"])
+    # a patient outside the arm filter (a link, Back) stays, said so; the picker lists them
+    out = choose(cb, study, "LSO-088-001", "pt-patient.value", st)
+    assert "pt-patient.value" not in out and out["pt-patient.options"][0]["value"] == "LSO-088-001"
+    assert "not in the current arm filter" in json.dumps(out["pt-message.children"])
 
 
 # -- validation ---------------------------------------------------------------------------------
@@ -233,8 +242,8 @@ def test_unknown_patient_gives_a_message_not_an_error(cb, study):
         out = render(cb, study, usubjid=bad)
         assert "Unknown patient" in json.dumps(out["pt-message.children"]), bad
         assert "Unknown patient" in json.dumps(out["pt-header.children"])
-    out = render(cb, study, usubjid=None)
-    assert "No subject in the current filter" in json.dumps(out["pt-header.children"])
+    out = render(cb, study, usubjid=None)  # none chosen yet: the first of the filter
+    assert out["pt-patient.value"] == "LSO-088-001"
 
 
 @pytest.mark.parametrize("over", [

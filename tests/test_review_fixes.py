@@ -113,7 +113,9 @@ def test_many_query_fields_no_500(app_cb):
     study, cb = app_cb
     posted = 0
     for key, spec in cb.app.callback_map.items():
-        if not any(i["id"] == "url" and i["property"] == "search" for i in spec["inputs"]):
+        if not callable(spec.get("callback")):
+            continue  # a browser-side callback: never posted
+        if not any(i["id"] == "url" and i["property"] == "search" for i in spec["inputs"] + spec.get("state", [])):
             continue
         output_id, prop = cb.split_key(key)[0].rsplit(".", 1)
         values = {"url.search": LONG_QUERY, "url.pathname": "/trajectories"}

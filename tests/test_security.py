@@ -12,7 +12,7 @@ from data.study import DEFAULT_DATA
 
 def test_security_headers_on_pages_and_callbacks(client, cb, study):
     for resp in (client.get("/"), client.get("/_dash-layout"),
-                 cb.post("filter-state", "data", {"url.search": ""}, changed=["url.search"])):
+                 cb.post("page-content", "children", {"url.pathname": "/"}, {"url.search": ""})):
         csp = resp.headers["Content-Security-Policy"]
         assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
         assert "script-src 'self' 'sha256-" in csp and "unsafe-eval" not in csp
@@ -83,7 +83,8 @@ def test_auth_required_on_callbacks_and_cross_origin_refused(auth_app):
     c = auth_app.server.test_client()
     body = json.dumps({"output": "page-content.children",
                        "outputs": {"id": "page-content", "property": "children"},
-                       "inputs": [{"id": "url", "property": "pathname", "value": "/"}], "changedPropIds": ["url.pathname"]})
+                       "inputs": [{"id": "url", "property": "pathname", "value": "/"}],
+                       "state": [{"id": "url", "property": "search", "value": ""}], "changedPropIds": ["url.pathname"]})
     assert c.post("/_dash-update-component", data=body, content_type="application/json").status_code == 401
     ok = {**basic("ana", "s3cret"), "Origin": "http://localhost"}
     assert c.post("/_dash-update-component", data=body, content_type="application/json", headers=ok).status_code == 200

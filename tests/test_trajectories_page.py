@@ -429,24 +429,22 @@ def test_other_studies_offer_every_parameter_by_category():
 
 def test_score_range_is_not_shown_as_a_unit(cb, study):
     fig, _ = figure(cb, controls(study, param="PGA", scale="chg"))
+    # (two lines when long: the title stays beside its panel)
     assert fig.layout.yaxis.title.text.replace("<br>", " ") == "Change in Physician global assessment (0-3)"
     assert "0-3<" not in summary_traces(fig)[0].hovertemplate
 
 
 # -- the MMRM controls in a link ------------------------------------------------------------------------
 def test_covariance_and_df_method_come_from_a_link_and_forged_ones_are_dropped(cb, study):
-    from test_viewstate import apply_key, post
+    from test_viewstate import routed
 
     from components.trajectories import URL_STATE
 
     assert URL_STATE["cov"] == ("traj-cov", "value") and URL_STATE["ddfm"] == ("traj-ddfm", "value")
-    key = apply_key(cb, "trajectories")
-    base = {"urlstate-trajectories.data": None, "filter-state.data": default_store(study), "traj-cov.value": "UN",
-            "traj-ddfm.value": "kr", "traj-param.value": "IGG"}
-    out = post(cb, key, {**base, "url.search": "?cov=TOEPH&ddfm=satterthwaite"}, ["urlstate-trajectories.data"])
-    assert out["traj-cov.value"] == "TOEPH" and out["traj-ddfm.value"] == "satterthwaite"
-    out = post(cb, key, {**base, "url.search": "?cov=VC&ddfm=containment"}, ["urlstate-trajectories.data"])
-    assert "traj-cov.value" not in out and "traj-ddfm.value" not in out  # not offered: not applied
+    page = routed(cb, "/trajectories", "?cov=TOEPH&ddfm=satterthwaite")
+    assert page["traj-cov"]["value"] == "TOEPH" and page["traj-ddfm"]["value"] == "satterthwaite"
+    page = routed(cb, "/trajectories", "?cov=VC&ddfm=containment")
+    assert page["traj-cov"]["value"] == "UN" and page["traj-ddfm"]["value"] == "kr"  # not offered: the defaults
 
 
 def test_chosen_structure_and_df_method_are_used_and_said(cb, study):
@@ -519,3 +517,19 @@ def test_forged_mmrm_controls_give_204_for_show_code_too(cb, study, forged):
     assert r.status_code == 204
     ok = cb.outputs("traj-code", "children", {"traj-code-collapse.is_open": True, **controls(study, cov="TOEPH")})
     assert "COVARIANCE = 'TOEPH'" in ok["traj-code.children"]
+
+
+def test_small_multiples_forest_plot_names_the_method_and_gets_its_height(cb, study):
+    """The small multiples' between-arm answer: one forest panel per parameter, each arm vs the reference, the
+    method in the caption; its card is as tall as the figure (a fixed 300 px squeezed four panels into one)."""
+    _, out = figure(cb, controls(study, mode="multi"))
+    forest = go.Figure(decode(out["traj-forest.figure"]))
+    marks = [t for t in forest.data if (t.meta or {}).get("role") == "forest"]
+    assert {(t.meta["code"], t.meta["arm"]) for t in marks} == {
+        (c, a) for c in ("IGG", "C3", "DSDNA", "ANUA") for a in ("Ld-IL2", "Belimumab + Ld-IL2")}
+    assert all(np.isfinite(t.x[0]) for t in marks)
+    caption = " ".join(a.text for a in forest.layout.annotations if a.text)
+    assert "MMRM, unstructured (UN) covariance, Kenward–Roger df" in caption and "Holm" in caption
+    style = out["traj-forest-wrap.style"]
+    assert style["display"] == "block" and style["height"] == f"{forest.layout.height}px"
+    assert forest.layout.height >= 4 * 100

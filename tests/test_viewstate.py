@@ -1,6 +1,8 @@
-"""The whole view in the URL and presentation mode: parsing and validation of page keys, the shell's
-callbacks (link -> controls, controls -> link, the present toggle, the arrow-key steps) through
-Dash's real callback endpoint, with valid, stale and forged values."""
+"""The whole view in the URL and presentation mode: parsing and validation of page keys, the router
+(a page opened at a link), the rules handed to the browser, the round-trip budget (one server callback
+per control, nothing chained), the arrow-key steps, through Dash's real callback endpoint with valid,
+stale and forged values. The browser's side (the URL kept in step with the controls, Back/Forward,
+Copy link) is tested in Chromium: tests/test_browser_views.py."""
 
 import json
 
@@ -35,26 +37,6 @@ def post(cb, key, values: dict, changed: list):
     if r.status_code == 204:
         return None
     return {f"{cid}.{p.split('@')[0]}": v for cid, props in r.get_json()["response"].items() for p, v in props.items()}
-
-
-def apply_key(cb, page):
-    return key_of(cb, lambda k, s: f"urlstate-{page}.data" in cb.split_key(k))
-
-
-def late_key(cb, page):
-    return key_of(cb, lambda k, s: any(p.startswith(f"urlstate-{page}.data@") for p in cb.split_key(k)))
-
-
-def write_key(cb, page):
-    return key_of(cb, lambda k, s: k.startswith("url.search@") and any(i["id"] == f"urlstate-{page}"
-                                                                       for i in s["inputs"]))
-
-
-def sync(cb, study, search, pathname, trigger="url.search", store=None, counts="x", presenting=False, **controls):
-    values = {"url.search": search, "url.pathname": pathname, "f-arm.value": controls.get("arms", []),
-              "f-weeks.value": controls.get("weeks", [0, 48]), "f-patient.value": controls.get("patients", []),
-              "filter-state.data": store, "presentation.data": presenting, "arm-counts.children": counts}
-    return post(cb, key_of(cb, lambda k, s: "filter-state.data" in cb.split_key(k)), values, [trigger])
 
 
 # -- parsing and validation ----------------------------------------------------------------------
@@ -125,99 +107,121 @@ def test_reserved_keys_are_refused(study):
         V.url_controls(Bad, study)
 
 
-# -- the shell's URL callback ------------------------------------------------------------------------
-def test_link_is_validated_and_canonical(cb, study):
-    out = sync(cb, study, "?present=1&scale=chg&bogus=1&param=NOPE&arm=IL2", "/trajectories", store=None)
-    assert out["url.search"] == "?arm=IL2&scale=chg&present=1"
-    notice = json.dumps(out["filter-notice.children"])
-    assert "Unknown param ignored: NOPE" in notice and "Link parameter ignored: bogus" in notice
-    assert out["filter-notice.is_open"] is True and out["presentation.data"] is True
-    assert out["filter-state.data"]["arms"] == ["IL2"]
+# -- the router: a page opened at a link shows the link's view --------------------------------------
+def routed(cb, pathname, search) -> dict:
+    """{component id: props} of the page the router renders for ``pathname`` + ``search``."""
+    out = post(cb, "page-content.children", {"url.pathname": pathname, "url.search": search}, ["url.pathname"])
+    found = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            props = node.get("props", {})
+            if isinstance(props.get("id"), str):
+                found[props["id"]] = props
+            for v in props.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(out["page-content.children"])
+    return found
 
 
-def test_filter_change_keeps_page_keys_and_presentation(cb, study):
-    out = sync(cb, study, "?scale=chg&present=1", "/trajectories", trigger="f-arm.value", arms=["BEL"],
-               store=default_store(study), presenting=True)
-    assert out["url.search"] == "?arm=BEL&scale=chg&present=1"
-    assert "presentation.data" not in out  # unchanged
+def test_router_opens_the_page_at_its_links_values(cb):
+    page = routed(cb, "/trajectories", "?arm=IL2&param=C3&scale=pchg&opts=indiv&ref=bogus&bogus=1")
+    assert page["traj-param"]["value"] == "C3" and page["traj-scale"]["value"] == "pchg"
+    assert page["traj-opts"]["value"] == ["indiv"]
+    assert page["traj-ref"]["value"] == "BEL"  # not an arm: the default stays
+    assert page["urlstate-trajectories"]["data"] == "trajectories"
+    page = routed(cb, "/comparison", "?param=TREG&v1=8&v2=24&annot=between")
+    assert (page["cmp-param"]["value"], page["cmp-visit-a"]["value"], page["cmp-visit-b"]["value"]) == ("TREG", 8.0, 24.0)
+    assert page["cmp-annot"]["value"] == "between"
+    page = routed(cb, "/safety", "?q=Nausea++grade&threshold=10")
+    assert page["ae-quick"]["value"] == "Nausea grade" and page["ae-threshold"]["value"] == 10
 
 
-def test_page_key_written_to_url_does_not_recompute_pages(cb, study):
-    out = sync(cb, study, "?scale=chg", "/trajectories", store=default_store(study))
-    assert out is None or set(out) <= {"url.search", "presentation.data"}  # the store is not re-sent
+def test_router_resolves_what_depends_on_the_links_filter(cb):
+    # the timepoints of the link's window (its ends), not the study's
+    page = routed(cb, "/comparison", "?weeks=12-36")
+    assert [o["value"] for o in page["cmp-visit-a"]["options"]] == [12, 16, 20, 24, 28, 32, 36]
+    assert (page["cmp-visit-a"]["value"], page["cmp-visit-b"]["value"]) == (12, 36)
+    # a visit the window does not hold falls back to the window's end
+    page = routed(cb, "/comparison", "?weeks=12-36&v1=4&v2=24")
+    assert (page["cmp-visit-a"]["value"], page["cmp-visit-b"]["value"]) == (12, 24)
+    # the profile: the patient the link names, else the first one chosen in its filter, among the arm filter's
+    page = routed(cb, "/patient", "?arm=IL2&patient=LSO-088-009")
+    assert page["pt-patient"]["value"] == "LSO-088-009"
+    assert len(page["pt-patient"]["options"]) == 10  # Previous/Next over the arm filter, not the one patient
+    page = routed(cb, "/patient", "?arm=IL2&patient=LSO-088-009&subject=LSO-088-008")
+    assert page["pt-patient"]["value"] == "LSO-088-008"
 
 
-def test_patient_link_appears_with_chosen_patients(cb, study):
-    out = sync(cb, study, "?patient=LSO-088-005&present=1", "/", store=None)
-    assert '"href": "/patient?patient=LSO-088-005&present=1"' in json.dumps(out["arm-counts.children"])
+def test_router_never_fails_on_a_forged_link(cb):
+    for search in ("?" + "&".join(f"arm=X{i}" for i in range(60)), "?weeks=<script>", "?param=%00", "?subject=x" * 50,
+                   None, "?q=" + "x" * 5000):
+        for path in ("/", "/trajectories", "/comparison", "/safety", "/patient", "/nope"):
+            r = cb.client.post("/_dash-update-component", data=json.dumps({
+                "output": "page-content.children", "outputs": {"id": "page-content", "property": "children"},
+                "inputs": [{"id": "url", "property": "pathname", "value": path}],
+                "state": [{"id": "url", "property": "search", "value": search}],
+                "changedPropIds": ["url.pathname"]}), content_type="application/json")
+            assert r.status_code == 200, (path, search, r.get_data(as_text=True)[:200])
 
 
-def test_nav_links_keep_presentation_mode(cb):
-    out = cb.outputs("nav-comparison", "href", {"url.search": "?arm=BEL&scale=chg&present=1"},
-                     state={"url.pathname": "/trajectories"})
-    assert out["nav-comparison.href"] == "/comparison?arm=BEL&present=1"  # page keys stay with their page
+def test_free_text_controls(controls):
+    q = next(c for c in controls["safety"] if c.key == "q")
+    assert q.text == 80 and q.default == ""
+    assert V.parse_page("?q=+nausea+%0A+grade+3+", controls["safety"])[0] == {"q": "nausea grade 3"}
+    assert V.page_pairs(controls["safety"], {"q": "  "}) == []
+    assert V.page_pairs(controls["safety"], {"q": "rash  x"}) == [("q", "rash x")]
+    assert V.page_pairs(controls["safety"], {"q": ["rash"]}) == []  # not text: not written
 
 
-def test_present_toggle_flips_the_flag_in_the_url(cb):
-    key = key_of(cb, lambda k, s: k.startswith("url.search@") and s["inputs"][0]["id"] == "present-toggle")
-    vals = {"present-toggle.n_clicks": 1, "url.search": "?arm=BEL&scale=chg", "url.pathname": "/trajectories"}
-    assert post(cb, key, vals, ["present-toggle.n_clicks"])["url.search"] == "?arm=BEL&scale=chg&present=1"
-    vals["url.search"] = "?arm=BEL&scale=chg&present=1"
-    assert post(cb, key, vals, ["present-toggle.n_clicks"])["url.search"] == "?arm=BEL&scale=chg"
-    for forged in (None, 0, "1", True, [1]):
-        assert post(cb, key, {**vals, "present-toggle.n_clicks": forged}, ["present-toggle.n_clicks"]) is None
+def test_the_browser_gets_the_same_rules(study, controls):
+    spec = V.client_spec(study, app_module.PAGES, controls)
+    traj = {c["key"]: c for c in spec["pages"]["trajectories"]["controls"]}
+    assert traj["param"]["default"] == "IGG" and ["C3", "C3"] in traj["param"]["tokens"]
+    assert not any(t[0].startswith("__group__") for t in traj["param"]["tokens"])
+    assert spec["pages"]["safety"]["controls"][-1]["text"] == 80
+    assert spec["subjects"]["LSO-088-001"] in {a.code for a in study.arms}
+    assert spec["visits"] == list(study.visit_numbers) and spec["time_word"] == study.time_word
+    json.dumps(spec)  # it travels as JSON
 
 
-# -- link -> controls, controls -> link ------------------------------------------------------------
-def test_link_sets_the_page_controls_once(cb, study):
-    key = apply_key(cb, "trajectories")
-    vals = {"urlstate-trajectories.data": None, "filter-state.data": default_store(study),
-            "url.search": "?param=C3&scale=pchg&opts=indiv&ref=bogus", "traj-param.value": "IGG",
-            "traj-scale.value": "raw", "traj-opts.value": [], "traj-ref.value": "BEL", "traj-mode.value": "single"}
-    out = post(cb, key, vals, ["urlstate-trajectories.data"])
-    assert out["traj-param.value"] == "C3" and out["traj-scale.value"] == "pchg"
-    assert out["traj-opts.value"] == ["indiv"]
-    assert "traj-ref.value" not in out and "traj-mode.value" not in out  # invalid / unchanged: no update
-    assert out["urlstate-trajectories.data"] == {"applied": True, "late": {}}
-    # once applied, later filter changes do not re-apply the link
-    assert post(cb, key, {**vals, "urlstate-trajectories.data": {"applied": True}}, ["filter-state.data"]) is None
+# -- round trips: the bookkeeping is the browser's; a click costs the page's one callback -----------------
+def server_callbacks(app):
+    return {k: v for k, v in app.callback_map.items() if "clientside_function" not in v and v.get("callback")}
 
 
-def test_late_controls_wait_for_their_options(cb, study):
-    out = post(cb, apply_key(cb, "comparison"), {"urlstate-comparison.data": None, "url.search": "?param=TREG&v1=8&v2=24",
-                                            "cmp-param.value": "NAIVEB"}, ["urlstate-comparison.data"])
-    assert out["cmp-param.value"] == "TREG"
-    assert out["urlstate-comparison.data"] == {"applied": True, "late": {"v1": "8", "v2": "24"}}
-    key = late_key(cb, "comparison")
-    opts = [{"label": f"Week {w}", "value": float(w)} for w in (0, 4, 8, 12, 16, 20, 24)]
-    out = post(cb, key, {"cmp-visit-a.options": opts, "cmp-visit-b.options": opts,
-                         "urlstate-comparison.data": {"applied": True, "late": {"v1": "8", "v2": "24"}}},
-               ["cmp-visit-a.options"])
-    assert out["cmp-visit-a.value"] == 8.0 and out["cmp-visit-b.value"] == 24.0
-    assert out["urlstate-comparison.data"] == {"applied": True, "late": {}}
-    # a visit the current options do not offer (outside the window) is not applied
-    out = post(cb, key, {"cmp-visit-a.options": opts[:2], "cmp-visit-b.options": opts[:2],
-                         "urlstate-comparison.data": {"applied": True, "late": {"v1": "8", "v2": "4"}}},
-               ["cmp-visit-a.options"])
-    assert "cmp-visit-a.value" not in out and out["cmp-visit-b.value"] == 4.0
-    # nothing pending, or forged markers: no update
-    for mark in ({"applied": True, "late": {}}, None, "x", {"applied": True, "late": {"v1": {"$ne": 1}}}):
-        r = post(cb, key, {"cmp-visit-a.options": opts, "cmp-visit-b.options": opts, "urlstate-comparison.data": mark},
-                 ["cmp-visit-a.options"])
-        assert r is None or "cmp-visit-a.value" not in r
+def test_no_server_callback_writes_the_url_or_the_filter_store(dash_app):
+    for key, spec in server_callbacks(dash_app).items():
+        outs = cb_outputs(key)
+        assert not any(o.startswith(("url.", "filter-state.", "nav-", "presentation.")) for o in outs), key
 
 
-def test_controls_are_written_to_the_link(cb, study):
-    key = write_key(cb, "trajectories")
-    vals = {f"{c.cid}.{c.prop}": c.default for c in V.url_controls(trajectories, study)}
-    vals.update({"traj-scale.value": "chg", "traj-param.value": "C3", "urlstate-trajectories.data": {"applied": True},
-                 "url.search": "?arm=BEL&present=1&scale=pchg"})
-    out = post(cb, key, vals, ["traj-scale.value"])
-    assert out["url.search"] == "?arm=BEL&param=C3&scale=chg&present=1"
-    # not before the link is applied, and a forged control value is not written
-    assert post(cb, key, {**vals, "urlstate-trajectories.data": None}, ["traj-scale.value"]) is None
-    out = post(cb, key, {**vals, "traj-param.value": "<b>x</b>"}, ["traj-param.value"])
-    assert out["url.search"] == "?arm=BEL&scale=chg&present=1"
+def cb_outputs(key):
+    return [o.split("@")[0] for o in (key[2:-2].split("...") if key.startswith("..") else [key])]
+
+
+@pytest.mark.parametrize("page", app_module.PAGES, ids=lambda p: p.ID)
+def test_one_server_callback_per_control_and_none_chained(dash_app, study, page):
+    """A filter change or a click on a page control sends one request: exactly one server callback reads
+    it, and that callback's outputs are read by no other server callback (nothing is chained)."""
+    cbs = server_callbacks(dash_app)
+    ids = {c.cid for c in V.url_controls(page, study)}
+    watched = [f"{c.cid}.{c.prop}" for c in V.url_controls(page, study)] + ["filter-state.data"]
+    tree_ids = {c.id for c in page.layout(study)._traverse() if isinstance(getattr(c, "id", None), str)}
+    for prop in watched:
+        readers = [k for k, v in cbs.items() if any(f"{i['id']}.{i['property']}" == prop for i in v["inputs"])
+                   and any(o.split(".")[0] in tree_ids for o in cb_outputs(k))]
+        assert len(readers) <= 1, (prop, readers)
+        for k in readers:
+            for o in cb_outputs(k):
+                chained = [k2 for k2, v2 in cbs.items() if k2 != k and any(
+                    f"{i['id']}.{i['property']}" == o for i in v2["inputs"])]
+                assert not chained, (prop, o, chained)
+    assert ids <= tree_ids
 
 
 # -- presentation mode: arrow keys step through the parameters ----------------------------------------

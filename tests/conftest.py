@@ -204,8 +204,27 @@ def browser():
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=opts)
     driver.set_window_size(1280, 720)
+    _BROWSERS.append(driver)
     yield driver
+    _BROWSERS.remove(driver)
     driver.quit()
+
+
+_BROWSERS: list = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _browser_left_blank():
+    """The shared browser leaves each test module on a blank page with its console read: a page of the
+    module's server, stopped at the module's end, must not log its failed requests into the next module's
+    console assertions."""
+    yield
+    for driver in _BROWSERS:
+        try:
+            driver.get("about:blank")
+            driver.get_log("browser")
+        except Exception:  # a browser that died is the failing test's business, not this clean-up's
+            pass
 
 
 # -- figures the suite reports (fuzz, offline) -----------------------------------------------

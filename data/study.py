@@ -561,8 +561,11 @@ def _arm_notes(adsl: pd.DataFrame, why: pd.Series, why_saf: pd.Series, eff: str,
     """The Data notes on the two arm variables, and on subjects whose planned and actual arms differ."""
     both = (why == "") & (why_saf == "")
     differ = int((adsl.loc[both, eff].astype(str) != adsl.loc[both, saf].astype(str)).sum())
+    differ += int(((why == "") != (why_saf == "")).sum())
+    if not differ:  # the two variables agree for every subject: nothing the reader must know on every page
+        return []
     notes = [f"NOTE {file}: efficacy data are analysed in the planned arm ({eff}), safety-population data (adverse "
-             f"events, exposure, and labs, vital signs, ECG by default) in the actual arm ({saf}); {differ + int(((why == '') != (why_saf == '')).sum())} "
+             f"events, exposure, and labs, vital signs, ECG by default) in the actual arm ({saf}); {differ} "
              f"subject(s) differ ([arms] efficacy_variable / safety_variable / variable in study.toml)"]
     only_eff = (why == "") & (why_saf != "")
     if only_eff.any():

@@ -92,6 +92,13 @@ def test_efficacy_by_planned_arm_safety_by_actual_arm(folder):
     assert arm_in("ACTOT", UNTREATED) == {"Placebo"}  # randomised, untreated: in the efficacy analyses
     assert UNTREATED not in s.population("safety").subjects
     assert any("1 subject(s) received another treatment than planned" in n for n in s.notes)
+    assert any("2 subject(s) differ" in n for n in s.notes)  # the misdosed and the untreated subject
+
+
+def test_no_arm_note_when_planned_and_actual_agree(study):
+    # LSO-088: TRT01P = TRT01A for every subject; a banner on every page saying "0 differ" is noise
+    assert study.arm_variables == {"efficacy": "TRT01P", "safety": "TRT01A"}
+    assert not [n for n in study.notes if "planned arm" in n or "differ" in n]
 
 
 def test_arm_variables_set_in_study_toml(tmp_path):

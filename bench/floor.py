@@ -30,8 +30,11 @@ def _rows(study, code, labels, subjects=None, weeks=None):
 def _overview(study, state, ctl):
     labels, subj = state.arm_labels(study), state.subjects(study)
     adsl = study.adsl[study.adsl["USUBJID"].isin(subj)]
-    out = [adsl.groupby(["ARM_LABEL", "EOSSTT"], observed=True).size(),
-           adsl.groupby("ARM_LABEL", observed=True)[["AGE", "DISDUR"]].agg(["mean", "std", "median"])]
+    # the variables this study has (size R, in ADaMIG shape, has no LSO-088 DISDUR)
+    status = [c for c in ("EOSSTT",) if c in adsl.columns]
+    numeric = [c for c in ("AGE", "DISDUR", "BMIBL", "WEIGHTBL") if c in adsl.columns]
+    out = [adsl.groupby(["ARM_LABEL", *status], observed=True).size(),
+           adsl.groupby("ARM_LABEL", observed=True)[numeric].agg(["mean", "std", "median"])]
     m = study.measurements
     base = m[(m["ABLFL"] == "Y") & m["USUBJID"].isin(subj)]
     out.append(base.groupby(["PARAMCD", "ARM"], observed=True)["AVAL"].agg(["mean", "std", "median"]))

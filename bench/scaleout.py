@@ -166,7 +166,7 @@ def _model_burst(base: str, n: int) -> dict:
     s = requests.Session()
     em = Emulator(s, base)
     arms = [o["value"] for o in em.shell["f-arm"]["options"]]
-    weeks = sorted(float(w) for w in em.shell["f-weeks"]["marks"])
+    weeks = em.visits()  # the filter's From/To stops
     # a window and an arm pair the walking users never ask for: nobody has computed it yet
     state = {"arms": [arms[0], arms[-1]], "weeks": [weeks[0], weeks[-2] if len(weeks) > 2 else weeks[-1]],
              "patients": []}

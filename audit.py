@@ -411,6 +411,15 @@ def wants_response(body, downloads: set[str]) -> bool:
                for o in outs)
 
 
+
+def _patients_added(new, old) -> list[tuple[str, dict]]:
+    """[("patient-filter", detail)] when the filter ``new`` names a patient that ``old`` did not, else []."""
+    new_p = new.get("patients") if isinstance(new, dict) else None
+    old_p = old.get("patients") if isinstance(old, dict) else None
+    new_p = [p for p in new_p if isinstance(p, str)] if isinstance(new_p, list) else []
+    old_p = {p for p in old_p if isinstance(p, str)} if isinstance(old_p, list) else set()
+    return [("patient-filter", {"patients": new_p, "filter": new})] if new_p and not set(new_p) <= old_p else []
+
 def callback_actions(body: dict, response: dict, downloads: set[str], subjects) -> list[tuple[str, dict]]:
     """(action, detail) for each audited thing a callback answered (``response``: Dash's JSON ``response``)."""
     outs = _outputs(body)
@@ -421,23 +430,11 @@ def callback_actions(body: dict, response: dict, downloads: set[str], subjects) 
         acts.append(("page-view", {"page": page if isinstance(page, str) else "/"}))
     if FILTER_STORE in outs and isinstance(got.get(FILTER_STORE[0]), dict):
         new = got[FILTER_STORE[0]].get(FILTER_STORE[1])
-        old = _value(body, *FILTER_STORE)
-        new_p = new.get("patients") if isinstance(new, dict) else None
-        old_p = old.get("patients") if isinstance(old, dict) else None
-        new_p = [p for p in new_p if isinstance(p, str)] if isinstance(new_p, list) else []
-        old_p = {p for p in old_p if isinstance(p, str)} if isinstance(old_p, list) else set()
-        if new_p and not set(new_p) <= old_p:
-            acts.append(("patient-filter", {"patients": new_p, "filter": new}))
+        acts += _patients_added(new, _value(body, *FILTER_STORE))
     if FILTER_ACK in outs and isinstance(got.get(FILTER_ACK[0]), dict):
         new = got[FILTER_ACK[0]].get(FILTER_ACK[1])
         sent = _value(body, *FILTER_AUDIT)
-        old = sent.get("before") if isinstance(sent, dict) else None
-        new_p = new.get("patients") if isinstance(new, dict) else None
-        old_p = old.get("patients") if isinstance(old, dict) else None
-        new_p = [p for p in new_p if isinstance(p, str)] if isinstance(new_p, list) else []
-        old_p = {p for p in old_p if isinstance(p, str)} if isinstance(old_p, list) else set()
-        if new_p and not set(new_p) <= old_p:
-            acts.append(("patient-filter", {"patients": new_p, "filter": new}))
+        acts += _patients_added(new, sent.get("before") if isinstance(sent, dict) else None)
     if PROFILE in outs and PROFILE[0] in got:
         changed = body.get("changedPropIds") or []
         moved = got.get(PROFILE_SUBJECT[0], {}).get(PROFILE_SUBJECT[1]) if isinstance(got.get(PROFILE_SUBJECT[0]),

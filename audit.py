@@ -420,6 +420,7 @@ def _patients_added(new, old) -> list[tuple[str, dict]]:
     old_p = {p for p in old_p if isinstance(p, str)} if isinstance(old_p, list) else set()
     return [("patient-filter", {"patients": new_p, "filter": new})] if new_p and not set(new_p) <= old_p else []
 
+
 def callback_actions(body: dict, response: dict, downloads: set[str], subjects) -> list[tuple[str, dict]]:
     """(action, detail) for each audited thing a callback answered (``response``: Dash's JSON ``response``)."""
     outs = _outputs(body)

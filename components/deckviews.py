@@ -27,7 +27,6 @@ from analysis import mmrm as MM
 from analysis import safety as SA
 from analysis import trajectory as TR
 from analysis.descriptive import QUANTILE_METHOD
-from analysis.multiplicity import adjust
 from analysis.paired import format_p
 from components import viewstate as V
 from components.export import filter_text
@@ -327,11 +326,7 @@ def _trajectory_stats(study, T, state, ctl, sctl, labels, subjects) -> tuple[lis
     adj = {"holm": "Holm", "fdr_bh": "BH"}.get(method)
 
     def family(getter):
-        table = {}
-        for arm in labels:
-            ps = [getter(r, arm) for r in results]
-            table[arm] = adjust(ps, method) if method != "none" else ps
-        return table
+        return T.arm_families(results, labels, method, getter)
 
     def within(r, arm, key):
         x = next((w for w in r["within"] if w["arm"] == arm), None)

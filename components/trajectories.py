@@ -902,6 +902,16 @@ def _arm_cell(study, arm, text):
     return html.Td(text, style={"borderLeft": f"5px solid {study.arm_by_label[arm].colour}", "whiteSpace": "nowrap"})
 
 
+def arm_families(results: list[dict], labels, method: str, getter) -> dict:
+    """{arm: p-values of ``getter(result, arm)`` across the parameters shown}, adjusted by ``method`` (Holm/BH)
+    as one family per (test, arm); ``method`` "none" leaves them as they are (the page and its slides)."""
+    table = {}
+    for arm in labels:
+        ps = [getter(r, arm) for r in results]
+        table[arm] = adjust(ps, method) if method != "none" else ps
+    return table
+
+
 def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
     labels, subjects, *_ = _population(study, state, ctl["patmode"])
     kinds = "/".join(imputation_types(study, ctl["codes"])) or "imputed"
@@ -909,13 +919,8 @@ def stats_panel(study, state, ctl, sctl, results: list[dict], notes: list[str]):
     method = sctl["adjust"] if multi else "none"
     adj_label = {"holm": "Holm", "fdr_bh": "BH"}.get(method)
 
-    # Families: one per (test, arm) across the parameters shown.
     def adjusted(getter):
-        table = {}
-        for arm in labels:
-            ps = [getter(r, arm) for r in results]
-            table[arm] = adjust(ps, method) if method != "none" else ps
-        return table
+        return arm_families(results, labels, method, getter)
 
     def w_p(r, arm):
         x = next((w for w in r["within"] if w["arm"] == arm), None)

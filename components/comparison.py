@@ -34,6 +34,7 @@ from analysis.descriptive import QUANTILE_METHOD, median_iqr, param_slices
 from analysis.paired import PairedResult, format_p, wilcoxon_signed_rank
 from components import deck, figure_tools
 from components.export import csv_with_provenance
+from components.markup import static
 from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
 from components.textfit import clip
@@ -981,7 +982,7 @@ def register(app, study, cache):
             state, view, shown, va_s, vb_s, annot, log, scale, reference, ref_note))
         tables = cache.get_or_compute("cmp-tables", (*key, code), lambda: render_tables(
             state, view, shown, code, va_s, vb_s, scale, reference))
-        return (fig, caption, tables, None, False, *visits)
+        return (fig, caption, static(tables), None, False, *visits)
 
     def render_tables(state, view, shown, code, va, vb, scale, reference):
         """The tables under the figure: one parameter's summary and statistics (in the grid view, the grid's

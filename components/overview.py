@@ -13,6 +13,7 @@ from analysis.descriptive import QUANTILE_METHOD, baseline_table, disposition_ta
 from analysis.exposure import dosing_segments
 from components import deck, figure_tools
 from components.export import csv_with_provenance
+from components.markup import static
 from components.shell import FILTER_STORE
 from components.tables import frame_table
 from components.theme import base_layout, graph_config, stamp
@@ -240,4 +241,5 @@ def register(app, study, cache):
             f"Population: {population_words(study)}.",
             className="caption",
         )
-        return fig, frame_table(disp, "ov-disposition-table"), [frame_table(base, "ov-baseline-table"), caption]
+        return (fig, static(frame_table(disp, "ov-disposition-table")),
+                static([frame_table(base, "ov-baseline-table"), caption]))

@@ -38,6 +38,7 @@ from analysis.multiplicity import adjust
 from analysis.paired import format_p, pair_values, paired_t, wilcoxon_signed_rank
 from components import deck, figure_tools
 from components.export import csv_with_provenance
+from components.markup import static
 from components.shell import FILTER_STORE, register_patient_click
 from components.textfit import clip, clip_lines, fit_title
 from components.theme import arm_dash, arm_symbol, base_layout, graph_config, stamp
@@ -1431,8 +1432,8 @@ def register(app, study, cache):
                                                           tuple(sorted(sctl.items()))),
                                           lambda: forest_figure(study, state, ctl, sctl, results))
             forest_style = {"display": "block", "height": f"{forest.layout.height or 300}px"}  # the figure's own
-        return (fig, {"height": f"{height}px"}, tables_block(study, state, ctl, summ), msg, stats, forest,
-                forest_style, *shown)
+        return (fig, {"height": f"{height}px"}, static(tables_block(study, state, ctl, summ)), msg, static(stats),
+                forest, forest_style, *shown)
 
     @app.callback(
         Output("traj-download", "data"),

@@ -24,6 +24,7 @@ os.environ.setdefault("TRIAL_START_CACHE", "0")
 
 from app import create_app  # noqa: E402
 from data.study import DEFAULT_DATA, load_study  # noqa: E402
+from static_markup import decode_all  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -130,7 +131,7 @@ class CallbackClient:
         if r.status_code == 204:
             return None
         resp = r.get_json()["response"]
-        return {f"{cid}.{p}": v for cid, props in resp.items() for p, v in props.items()}
+        return {f"{cid}.{p}": decode_all(v) for cid, props in resp.items() for p, v in props.items()}
 
 
 @pytest.fixture()

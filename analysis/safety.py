@@ -454,7 +454,11 @@ def listing(adae: pd.DataFrame, subjects, window: tuple[float, float] | None) ->
                 out[col] = pd.to_numeric(ae["AENDY"], errors="coerce") - pd.to_numeric(ae["ASTDY"], errors="coerce") + 1
         elif col in ae.columns:
             out[col] = ae[col].astype(str) if col == "ARM" else ae[col]
-    out["ROWID"] = [f"{u}/{s}" for u, s in zip(ae["USUBJID"], ae["AESEQ"] if "AESEQ" in ae.columns else ae.index)]
+    rid = pd.Series([f"{u}/{s}" for u, s in zip(ae["USUBJID"], ae["AESEQ"] if "AESEQ" in ae.columns else ae.index)],
+                    index=ae.index)
+    # Unique even when a subject's AESEQ repeats: the grid keys its rows by it and the export maps them back.
+    k = rid.groupby(rid).cumcount()
+    out["ROWID"] = rid.where(k == 0, rid + "~" + k.astype(str))
     sort = [c for c in ("USUBJID", "ASTDY", "AESEQ") if c in out.columns]
     return out.sort_values(sort, kind="stable").reset_index(drop=True)
 

@@ -21,12 +21,13 @@ from emulator import Emulator  # noqa: E402
 
 SCENARIOS = ("default", "filter", "param", "patient")
 # page path -> outputs of its main callbacks (what a user waits for)
-# (one callback per page draws all of it: one request per click)
+# (one callback per page draws all of it: one request per click; the Safety page has two, sent together:
+# its overview table with the timeline, and its grids)
 MAIN = {
     "/": ("ov-design.figure",),
     "/trajectories": ("traj-graph.figure",),
     "/comparison": ("cmp-fig.figure",),
-    "/safety": ("ae-incidence-grid.rowData",),
+    "/safety": ("ae-timeline.figure", "ae-incidence-grid.rowData"),
     "/patient": ("pt-figure.figure",),
 }
 PAGE_NAMES = {"/": "overview", "/trajectories": "trajectories", "/comparison": "comparison", "/safety": "safety", "/patient": "patient"}

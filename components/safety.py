@@ -19,6 +19,7 @@ from analysis import safety as S
 from analysis.descriptive import n_pct
 from components import deck, figure_tools
 from components.export import csv_with_provenance
+from components.markup import static
 from components import viewstate as V
 from components.shell import FILTER_STORE
 from components.tables import frame_table
@@ -539,7 +540,7 @@ def register(app, study, cache):
             f"n (%) of subjects in the safety population; each subject counts once per row. {S.rules_text(rules(study))} "
             "Last row: events, not subjects.",
             className="caption", id="ae-summary-note")
-        return [frame_table(table, "ae-summary-table"), note], _caption(study, state, pop)
+        return static([frame_table(table, "ae-summary-table"), note]), _caption(study, state, pop)
 
     def incidence_part(state, threshold, arm, ref, collapsed):
         threshold = int(threshold)
@@ -586,25 +587,33 @@ def register(app, study, cache):
 
         return cache.get_or_compute("safety-timeline", state.key(), compute)
 
-    # One callback for the page (one request per click): a filter change redraws every part; the incidence
-    # controls redraw the incidence table only.
+    # Two callbacks, answered in parallel (one round trip): the first screen (the AE overview table) and the
+    # timeline are drawn without waiting for the browser to rebuild the grids below them.
     @app.callback(
         Output("ae-summary", "children"),
         Output("ae-caption", "children"),
+        Output("ae-timeline", "figure"),
+        Input(FILTER_STORE, "data"),
+    )
+    def update(store):
+        state = _state(store, study)
+        return (*summary_part(state), timeline_part(state))
+
+    # The grids: a filter change redraws both; the incidence controls redraw the incidence grid only.
+    @app.callback(
         Output("ae-incidence-grid", "columnDefs"),
         Output("ae-incidence-grid", "rowData"),
         Output("ae-incidence-msg", "children"),
         Output("ae-incidence-caption", "children"),
         Output("ae-listing", "rowData"),
         Output("ae-listing-note", "children"),
-        Output("ae-timeline", "figure"),
         Input(FILTER_STORE, "data"),
         Input("ae-threshold", "value"),
         Input("ae-arm", "value"),
         Input("ae-ref", "value"),
         Input("ae-collapsed", "data"),
     )
-    def update(store, threshold, arm, ref, collapsed):
+    def update_grids(store, threshold, arm, ref, collapsed):
         state = _state(store, study)
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold not in S.THRESHOLDS:
             raise PreventUpdate
@@ -616,9 +625,9 @@ def register(app, study, cache):
         incidence = incidence_part(state, threshold, arm, ref, collapsed)
         trig = ctx.triggered_prop_ids
         if trig and f"{FILTER_STORE}.data" not in trig:
-            return (no_update, no_update, *incidence, no_update, no_update, no_update)
+            return (*incidence, no_update, no_update)
         listing = cache.get_or_compute("safety-listing-rows", state.key(), lambda: listing_rows(_listing(state)))
-        return (*summary_part(state), *incidence, *listing, timeline_part(state))
+        return (*incidence, *listing)
 
     @app.callback(
         Output("ae-collapsed", "data"),

@@ -369,3 +369,26 @@ def test_study_without_adae_says_so(data_copy):
     text = json.dumps(out["page-content.children"], ensure_ascii=False)
     assert "no adverse-event data" in text
     assert "Safety: adverse events" in text
+
+
+def test_a_repeated_aeseq_keeps_every_row_in_the_grid_and_the_export(data_copy):
+    """A subject whose ADAE repeats an AESEQ (a split record): every row is listed under its own key, and the
+    export writes each of them (it once kept the last row of each repeated key)."""
+    from app import create_app
+
+    path = data_copy / "adae.parquet"
+    ae = pd.read_parquet(path)
+    subject = ae["USUBJID"].value_counts().index[0]
+    n = int((ae["USUBJID"] == subject).sum())
+    ae.loc[ae["USUBJID"] == subject, "AESEQ"] = 1
+    ae.to_parquet(path, index=False)
+    (data_copy / "LOCK.json").unlink()
+    app = create_app(data_copy)
+    cb = CallbackClient(app, app.server.test_client())
+    rows = listing(cb, store())
+    ids = [r["ROWID"] for r in rows]
+    assert len(rows) == len(ae) and len(set(ids)) == len(ids)
+    assert sum(r["USUBJID"] == subject for r in rows) == n > 1
+    text = export(cb, store(), rows)["ae-download.data"]["content"]
+    body = pd.read_csv(pd.io.common.StringIO(text), comment="#")
+    assert len(body) == len(ae) and int((body["Subject"] == subject).sum()) == n

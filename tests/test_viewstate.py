@@ -204,10 +204,16 @@ def cb_outputs(key):
     return [o.split("@")[0] for o in (key[2:-2].split("...") if key.startswith("..") else [key])]
 
 
+# The Safety page answers a filter change with two callbacks in parallel (one round trip): the AE overview
+# and the timeline are drawn without waiting for the browser to rebuild the two grids below them.
+PARALLEL = {("safety", "filter-state.data"): 2}
+
+
 @pytest.mark.parametrize("page", app_module.PAGES, ids=lambda p: p.ID)
 def test_one_server_callback_per_control_and_none_chained(dash_app, study, page):
-    """A filter change or a click on a page control sends one request: exactly one server callback reads
-    it, and that callback's outputs are read by no other server callback (nothing is chained)."""
+    """A filter change or a click on a page control sends one request (two in parallel where PARALLEL says
+    so): that many server callbacks read it, and their outputs are read by no other server callback
+    (nothing is chained: one round trip)."""
     cbs = server_callbacks(dash_app)
     ids = {c.cid for c in V.url_controls(page, study)}
     watched = [f"{c.cid}.{c.prop}" for c in V.url_controls(page, study)] + ["filter-state.data"]
@@ -215,7 +221,7 @@ def test_one_server_callback_per_control_and_none_chained(dash_app, study, page)
     for prop in watched:
         readers = [k for k, v in cbs.items() if any(f"{i['id']}.{i['property']}" == prop for i in v["inputs"])
                    and any(o.split(".")[0] in tree_ids for o in cb_outputs(k))]
-        assert len(readers) <= 1, (prop, readers)
+        assert len(readers) <= PARALLEL.get((page.ID, prop), 1), (prop, readers)
         for k in readers:
             for o in cb_outputs(k):
                 chained = [k2 for k2, v2 in cbs.items() if k2 != k and any(

@@ -281,8 +281,9 @@ def verdict(res: dict) -> list[str]:
         if meds:
             p, worst_b = max(meds, key=lambda x: x[1])
             target = BROWSER_MS[res["size"]]
+            p95s = ", ".join(f"{q} {b['p95_ms']:.0f}" for q, b in res["browser"].items() if b.get("p95_ms"))
             lines.append(f"{'MET ' if worst_b <= target else 'MISS'} browser filter click -> figure, median "
-                         f"<= {target} ms on every page: worst {worst_b:.0f} ms ({p})")
+                         f"<= {target} ms on every page: worst {worst_b:.0f} ms ({p}); p95 ms: {p95s}")
     return lines
 
 

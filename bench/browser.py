@@ -1,4 +1,5 @@
-"""Headless Chromium: time from a click on the global Arm filter to the updated figure, per page.
+"""Headless Chromium: time from a click on the global Arm filter to the updated figure, per page (on the
+patient profile, a click on "next patient").
 
     python -m bench.browser --base http://127.0.0.1:PORT [--repeat 5]
 
@@ -162,6 +163,22 @@ def measure(base: str, repeat: int = 5) -> dict:
                      f"({', '.join(f'{t:.0f}' for t in times)}); of which waiting for "
                      f"{statistics.median(c['requests'] for c in clicks):.0f} callback requests: median "
                      f"{out[path]['median_server_wait_ms']:.0f} ms" if times else "no measurement"), flush=True)
+        # The patient profile shows one subject, so an arm click rarely changes its figure: its click is
+        # "next patient" (bench.roundtrips.one_action: click -> first frame with the new subject's traces).
+        from bench.roundtrips import one_action
+
+        times = []
+        for _ in range(repeat):
+            driver.get(base + "/patient")
+            r = one_action(driver, "pt-figure", "#pt-next")
+            if r is not None and r["figure_ms"] is not None:
+                times.append(r["figure_ms"])
+        out["/patient"] = {"graph": "pt-figure", "action": "next patient", "n": len(times), "times_ms": times,
+                           "median_ms": statistics.median(times) if times else None, "p95_ms": p95(times),
+                           "max_ms": max(times) if times else None}
+        print("  browser /patient   pt-figure    next patient -> figure: "
+              + (f"median {statistics.median(times):.0f} ms, p95 {p95(times):.0f} ms, max {max(times):.0f} ms"
+                 if times else "no measurement"), flush=True)
     finally:
         driver.quit()
     return out

@@ -50,10 +50,33 @@ requestAnimationFrame(check);
 """
 REQUESTS = """
 const t0 = arguments[0];
-return performance.getEntriesByType('resource').filter(e => e.startTime >= t0 &&
-    (e.initiatorType === 'fetch' || e.initiatorType === 'xmlhttprequest'))
+const log = window.__rtLog || [];
+const fetched = log.filter(r => r.start >= t0).map(r => [r.url.replace(location.origin, ''), Math.round(r.start - t0),
+    Math.round((r.end === null ? performance.now() : r.end) - t0), r.out, r.changed]);
+const xhr = performance.getEntriesByType('resource').filter(e => e.startTime >= t0 && e.initiatorType === 'xmlhttprequest')
     .map(e => [e.name.replace(location.origin, ''), Math.round(e.startTime - t0), Math.round(e.responseEnd - t0)]);
+return fetched.concat(xhr);
 """
+# Every fetch the page makes, with what a callback request names: its outputs and the props that triggered it
+# (what tells a request caused by another's answer from one merely sent a little later).
+RECORDER = """
+if (!window.__rtFetch) {
+  const original = window.fetch;
+  window.fetch = function (url, opts) {
+    const rec = {url: String(url && url.url || url), start: performance.now(), end: null, out: null, changed: null};
+    try {
+      const b = JSON.parse((opts && typeof opts.body === 'string') ? opts.body : 'null');
+      if (b && b.output) { rec.out = b.output; rec.changed = b.changedPropIds || []; }
+    } catch (e) {}
+    (window.__rtLog = window.__rtLog || []).push(rec);
+    return original.apply(this, arguments).then(r => { rec.end = performance.now(); return r; },
+                                                  e => { rec.end = performance.now(); throw e; });
+  };
+  window.__rtFetch = true;
+}
+window.__rtLog = [];
+"""
+ROUTER_OUTPUT = "page-content.children"
 
 
 def _quiet(driver, graph, timeout=30.0, still=0.6):
@@ -83,6 +106,7 @@ def one_action(driver, graph, selector, opener=None) -> dict | None:
     el = driver.find_element(By.CSS_SELECTOR, selector)
     driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", el)
     driver.execute_script("performance.clearResourceTimings()")
+    driver.execute_script(RECORDER)
     driver.execute_script(HOOK, graph, sig0)
     t0 = driver.execute_script("return window.__rt.t0")
     driver.execute_script("arguments[0].click()", el)
@@ -116,6 +140,7 @@ def measure(base: str, repeat: int = 3, driver=None, quiet: bool = False) -> dic
                 driver.get(base + "/")
                 _quiet(driver, "ov-design")
                 driver.execute_script("performance.clearResourceTimings()")
+                driver.execute_script(RECORDER)
                 t0 = driver.execute_script("return performance.now()")
                 driver.find_element("css selector", link).click()
                 if _quiet(driver, graph) is None:
@@ -135,9 +160,32 @@ def measure(base: str, repeat: int = 3, driver=None, quiet: bool = False) -> dic
     return out
 
 
+def _outputs(key: str) -> set[str]:
+    return {o.split("@")[0] for o in (key[2:-2].split("...") if key.startswith("..") else [key])}
+
+
 def rounds(reqs) -> int:
-    """Sequential round trips among ``reqs`` ([name, start, end] ms): a request that starts after every
-    request of the current wave has answered was caused by an answer, and starts a new wave."""
+    """Sequential round trips among ``reqs`` ([name, start, end(, outputs, changed props)] ms).
+
+    With the callback requests' bodies: a request is one round trip after the answer it depends on, i.e.
+    an earlier answered request whose outputs include a prop that triggered it; a request triggered by no
+    answer's output (the user's click, or the initial call of components a page's layout inserted) is one
+    round trip after the router's answer that inserted the page, if any, else in the first round trip.
+    Without bodies (other requests): a request that starts after every request of the current wave has
+    answered was caused by an answer, and starts a new wave."""
+    if reqs and all(len(r) >= 5 for r in reqs):
+        done: list[tuple[int, set[str], float]] = []  # (depth, outputs, end) of the requests so far
+        for _, start, end, out, changed in sorted(reqs, key=lambda r: r[1]):
+            before = [(d, o) for d, o, e in done if e <= start]
+            trig = {c.split("@")[0] for c in (changed or [])}
+            causes = [d for d, o in before if o & trig]
+            if not causes:
+                causes = [d for d, o in before if ROUTER_OUTPUT in o]
+            outs = _outputs(out) if out else set()
+            if not out:  # not a callback: after whatever had answered when it left
+                causes = [d for d, _ in before]
+            done.append((max(causes, default=0) + 1, outs, end))
+        return max(d for d, _, _ in done)
     waves, wave_end = 0, None
     for _, start, end in sorted(reqs, key=lambda r: r[1]):
         if wave_end is None or start >= wave_end:

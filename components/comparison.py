@@ -974,6 +974,9 @@ def register(app, study, cache):
         opts, va, vb = pickers(study, store, view, code, va, vb, keep_invalid=picked)
         state, shown, va_s, vb_s, log, msg = _request(study, store, view, code, va, vb, annot, log, scale, ref)
         visits = (opts, va, opts, vb) if not picked else (no_update,) * 4
+        if picked and not msg and _visit(va) > _visit(vb):
+            # the later timepoint picked first: the pickers (and so the link) follow the page's time order
+            visits = (no_update, va_s, no_update, vb_s)
         if msg:
             return (message_figure(study, msg, state), "", None, msg, True, *visits)
         reference, ref_note = _reference(study, state, ref)

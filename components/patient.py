@@ -406,6 +406,10 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     fig.update_xaxes(showticklabels=True, tickfont=dict(size=11))
     fig.update_xaxes(tickfont=dict(size=13), row=len(panels), col=1)
     fig.update_yaxes(automargin=True, tickfont=dict(size=13), title_font=dict(size=13))
+    # Tick labels are never hidden for overflowing the figure (they sit inside its fixed margins): without
+    # this, plotly measures every label of the 20 axes on each redraw (~180 ms of a 400-ms patient change).
+    fig.update_xaxes(ticklabeloverflow="allow")
+    fig.update_yaxes(ticklabeloverflow="allow")
     fig.update_layout(**base_layout(height=height, margin=dict(l=80, r=205, t=top, b=bottom), hovermode="closest",
                                     showlegend=True, barmode="overlay"))
     fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top", font=dict(size=13)))

@@ -8,7 +8,7 @@ callbacks). Counts, not times: the times are the benchmark's (bench/roundtrips.p
 import pytest
 from selenium.webdriver.common.by import By
 
-from bench.roundtrips import REQUESTS, _quiet, one_action, rounds
+from bench.roundtrips import RECORDER, REQUESTS, _quiet, one_action, rounds
 
 pytestmark = pytest.mark.browser
 
@@ -31,12 +31,36 @@ def test_a_click_costs_one_request(live_server, browser, path, graph, selector, 
     assert got["figure_ms"] is not None
 
 
-def test_opening_a_page_from_the_navbar_costs_two_round_trips(live_server, browser):
+@pytest.mark.parametrize("page, graph", [("comparison", "cmp-fig"), ("safety", "ae-timeline")])
+def test_opening_a_page_from_the_navbar_costs_two_round_trips(live_server, browser, page, graph):
     browser.get(live_server + "/")
     assert _quiet(browser, "ov-design")
     browser.execute_script("performance.clearResourceTimings()")
+    browser.execute_script(RECORDER)
     t0 = browser.execute_script("return performance.now()")
-    browser.find_element(By.ID, "nav-comparison").click()
-    assert _quiet(browser, "cmp-fig")
+    browser.find_element(By.ID, f"nav-{page}").click()
+    assert _quiet(browser, graph)
     reqs = browser.execute_script(REQUESTS, t0)
-    assert rounds(reqs) <= 2, reqs
+    callbacks = [r for r in reqs if "_dash-update-component" in r[0]]
+    assert any(r[3] == "page-content.children" for r in callbacks), reqs  # the router's request was recorded
+    assert len(callbacks) >= 2 and rounds(reqs) == 2, reqs
+
+
+def r(start, end, out, changed=()):
+    return ["/_dash-update-component", start, end, out, list(changed)]
+
+
+def test_rounds_follow_what_triggered_each_request():
+    router = r(0, 10, "page-content.children", ["url.pathname"])
+    # the page's initial calls and the callbacks of its new buttons: one round after the router's answer,
+    # however late each leaves
+    page = [r(20, 30, "..ae-summary.children...ae-timeline.figure.."), r(22, 28, "deck-tray.data", ["x.n_clicks"]),
+            r(35, 50, "..ae-listing.rowData...ae-listing-note.children..")]
+    assert rounds([router, *page]) == 2
+    # a request triggered by an answer's output is one round later, even when it overlaps others
+    chained = r(31, 40, "ae-listing-count.children", ["ae-summary.children"])
+    assert rounds([router, *page, chained]) == 3
+    # a click's requests: triggered by no answer, sent together
+    assert rounds([r(0, 20, "a.figure", ["filter-state.data"]), r(25, 30, "b.rowData", ["filter-state.data"])]) == 1
+    # without bodies (not a callback): after every answer of the wave, a new round trip
+    assert rounds([["/x", 0, 10], ["/y", 12, 20]]) == 2

@@ -41,6 +41,11 @@ for path in sys.argv[1:]:
             keep[k] = v
         elif isinstance(v, dict) and v and all(isinstance(x, (pd.DataFrame, pd.Series)) for x in v.values()):
             keep[k] = v
+        elif type(v).__name__ == "Figure":  # the boxes as drawn: the statistics each box trace carries
+            keep[k + "_boxes"] = pd.DataFrame(
+                [{"name": t.name, **{s: (t[s][0] if t[s] is not None else None)
+                                     for s in ("q1", "median", "q3", "lowerfence", "upperfence")}}
+                 for t in v.data if t.type == "box"], columns=["name", "q1", "median", "q3", "lowerfence", "upperfence"])
     out[path] = keep
 sys.stdout.buffer.write(pickle.dumps(out))
 """
@@ -266,6 +271,7 @@ def test_cells_script_reproduces_boxes_and_statistics(study, results, case):
     within = got["within"].set_index(["PARAMCD", "ARM"])
     between = got["between"].set_index(["PARAMCD", "ARM", "vs"])
     ancova = got["ancova"].set_index(["PARAMCD", "ARM"])
+    drawn_boxes = got["fig_boxes"].set_index("name")
     for code in codes:
         res = comparison.analyse(study, code, ctl["va"], ctl["vb"], state.arm_labels(study), comparison.population(study, state),
                             ref, ctl["scale"])
@@ -276,6 +282,12 @@ def test_cells_script_reproduces_boxes_and_statistics(study, results, case):
                 assert b["n"] == summ.loc[arm, f"N{tag}"]
                 assert (b["median"], b["q1"], b["q3"]) == pytest.approx(
                     (summ.loc[arm, f"MEDIAN{tag}"], summ.loc[arm, f"Q1_{tag}"], summ.loc[arm, f"Q3_{tag}"]))
+                if ctl["view"] == "single":  # the box drawn is the page's: type-7 quartiles, 1.5 IQR whiskers
+                    page = comparison.box_summary(res.values.loc[(res.values["ARM"] == arm)
+                                                                 & (res.values["TIME"] == v), "AVAL"], 0)
+                    drawn = drawn_boxes.loc[f"{arm} · week {v:g}"]
+                    assert [drawn[s] for s in ("q1", "median", "q3", "lowerfence", "upperfence")] == pytest.approx(
+                        [page[s][0] for s in ("q1", "median", "q3", "lowerfence", "upperfence")])
             row = within.loc[(code, arm)]
             assert row["n_pairs"] == w.n_pairs
             assert row["median_chg"] == pytest.approx(summ.loc[arm, "MEDIAN_CHG"])

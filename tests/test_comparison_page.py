@@ -265,6 +265,19 @@ def test_other_timepoints_and_reversed_order(cb, study, adcell):
     assert list(fig.layout.xaxis.ticktext[:2]) == ["Week 12", "Week 24"]
 
 
+def test_pickers_put_a_reversed_pair_in_time_order(cb, study):
+    """Picking the later timepoint as timepoint 1: the page compares in time order, and the pickers (so the
+    link) say the same order instead of keeping the one the page did not use."""
+    out = cb.outputs(*FIG, inputs(study, **{"cmp-visit-a.value": 36, "cmp-visit-b.value": 8}),
+                     changed=["cmp-visit-a.value"])
+    assert (out["cmp-visit-a.value"], out["cmp-visit-b.value"]) == (8, 36)
+    fig = go.Figure(out["cmp-fig.figure"])
+    assert list(fig.layout.xaxis.ticktext[:2]) == ["Week 8", "Week 36"]
+    out = cb.outputs(*FIG, inputs(study, **{"cmp-visit-a.value": 8, "cmp-visit-b.value": 36}),
+                     changed=["cmp-visit-b.value"])
+    assert "cmp-visit-a.value" not in out  # already in order: the pickers are left alone
+
+
 # -- CSV --------------------------------------------------------------------------------------
 def test_csv_has_provenance_and_numbers(cb, study, adcell):
     out = cb.outputs("cmp-csv", "data", {"cmp-csv-btn.n_clicks": 1},

@@ -18,6 +18,7 @@ import re
 
 from dash import dcc
 
+STATIC_CLASS = "static-block"
 # Dash html components that may appear in a static block, and the attributes written for them.
 _TAGS = {"Div", "Span", "Small", "Strong", "B", "Em", "I", "Br", "P", "H2", "H3", "H4", "H5", "Ul", "Ol", "Li",
          "Table", "Thead", "Tbody", "Tfoot", "Tr", "Th", "Td", "Caption", "Sup", "Sub", "Code", "Abbr", "Details",
@@ -97,9 +98,6 @@ def to_markup(node) -> str:
     else:
         out = f"<{head}>{to_markup(getattr(node, 'children', None))}</{tag}>"
     return f'<div className="table-responsive">{out}</div>' if responsive else out
-
-
-STATIC_CLASS = "static-block"
 
 
 def static(node):

@@ -52,6 +52,9 @@ def test_markup_escapes_everything_the_jsx_parser_or_markdown_would_read():
         assert bad not in out, bad
     assert "{" not in out.replace("style={{", "").replace("}}", "")
     assert escape("a{b}") == "a&#123;b&#125;" and escape("x\n\ny") == "x&#10;&#10;y"
+    # a note of the statistics panel (dbc.Alert) keeps Bootstrap's classes and its role
+    assert to_markup(dbc.Alert("x<y", color="secondary", className="py-1")) == \
+        '<div role="alert" className="alert alert-secondary py-1">x&lt;y</div>'
 
 
 def test_the_decoder_reads_back_every_cell_as_written():

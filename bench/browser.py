@@ -139,6 +139,15 @@ def p95(times):
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
+def _times(times: list[float]) -> dict:
+    """n, median, p95 and max of click -> figure times (ms), and the sentence that reports them."""
+    if not times:
+        return {"n": 0, "times_ms": [], "median_ms": None, "p95_ms": None, "max_ms": None, "text": "no measurement"}
+    med, top, worst = statistics.median(times), p95(times), max(times)
+    return {"n": len(times), "times_ms": times, "median_ms": med, "p95_ms": top, "max_ms": worst,
+            "text": f"median {med:.0f} ms, p95 {top:.0f} ms, max {worst:.0f} ms"}
+
+
 def measure(base: str, repeat: int = 5) -> dict:
     driver = make_driver()
     out = {}
@@ -151,18 +160,15 @@ def measure(base: str, repeat: int = 5) -> dict:
                 if c is not None:
                     clicks.append(c)
             times = [c["total_ms"] for c in clicks]
-            out[path] = {"graph": graph, "n": len(times), "times_ms": times, "clicks": clicks,
-                         "median_ms": statistics.median(times) if times else None,
-                         "p95_ms": p95(times),
-                         "max_ms": max(times) if times else None,
+            stats = _times(times)
+            text = stats.pop("text")
+            out[path] = {"graph": graph, **stats, "clicks": clicks,
                          "median_server_wait_ms": statistics.median(c["server_wait_ms"] for c in clicks)
                          if clicks else None}
-            print(f"  browser {path:10} {graph:12} click -> figure: "
-                  + (f"median {out[path]['median_ms']:.0f} ms, p95 {out[path]['p95_ms']:.0f} ms, "
-                     f"max {out[path]['max_ms']:.0f} ms "
-                     f"({', '.join(f'{t:.0f}' for t in times)}); of which waiting for "
+            print(f"  browser {path:10} {graph:12} click -> figure: {text}"
+                  + (f" ({', '.join(f'{t:.0f}' for t in times)}); of which waiting for "
                      f"{statistics.median(c['requests'] for c in clicks):.0f} callback requests: median "
-                     f"{out[path]['median_server_wait_ms']:.0f} ms" if times else "no measurement"), flush=True)
+                     f"{out[path]['median_server_wait_ms']:.0f} ms" if times else ""), flush=True)
         # The patient profile shows one subject, so an arm click rarely changes its figure: its click is
         # "next patient" (bench.roundtrips.one_action: click -> first frame with the new subject's traces).
         from bench.roundtrips import one_action
@@ -173,12 +179,10 @@ def measure(base: str, repeat: int = 5) -> dict:
             r = one_action(driver, "pt-figure", "#pt-next")
             if r is not None and r["figure_ms"] is not None:
                 times.append(r["figure_ms"])
-        out["/patient"] = {"graph": "pt-figure", "action": "next patient", "n": len(times), "times_ms": times,
-                           "median_ms": statistics.median(times) if times else None, "p95_ms": p95(times),
-                           "max_ms": max(times) if times else None}
-        print("  browser /patient   pt-figure    next patient -> figure: "
-              + (f"median {statistics.median(times):.0f} ms, p95 {p95(times):.0f} ms, max {max(times):.0f} ms"
-                 if times else "no measurement"), flush=True)
+        stats = _times(times)
+        text = stats.pop("text")
+        out["/patient"] = {"graph": "pt-figure", "action": "next patient", **stats}
+        print(f"  browser /patient   pt-figure    next patient -> figure: {text}", flush=True)
     finally:
         driver.quit()
     return out

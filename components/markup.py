@@ -23,8 +23,7 @@ STATIC_CLASS = "static-block"
 _TAGS = {"Div", "Span", "Small", "Strong", "B", "Em", "I", "Br", "P", "H2", "H3", "H4", "H5", "Ul", "Ol", "Li",
          "Table", "Thead", "Tbody", "Tfoot", "Tr", "Th", "Td", "Caption", "Sup", "Sub", "Code", "Abbr", "Details",
          "Summary"}
-_ATTRS = {"id": "id", "className": "className", "colSpan": "colSpan", "rowSpan": "rowSpan", "scope": "scope",
-          "title": "title", "role": "role", "aria-label": "aria-label", "headers": "headers"}
+_ATTRS = {"id", "className", "colSpan", "rowSpan", "scope", "title", "role", "aria-label", "headers"}
 _CSS_NAME = re.compile(r"^[a-zA-Z]{1,40}$")
 _CSS_VALUE = re.compile(r"^[#a-zA-Z0-9 .%,()-]{0,80}$")
 _VOID = {"br"}
@@ -84,7 +83,7 @@ def to_markup(node) -> str:
     elif ns.startswith("dash.html") and kind in _TAGS:
         tag = kind.lower()
         p = node.to_plotly_json()["props"]
-        attrs = {_ATTRS[k]: v for k, v in p.items() if k in _ATTRS}
+        attrs = {k: v for k, v in p.items() if k in _ATTRS}
         if kind == "Details" and p.get("open"):
             attrs["open"] = "open"  # a string: React sets the attribute for any truthy value
         style = p.get("style")

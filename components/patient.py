@@ -405,7 +405,7 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     # every panel has its own time-axis labels: a value is read against the axis under it, not one a page away
     fig.update_xaxes(showticklabels=True, tickfont=dict(size=11))
     fig.update_xaxes(tickfont=dict(size=13), row=len(panels), col=1)
-    fig.update_yaxes(automargin=True, tickfont=dict(size=13), title_font=dict(size=13))
+    fig.update_yaxes(tickfont=dict(size=13), title_font=dict(size=13))
     # Tick labels are never hidden for overflowing the figure (they sit inside its fixed margins), and the
     # margins are set from the labels (left_margin): plotly then measures no label of the 20 axes on a redraw.
     fig.update_xaxes(ticklabeloverflow="allow", automargin=False)

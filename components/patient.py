@@ -24,13 +24,14 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from plotly.subplots import make_subplots
 
 from analysis import patient as A
 from components import figure_tools
 from components.export import csv_with_provenance
+from components.markup import static
 from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
 from components.theme import base_layout, graph_config, message_figure, stamp
@@ -61,6 +62,24 @@ OUT_OF_RANGE = "#c51b1b"
 GROUP_PALETTE = ("#1f4e79", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b")
 DENSE = ("daily", "every other day", "weekly")
 _ROUTE = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC", "ORAL": "PO", "INTRAMUSCULAR": "IM"}
+
+
+def _profile_template() -> str:
+    """plotly_white without its axis-title standoff, registered once.
+
+    Why: with a standoff, plotly measures every tick label of every axis to place the axis titles, on each
+    redraw: ~400 layout reads over the profile's 20 axes, two fifths of a redraw. Without it a title sits at
+    a fixed distance set by the tick font; only the unit titles and the bottom time axis have text."""
+    name = "plotly_white_nostandoff"
+    if name not in pio.templates:
+        template = go.layout.Template(pio.templates["plotly_white"])
+        template.layout.xaxis.title.standoff = None
+        template.layout.yaxis.title.standoff = None
+        pio.templates[name] = template
+    return name
+
+
+TEMPLATE = _profile_template()
 
 
 # -- one subject's rows, by position --------------------------------------------------------
@@ -286,16 +305,64 @@ def _decimals(values) -> int:
     return 0 if m >= 100 else 1 if m >= 5 else 2 if m >= 0.1 else 3
 
 
-def _axis_names(fig, row: int) -> tuple[str, str]:
-    """Layout keys of a row's axes ("xaxis2", "yaxis2")."""
-    sub = fig.get_subplot(row, 1)
-    return sub.xaxis.plotly_name, sub.yaxis.plotly_name
+class _Panels:
+    """The stacked panels as plain dicts, validated once when the figure is made.
 
+    Why: plotly's add_trace/update_yaxes with row/col selectors validate and search the subplot grid on every
+    call; they cost ~250 ms per patient, which a user stepping through patients waited for on each click."""
 
-def _empty_note(fig, row: int, text: str):
-    xa, ya = _axis_names(fig, row)
-    fig.add_annotation(text=text, xref=f"{xa.replace('axis', '')} domain", yref=f"{ya.replace('axis', '')} domain",
-                       x=0.5, y=0.5, showarrow=False, font=dict(size=13, color="#52606d"))
+    def __init__(self, panels):
+        """``panels``: (kind, payload, height units, title), top to bottom, as ``profile_panels`` gives them."""
+        self.rows = n = len(panels)
+        units = [p[2] for p in panels]
+        self.plot_height = sum(units) * UNIT_PX + GAP_PX * (n - 1)  # px
+        gap = GAP_PX / self.plot_height if n > 1 else 0.0
+        scale = (1 - gap * (n - 1)) / sum(units)
+        self.layout: dict = {"annotations": [], "shapes": []}
+        self.traces: list[dict] = []
+        self.domains = []
+        top = 1.0
+        for r, (_, _, u, title) in enumerate(panels, start=1):
+            bottom = max(0.0, top - u * scale)
+            self.domains.append((bottom, top))
+            x, y = self.refs(r)
+            # one time axis: every panel's x axis follows the bottom one (zoom and pan move all panels)
+            self.layout[f"xaxis{r if r > 1 else ''}"] = dict(anchor=y, domain=[0.0, 1.0],
+                                                             **({"matches": f"x{n}"} if r < n else {}))
+            self.layout[f"yaxis{r if r > 1 else ''}"] = dict(anchor=x, domain=[bottom, top])
+            # the panel's title, left-aligned above it
+            self.layout["annotations"].append(dict(
+                text=title, x=0, xanchor="left", xref="paper", y=top, yanchor="bottom", yref="paper",
+                showarrow=False, font=dict(size=14, color="#1f2933")))
+            top = bottom - gap
+
+    @staticmethod
+    def refs(r: int) -> tuple[str, str]:
+        """The trace references of a row's axes ("x2", "y2")."""
+        return (f"x{r}", f"y{r}") if r > 1 else ("x", "y")
+
+    def x(self, r: int) -> dict:
+        return self.layout[f"xaxis{r if r > 1 else ''}"]
+
+    def y(self, r: int) -> dict:
+        return self.layout[f"yaxis{r if r > 1 else ''}"]
+
+    def add(self, r: int, trace: dict):
+        x, y = self.refs(r)
+        self.traces.append({**trace, "xaxis": x, "yaxis": y})
+
+    def note(self, r: int, text: str):
+        """A message in the middle of an empty panel."""
+        x, y = self.refs(r)
+        self.layout["annotations"].append(dict(text=text, xref=f"{x} domain", yref=f"{y} domain", x=0.5, y=0.5,
+                                               showarrow=False, font=dict(size=13, color="#52606d")))
+
+    def top(self, r: int) -> float:
+        return self.domains[r - 1][1]
+
+    def category_labels(self) -> list[str]:
+        return [str(c) for k, ax in self.layout.items() if k.startswith("yaxis") and ax.get("type") == "category"
+                for c in ax.get("categoryarray", ())]
 
 
 def panel_key(panel) -> tuple[str, str | None]:
@@ -368,54 +435,60 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
         fig.update_yaxes(visible=False)
         return stamp(fig, study, usubjid, state=state), notes
 
-    units = [p[2] for p in panels]
-    plot_h = sum(units) * UNIT_PX + GAP_PX * (len(panels) - 1)
+    canvas = _Panels(panels)
     top, bottom = 46, 96
-    height = int(plot_h + top + bottom)
-    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, row_heights=units,
-                        vertical_spacing=GAP_PX / plot_h if len(panels) > 1 else 0,
-                        subplot_titles=[p[3] for p in panels])
-    for ann in fig.layout.annotations:  # panel titles, left-aligned above each panel
-        ann.update(x=0, xanchor="left", font=dict(size=14, color="#1f2933"))
+    height = int(canvas.plot_height + top + bottom)
 
+    # the subject's values of every parameter drawn, read once
+    drawn = [p[1] for p in panels if p[0] in ("lab", "activity")] + \
+        [c for p in panels if p[0] == "group" for c in groups[p[1]][2]]
+    values = A.subject_values(subject_measurements(study, usubjid), usubjid, drawn)
     last_week = max(study.visit_numbers or (0,))
     extents = [last_week]
     for r, (kind, payload, _, _) in enumerate(panels, start=1):
         if kind == "dose":
             extents.append(float(payload["end_week"].max()))
-            _dose_panel(fig, r, payload, colour, light)
+            _dose_panel(canvas, r, payload, colour, light)
         elif kind in ("lab", "activity"):
             line = colour if kind == "lab" else EXTRA_COLOURS[extra.index(payload) % len(EXTRA_COLOURS)]
-            _lab_panel(fig, study, r, usubjid, payload, line, band=kind == "lab", step=payload in steps)
+            _lab_panel(canvas, study, r, values[values["PARAMCD"] == payload], payload, line, band=kind == "lab",
+                       step=payload in steps)
         elif kind == "group":
-            _group_panel(fig, study, r, usubjid, groups[payload][2])
+            _group_panel(canvas, study, r, values, groups[payload][2])
         elif kind == "ae":
             if len(payload):
                 extents.append(float(payload["end"].max()))
-            _ae_panel(fig, r, payload)
+            _ae_panel(canvas, r, payload)
     xmax = math.ceil(max(extents)) + 1.5
     lo, hi = state.weeks
     if (lo, hi) != F.full_window(study):
-        fig.add_vrect(x0=lo, x1=hi, fillcolor="#12263a", opacity=0.06, line_width=0, row="all", col=1,
-                      exclude_empty_subplots=False)
-        fig.add_annotation(text=f"filter window: {study.time_word}s {lo:g}–{hi:g}", x=(lo + hi) / 2, xref="x", y=1,
-                           yref="paper", yshift=30, showarrow=False, font=dict(size=12, color="#12263a"))
-    fig.update_xaxes(range=[-1.5, xmax], dtick=4, showgrid=True, gridcolor="#e4e9ef", zeroline=False)
-    fig.update_xaxes(title_text=study.time_title, row=len(panels), col=1)
-    # every panel has its own time-axis labels: a value is read against the axis under it, not one a page away
-    fig.update_xaxes(showticklabels=True, tickfont=dict(size=11))
-    fig.update_xaxes(tickfont=dict(size=13), row=len(panels), col=1)
-    fig.update_yaxes(tickfont=dict(size=13), title_font=dict(size=13))
+        for r in range(1, canvas.rows + 1):
+            x, y = canvas.refs(r)
+            canvas.layout["shapes"].append(dict(type="rect", x0=lo, x1=hi, xref=x, y0=0, y1=1, yref=f"{y} domain",
+                                                fillcolor="#12263a", opacity=0.06, line=dict(width=0)))
+        canvas.layout["annotations"].append(dict(
+            text=f"filter window: {study.time_word}s {lo:g}–{hi:g}", x=(lo + hi) / 2, xref="x", y=1, yref="paper",
+            yshift=30, showarrow=False, font=dict(size=12, color="#12263a")))
     # Tick labels are never hidden for overflowing the figure (they sit inside its fixed margins), and the
     # margins are set from the labels (left_margin): plotly then measures no label of the 20 axes on a redraw.
-    fig.update_xaxes(ticklabeloverflow="allow", automargin=False)
-    left, fits = left_margin(fig)
-    fig.update_yaxes(ticklabeloverflow="allow", automargin=not fits)
-    fig.update_layout(**base_layout(height=height, margin=dict(l=left, r=205, t=top, b=bottom),
-                                    hovermode="closest", showlegend=True, barmode="overlay"))
-    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top", font=dict(size=13)))
+    left, fits = _label_margin(canvas.category_labels())
+    for r in range(1, canvas.rows + 1):
+        # every panel has its own time-axis labels: a value is read against the axis under it, not one a page away
+        canvas.x(r).update(range=[-1.5, xmax], dtick=4, showgrid=True, gridcolor="#e4e9ef", zeroline=False,
+                           showticklabels=True, tickfont=dict(size=13 if r == canvas.rows else 11),
+                           ticklabeloverflow="allow", automargin=False)
+        canvas.y(r).update(tickfont=dict(size=13), ticklabeloverflow="allow", automargin=not fits)
+        canvas.y(r).setdefault("title", {}).update(font=dict(size=13))
+    # the time axis's title placed from its labels, as plotly_white does (one axis: cheap; see TEMPLATE)
+    canvas.x(canvas.rows)["title"] = dict(text=study.time_title, standoff=15)
+    layout = base_layout(height=height, margin=dict(l=left, r=205, t=top, b=bottom), hovermode="closest",
+                         showlegend=True, barmode="overlay", template=TEMPLATE)
+    layout["legend"] = dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top", font=dict(size=13))
+    fig = go.Figure(data=canvas.traces, layout={**canvas.layout, **layout})
     stamp(fig, study, f"{usubjid} · {arm_label}; labs at their visit's {study.time_word}, doses and AEs at study day",
           state=state)
+    # the caption strip may need a deeper bottom margin: the figure grows, the panels keep their heights
+    fig.layout.height = int(canvas.plot_height + top + fig.layout.margin.b)
     return fig, notes
 
 
@@ -423,25 +496,25 @@ MAX_LEFT_MARGIN = 420
 
 
 def left_margin(fig, font_px: int = 13) -> tuple[int, bool]:
+    """(left margin, whether it fits) for a figure's category (row) labels: see ``_label_margin``."""
+    return _label_margin([str(c) for ax in fig.select_yaxes() if ax.type == "category"
+                          for c in (ax.categoryarray or ())], font_px)
+
+
+def _label_margin(labels: list[str], font_px: int = 13) -> tuple[int, bool]:
     """(left margin, whether it fits): room for the longest row label (dosing, adverse events), estimated
     generously from the text.
 
     Why: with automargin, plotly measures every axis's labels and lays the figure out a second time on each
     redraw (it starts again from the set margin): next patient took ~330 ms at LSO-088 size, ~190 ms without.
     A label too long for MAX_LEFT_MARGIN keeps automargin (slower, never cut)."""
-    labels = [str(c) for ax in fig.select_yaxes() if ax.type == "category" for c in (ax.categoryarray or ())]
     # DejaVu/Helvetica/Inter advance widths, rounded up: capitals and wide letters ~0.72 em, the rest ~0.56 em
     width = max((sum(0.72 if (ch.isupper() or ch in "mw@%") else 0.56 for ch in label) for label in labels),
                 default=0) * font_px + 24
     return int(min(MAX_LEFT_MARGIN, max(80, width))), width <= MAX_LEFT_MARGIN
 
 
-def _domain_top(fig, row: int) -> float:
-    _, ya = _axis_names(fig, row)
-    return fig.layout[ya].domain[1]
-
-
-def _dose_panel(fig, r, dose, colour, light):
+def _dose_panel(canvas, r, dose, colour, light):
     rows = []
     for (trt, route), d in dose.groupby(["EXTRT", "EXROUTE"], sort=False):
         label = f"{trt} {_ROUTE.get(str(route).upper(), str(route).lower())}".strip()
@@ -449,33 +522,33 @@ def _dose_panel(fig, r, dose, colour, light):
         for s in d.itertuples():
             if s.frequency in DENSE:
                 dense = s.frequency != "weekly"
-                fig.add_trace(go.Bar(
-                    y=[label], x=[max(s.end_week - s.start_week, 0.3)], base=[s.start_week], orientation="h",
-                    width=0.55, marker=dict(color=colour if dense else light, line=dict(width=0)),
+                canvas.add(r, dict(
+                    type="bar", y=[label], x=[max(s.end_week - s.start_week, 0.3)], base=[s.start_week],
+                    orientation="h", width=0.55, marker=dict(color=colour if dense else light, line=dict(width=0)),
                     text=[s.frequency], textposition="inside", insidetextanchor="middle",
                     textfont=dict(size=12, color="#fff" if dense else "#1f2933"), showlegend=False,
                     hovertemplate=(f"{label}, {s.frequency}<br>weeks {s.start_week:.1f}–{s.end_week:.1f} "
                                    f"({s.doses} doses)<extra></extra>"),
-                ), row=r, col=1)
+                ))
             else:
                 wk = list(s.dose_weeks)
-                fig.add_trace(go.Scatter(
-                    x=wk, y=[label] * len(wk), mode="markers", showlegend=False,
+                canvas.add(r, dict(
+                    type="scatter", x=wk, y=[label] * len(wk), mode="markers", showlegend=False,
                     marker=dict(symbol="line-ns-open", size=20, color=colour, line=dict(width=3, color=colour)),
                     customdata=[[w * 7 + 1] for w in wk],
                     hovertemplate=f"{label} dose ({s.frequency})<br>week %{{x:.1f}} (day %{{customdata[0]:.0f}})"
                                   f"<extra></extra>",
-                ), row=r, col=1)
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(rows)), row=r, col=1,
-                     showgrid=False, fixedrange=True)
+                ))
+    canvas.y(r).update(type="category", categoryorder="array", categoryarray=list(reversed(rows)), showgrid=False,
+                       fixedrange=True)
 
 
-def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
+def _lab_panel(canvas, study, r, d, code, colour, band: bool, step: bool):
+    """One parameter's panel from the subject's values of it (``d``)."""
     info = study.params[code]
-    d = A.subject_values(subject_measurements(study, usubjid), usubjid, [code])
     unit = info.unit
     if d.empty:
-        _empty_note(fig, r, f"No values of {_short(study, code)} for this subject")
+        canvas.note(r, f"No values of {_short(study, code)} for this subject")
         return
     dec = _decimals(d["AVAL"])
     y = d["AVAL"].to_numpy(float)
@@ -490,8 +563,10 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
     if has_band:
         y0 = lo if lo is not None else min(0.0, float(np.nanmin(y)))
         y1 = hi if hi is not None else float(np.nanmax(y))
-        fig.add_hrect(y0=y0, y1=y1, fillcolor=BAND_COLOUR, opacity=0.13, line_width=0, layer="below", row=r, col=1,
-                      exclude_empty_subplots=False)
+        x_ref, y_ref = canvas.refs(r)
+        canvas.layout["shapes"].append(dict(type="rect", x0=0, x1=1, xref=f"{x_ref} domain", y0=y0, y1=y1,
+                                            yref=y_ref, fillcolor=BAND_COLOUR, opacity=0.13, line=dict(width=0),
+                                            layer="below"))
     out = np.zeros(len(y), bool)
     if "ANRIND" in d.columns and d["ANRIND"].astype(str).str.strip().ne("").any():
         # the sponsor's reference range indicator (its own, possibly subject-specific, ranges)
@@ -507,30 +582,29 @@ def _lab_panel(fig, study, r, usubjid, code, colour, band: bool, step: bool):
     visit = d["AVISIT"].astype(str).tolist() if "AVISIT" in d.columns else [study.time_text(w) for w in d["TIME"]]
     custom = [[v, f"{x:.0f}" if np.isfinite(x) else "–"] for v, x in zip(visit, day)]
     rng = f"<br>normal range {lo:g}–{hi:g} {unit}" if has_band and lo is not None and hi is not None else ""
-    fig.add_trace(go.Scatter(
-        x=d["TIME"], y=y, mode="lines+markers", showlegend=False, name=_short(study, code),
+    canvas.add(r, dict(
+        type="scatter", x=d["TIME"], y=y, mode="lines+markers", showlegend=False, name=_short(study, code),
         line=dict(color=colour, width=2.4, shape="hv" if step else "linear"),
         marker=dict(size=8, color=[OUT_OF_RANGE if o else colour for o in out],
                     line=dict(width=1, color="#fff")),
         customdata=custom,
         hovertemplate=(f"<b>{info.name}</b><br>%{{customdata[0]}} (day %{{customdata[1]}})<br>"
                        f"%{{y:.{dec}f}} {unit}{rng}<extra></extra>"),
-    ), row=r, col=1)
+    ))
     lo_y, hi_y = float(np.nanmin(y)), float(np.nanmax(y))
     if has_band:  # the normal range stays in view, so a value's distance from it can be read
         lo_y, hi_y = min(lo_y, y0), max(hi_y, y1)
     pad = (hi_y - lo_y) * 0.08 or abs(hi_y) * 0.1 or 1.0
-    fig.update_yaxes(title_text=(unit if len(unit) <= 12 else ""), range=[lo_y - pad, hi_y + pad], row=r, col=1)
+    canvas.y(r).update(title=dict(text=unit if len(unit) <= 12 else ""), range=[lo_y - pad, hi_y + pad])
 
 
-def _group_panel(fig, study, r, usubjid, codes):
-    d = A.subject_values(subject_measurements(study, usubjid), usubjid, codes)
+def _group_panel(canvas, study, r, values, codes):
+    d = values[values["PARAMCD"].isin(codes)]
     if d.empty:
-        _empty_note(fig, r, "No values of this group for this subject")
+        canvas.note(r, "No values of this group for this subject")
         return
-    legend_y = _domain_top(fig, r)
-    fig.update_layout(legend2=dict(x=1.01, xanchor="left", y=legend_y, yanchor="top", font=dict(size=12),
-                                   title=dict(text="", font=dict(size=12)), tracegroupgap=2))
+    canvas.layout["legend2"] = dict(x=1.01, xanchor="left", y=canvas.top(r), yanchor="top", font=dict(size=12),
+                                   title=dict(text="", font=dict(size=12)), tracegroupgap=2)
     for i, code in enumerate(codes):
         g = d[d["PARAMCD"] == code]
         if g.empty:
@@ -538,15 +612,15 @@ def _group_panel(fig, study, r, usubjid, codes):
         c = GROUP_PALETTE[i % len(GROUP_PALETTE)]
         name = _short(study, code)
         dec = _decimals(g["AVAL"])
-        fig.add_trace(go.Scatter(
-            x=g["TIME"], y=g["AVAL"], mode="lines+markers", name=name, legend="legend2",
+        canvas.add(r, dict(
+            type="scatter", x=g["TIME"], y=g["AVAL"], mode="lines+markers", name=name, legend="legend2",
             line=dict(color=c, width=2.2), marker=dict(size=7, color=c),
             customdata=[study.visit_label(w) for w in g["TIME"]],
             hovertemplate=f"<b>{study.params[code].name}</b><br>%{{customdata}}<br>%{{y:.{dec}f}}<extra></extra>",
-        ), row=r, col=1)
+        ))
     units = {study.params[c].unit for c in codes}
     unit = units.pop() if len(units) == 1 else ""  # one unit per group panel (unit_groups): never a mixed label
-    fig.update_yaxes(title_text=(unit if len(unit) <= 12 else ""), row=r, col=1)
+    canvas.y(r)["title"] = dict(text=unit if len(unit) <= 12 else "")
 
 
 def _ae_hover(e) -> str:
@@ -555,37 +629,37 @@ def _ae_hover(e) -> str:
             f"{' · SERIOUS' if e.serious else ''}")
 
 
-def _ae_panel(fig, r, ae):
+def _ae_panel(canvas, r, ae):
     if ae.empty:
-        _empty_note(fig, r, "No adverse event with a start day for this subject")
-        fig.update_yaxes(showticklabels=False, row=r, col=1)
+        canvas.note(r, "No adverse event with a start day for this subject")
+        canvas.y(r)["showticklabels"] = False
         return
     terms = list(dict.fromkeys(ae["AEDECOD"]))
-    legend_y = _domain_top(fig, r)
-    fig.update_layout(legend3=dict(x=1.01, xanchor="left", y=legend_y, yanchor="top", font=dict(size=12)))
+    canvas.layout["legend3"] = dict(x=1.01, xanchor="left", y=canvas.top(r), yanchor="top", font=dict(size=12))
     sev_order = [k for k in GRADE_COLOURS if k in set(ae["severity"])] + sorted(
         set(ae["severity"]) - set(GRADE_COLOURS))
     for sev in sev_order:
         e = ae[ae["severity"] == sev]
-        fig.add_trace(go.Bar(
-            y=e["AEDECOD"], x=(e["end"] - e["start"]).clip(lower=0.15), base=e["start"], orientation="h", width=0.6,
-            name=sev, legend="legend3",
+        canvas.add(r, dict(
+            type="bar", y=e["AEDECOD"], x=(e["end"] - e["start"]).clip(lower=0.15), base=e["start"],
+            orientation="h", width=0.6, name=sev, legend="legend3",
             marker=dict(color=GRADE_COLOURS.get(sev, "#7b8794"),
                         line=dict(color=["#000" if s else "rgba(0,0,0,0.35)" for s in e["serious"]],
                                   width=[2.5 if s else 0.5 for s in e["serious"]])),
             customdata=[_ae_hover(x) for x in e.itertuples(index=False)],
             hovertemplate="%{customdata}<extra></extra>",
-        ), row=r, col=1)
+        ))
     ser = ae[ae["serious"]]
     if len(ser):
-        fig.add_trace(go.Scatter(
-            x=ser["start"], y=ser["AEDECOD"], mode="markers", name="Serious (★ at onset)", legend="legend3",
+        canvas.add(r, dict(
+            type="scatter", x=ser["start"], y=ser["AEDECOD"], mode="markers", name="Serious (★ at onset)",
+            legend="legend3",
             marker=dict(symbol="star", size=15, color="#000", line=dict(width=1, color="#fff")),
             customdata=[_ae_hover(x) for x in ser.itertuples(index=False)],
             hovertemplate="%{customdata}<extra></extra>",
-        ), row=r, col=1)
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=list(reversed(terms)), row=r, col=1,
-                     showgrid=False, fixedrange=True)
+        ))
+    canvas.y(r).update(type="category", categoryorder="array", categoryarray=list(reversed(terms)), showgrid=False,
+                       fixedrange=True)
 
 
 # -- validation -------------------------------------------------------------------------------
@@ -661,7 +735,6 @@ def register(app, study, cache):
         Output("pt-seen", "data"),
         Output("pt-header", "children"),
         Output("pt-figure", "figure"),
-        Output("pt-figure", "style"),
         Output("pt-message", "children"),
         Output("pt-caption", "children"),
         Output("pt-prev", "disabled"),
@@ -680,30 +753,37 @@ def register(app, study, cache):
         order = arm_order(study, state)
         trig = ctx.triggered_prop_ids
         usubjid = current
+        stepped = False  # Previous/Next within the arm filter's list
         if isinstance(current, str) and current in subjects:
             if ("pt-prev.n_clicks" in trig or "pt-next.n_clicks" in trig) and current in order:
                 prev, nxt = A.neighbours(order, current)
                 usubjid = (prev if "pt-prev.n_clicks" in trig else nxt) or current
+                stepped = True
         elif current is None:
             usubjid = A.default_subject(order, state.patients)
         seen = [p for p in seen if isinstance(p, str)] if isinstance(seen, list) else []
         added = [p for p in state.patients if p not in seen]
         if f"{FILTER_STORE}.data" in trig and added:
             usubjid = added[0]  # a patient just chosen in the filter: their profile
-        opts = patient_options(study, order, usubjid)
+        # What has not changed is not sent (each output is redrawn in the browser): a step from one patient of
+        # the arm filter to another leaves the picker's list as it was.
+        same_list = stepped and f"{FILTER_STORE}.data" not in trig
+        opts = no_update if same_list else patient_options(study, order, usubjid)
         value = usubjid if usubjid != current else no_update
-        return (opts, value, list(state.patients), *render(state, usubjid, codes, group, order))
+        chosen = list(state.patients)
+        return (opts, value, chosen if chosen != seen else no_update, *render(state, usubjid, codes, group, order))
 
     def render(state, usubjid, codes, group, order):
         if usubjid is None:
             text = "No subject in the current filter: widen the arm filter."
-            return (html.Div(text, className="empty-note"), message_figure(study, text, state, height=260, font_size=16),
-                    {"height": "260px"}, None, "", True, True)
+            return (html.Div(text, className="empty-note"),
+                    message_figure(study, text, state, height=260, font_size=16), None, "", True, True)
         if not isinstance(usubjid, str) or usubjid not in subjects:
             text = not_in_arm_text(study, usubjid) or \
                 f"Unknown patient: {str(usubjid)[:40]!r} is not a subject of {study.study_id}."
-            return (html.Div(text, className="empty-note", id="pt-unknown"), message_figure(study, text, state, height=260, font_size=16),
-                    {"height": "260px"}, dbc.Alert(text, color="warning", className="py-1 mb-2"), "", True, True)
+            return (html.Div(text, className="empty-note", id="pt-unknown"),
+                    message_figure(study, text, state, height=260, font_size=16),
+                    dbc.Alert(text, color="warning", className="py-1 mb-2"), "", True, True)
         messages = []
         if len(codes) > MAX_PANELS:
             messages.append(f"Showing the first {MAX_PANELS} of the {len(codes)} parameter panels chosen.")
@@ -728,5 +808,6 @@ def register(app, study, cache):
                    "a serious AE. " + " ".join(notes))
         msg = [dbc.Alert(m, color="warning", className="py-1 mb-2") for m in messages] or None
         prev, nxt = A.neighbours(order, usubjid)  # here, not in the picker: this runs for every patient shown
-        return (header(study, usubjid, order), fig, {"height": f"{fig.layout.height or 400}px"}, msg, caption,
+        # the header as one static block: its ~30 elements are not each a Dash component to replace on each click
+        return (static(header(study, usubjid, order)), fig, msg, caption,
                 prev is None, nxt is None)

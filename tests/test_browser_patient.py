@@ -28,6 +28,13 @@ def test_patient_profile_renders_and_steps(live_server, browser):
     browser.find_element(By.ID, "pt-next").click()
     wait_for(browser, "#pt-header", "LSO-088-002")
     WebDriverWait(browser, 10).until(lambda b: "subject=LSO-088-002" in b.current_url)
+    # the graph is as tall as the figure it holds (its own height), and the caption sits below it, uncovered
+    WebDriverWait(browser, 10).until(lambda b: "LSO-088-002" in b.find_element(By.ID, "pt-figure").text)
+    graph, plot, caption_gap = browser.execute_script(
+        "var g = document.getElementById('pt-figure'), gd = g.querySelector('.js-plotly-plot');"
+        "return [g.getBoundingClientRect().height, gd._fullLayout.height,"
+        "        document.getElementById('pt-caption').getBoundingClientRect().top - g.getBoundingClientRect().bottom];")
+    assert abs(graph - plot) < 2 and plot > 1000 and caption_gap >= 0
     browser.find_element(By.ID, "pt-prev").click()
     wait_for(browser, "#pt-header", "LSO-088-001")
     assert severe_logs(browser) == []

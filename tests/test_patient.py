@@ -182,6 +182,27 @@ def test_activity_panels_and_shared_axis(cb, study):
     assert any("SIMULATED DATA" in a.text for a in fig.layout.annotations)
 
 
+def test_panels_stack_without_overlap_at_their_heights(study):
+    """Each panel is as tall as its share (UNIT_PX per height unit), top to bottom in order, GAP_PX apart (room for
+    its time labels and the next panel's title), and its title sits on its top edge."""
+    labs = patient.default_labs(study)
+    panels, _ = patient.profile_panels(study, "LSO-088-003", labs, "B CELLS")
+    fig, _ = patient.profile_figure(study, "LSO-088-003", labs, "B CELLS", patient.F.default_state(study))
+    plot_px = fig.layout.height - fig.layout.margin.t - fig.layout.margin.b
+    domains = [fig.layout[f"yaxis{r if r > 1 else ''}"].domain for r in range(1, len(panels) + 1)]
+    assert domains[0][1] == pytest.approx(1) and domains[-1][0] == pytest.approx(0, abs=1e-9)
+    for (kind, _, units, title), (lo, hi) in zip(panels, domains):
+        assert (hi - lo) * plot_px == pytest.approx(units * patient.UNIT_PX, abs=1), kind
+        assert any(a.text == title and a.y == pytest.approx(hi) and a.yanchor == "bottom"
+                   for a in fig.layout.annotations), title
+    for (lo, _), (_, hi_below) in zip(domains, domains[1:]):
+        assert (lo - hi_below) * plot_px == pytest.approx(patient.GAP_PX, abs=1)
+    # every trace on its own panel's axes
+    kinds = [p[0] for p in panels]
+    ae_row = kinds.index("ae") + 1
+    assert {t.yaxis for t in fig.data if t.legend == "legend3"} == {f"y{ae_row}"}
+
+
 def test_header_names_arm_demographics_and_baseline(cb, study):
     out = render(cb, study, usubjid="LSO-088-001")
     text = json.dumps(out["pt-header.children"], ensure_ascii=False)
@@ -189,7 +210,22 @@ def test_header_names_arm_demographics_and_baseline(cb, study):
               "Baseline SLEDAI-2K score", "lost to follow-up", "week 36"):
         assert s in text, s
     assert "#0072B2" in text  # the arm's colour
-    assert out["pt-figure.style"]["height"].endswith("px")
+
+
+def test_a_step_resends_only_what_changed(cb, study):
+    """Next/Previous within the arm filter leave the picker's list and the chosen patients as they were: those
+    outputs are not sent again (each one sent is redrawn in the browser)."""
+    il2 = study.adsl.loc[study.adsl.ARMCD == "IL2", "USUBJID"].tolist()
+    st = store(study, arms=["IL2"])
+    out = cb.outputs("pt-patient", "options", {"filter-state.data": st, "pt-patient.value": il2[3],
+                                               "pt-next.n_clicks": 1, "pt-seen.data": []}, changed=["pt-next.n_clicks"])
+    assert out["pt-patient.value"] == il2[4] and "LSO-088" in json.dumps(out["pt-header.children"])
+    assert "pt-patient.options" not in out and "pt-seen.data" not in out
+    # a filter change, or a patient outside the arm filter, lists the patients again
+    out = choose(cb, study, il2[3], "filter-state.data", st)
+    assert [o["value"] for o in out["pt-patient.options"]] == il2
+    out = choose(cb, study, "LSO-088-001", "pt-next.n_clicks", st)
+    assert out["pt-patient.options"][0]["value"] == "LSO-088-001" and "pt-patient.value" not in out
 
 
 def test_week_window_is_shaded(cb, study):

@@ -197,7 +197,7 @@ def run_size(size: str, folder: Path, args) -> dict:
         if not args.no_browser:
             from bench import grid
 
-            res["grid"] = grid.measure(base, repeat=2)
+            res["grid"] = grid.measure(base, repeat=3)  # two workers: the second or the third click is a hit
     finally:
         stop.set()
         _stop(gun)
@@ -262,10 +262,11 @@ def verdict(res: dict) -> list[str]:
     g = res.get("grid") or {}
     if g.get("runs"):
         miss = next((r for r in g["runs"] if r["cache"] == "miss"), None)
-        hit = [r["total_ms"] for r in g["runs"] if r["cache"] == "hit"]
+        hit = min((r for r in g["runs"] if r["cache"] == "hit"), key=lambda r: r["total_ms"], default=None)
         lines.append(f"INFO grid of {g['panels']} panels in Chromium, click to drawn: first {miss['total_ms'] / 1000:.1f} s"
                      f" (server {miss['server_ms'] / 1000:.1f} s), cached "
-                     + (f"{min(hit) / 1000:.1f} s (Plotly drawing {g['runs'][-1]['draw_ms'] / 1000:.1f} s)" if hit else "-"))
+                     + (f"{hit['total_ms'] / 1000:.1f} s (server {hit['server_ms'] / 1000:.2f} s, Plotly drawing "
+                        f"{hit['draw_ms'] / 1000:.1f} s)" if hit else "- (no click reached a worker that had it)"))
     elif g.get("error"):
         lines.append(f"MISS grid view: {g['error']}")
     if res.get("roundtrips"):

@@ -164,3 +164,13 @@ def test_benchmark_payloads_reach_every_page(dash_app):
                 assert em.post(payload).status_code == 200, (path, scenario, name)
                 seen.add(name)
         assert seen == set(MAIN[path]), path
+
+
+def test_grid_benchmark_tells_a_hit_from_another_workers_miss():
+    """With two workers and no shared cache, a repeated click may reach the worker that has not drawn the grid:
+    the benchmark reports it as a miss, not as a slow 'cached' grid."""
+    from bench.grid import cache_of
+
+    assert cache_of(40, 2085) == "hit"
+    assert cache_of(1990, 2085) == "miss"  # M's second click in the benchmark of 2026-11-30
+    assert cache_of(22, 670) == "hit" and cache_of(600, 670) == "miss"  # S: 8 panels

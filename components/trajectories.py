@@ -824,7 +824,10 @@ def tables_block(study, state, ctl, summaries):
     blocks.append(html.Div(
         imputed +
         f"n: subjects with a value at the visit. mean (SD): sample SD. median [Q1, Q3]: quantiles by "
-        f"{QUANTILE_METHOD}. The figure's 95% CI is {T.CI_METHOD}. "
+        f"{QUANTILE_METHOD}. "
+        # the figure's interval as the figure draws it: a t-based CI of the mean, or the median's IQR
+        + (f"The figure's 95% CI is {T.CI_METHOD}. " if ctl["stat"] == "mean" else
+           "The figure shows the median with its interquartile range (Q1 to Q3, as in the table). ")
         + ("On the change scales the baseline row is 0 by definition. " if ctl["scale"] != "raw" else "")
         + zero_baseline_note(study, ctl["codes"], labels, subjects, ctl["scale"])
         + (f"With the log axis the figure shows the {T.GEO_METHOD}; the table's means are arithmetic."
@@ -1344,10 +1347,13 @@ def register(app, study, cache):
     figure_tools.register(app, "traj", CODE_INPUTS, code=lambda *v: code_script(study, *v),
                           code_filename=lambda *v: f"{study.study_id}-trajectories")
 
+    def _view_key(state, ctl) -> tuple:
+        return (state.key(), ctl["codes"], ctl["scale"], ctl["stat"], ctl["log"], ctl["indiv"], ctl["imputed"],
+                ctl["patmode"], ctl["mode"])
+
     def _figure_and_tables(state, ctl, sctl=None, results=None):
         """The figure (with the between-arm answer of the one-parameter view) and its summaries, cached."""
-        key = ("fig", state.key(), ctl["codes"], ctl["scale"], ctl["stat"], ctl["log"], ctl["indiv"], ctl["imputed"],
-               ctl["patmode"], ctl["mode"],
+        key = ("fig", *_view_key(state, ctl),
                tuple(sorted(sctl.items())) if sctl is not None and ctl["mode"] == "single" else None)
 
         def compute():
@@ -1423,7 +1429,12 @@ def register(app, study, cache):
         fig, summ = _figure_and_tables(state, ctl, sctl, results)
         height = fig.layout.height or 470
         msg = [dbc.Alert(n, color="warning", className="py-1 mb-1") for n in notes] or None
-        stats = stats_panel(study, state, sctl_mean, sctl, results, stat_notes)
+        # The summary table and the statistics panel as static blocks, cached with the view: rebuilding them
+        # took most of a repeated request (multi view: ~30 of ~50 ms at LSO-088 size).
+        table_block, stats_block = cache.get_or_compute(
+            "traj-blocks", (*_view_key(state, ctl), tuple(sorted(sctl.items()))),
+            lambda: (static(tables_block(study, state, ctl, summ)),
+                     static(stats_panel(study, state, sctl_mean, sctl, results, stat_notes))))
         if single:
             forest, forest_style = no_update, hide
         else:
@@ -1432,8 +1443,7 @@ def register(app, study, cache):
                                                           tuple(sorted(sctl.items()))),
                                           lambda: forest_figure(study, state, ctl, sctl, results))
             forest_style = {"display": "block", "height": f"{forest.layout.height or 300}px"}  # the figure's own
-        return (fig, {"height": f"{height}px"}, static(tables_block(study, state, ctl, summ)), msg, static(stats),
-                forest, forest_style, *shown)
+        return (fig, {"height": f"{height}px"}, table_block, msg, stats_block, forest, forest_style, *shown)
 
     @app.callback(
         Output("traj-download", "data"),

@@ -533,3 +533,23 @@ def test_small_multiples_forest_plot_names_the_method_and_gets_its_height(cb, st
     style = out["traj-forest-wrap.style"]
     assert style["display"] == "block" and style["height"] == f"{forest.layout.height}px"
     assert forest.layout.height >= 4 * 100
+
+
+def test_cached_statistics_follow_every_statistics_control(cb, study):
+    """The summary table and the statistics panel are cached with the view: a repeated request gives the same
+    blocks, and each statistics control (reference arm, adjustment, covariance, df method, visit) gives its own."""
+    base = controls(study, mode="multi")
+    first = cb.outputs("traj-stats", "children", base)
+    assert cb.outputs("traj-stats", "children", base) == first
+    seen = {text_of(first["traj-stats.children"])}
+    for change in ({"ref": "IL2"}, {"adjust": "fdr_bh"}, {"adjust": "none"}, {"cov": "CS"},
+                   {"ddfm": "satterthwaite"}, {"visit": 24}):
+        out = cb.outputs("traj-stats", "children", controls(study, mode="multi", **change))
+        text = text_of(out["traj-stats.children"])
+        assert text not in seen, change
+        seen.add(text)
+    # the summary table follows the summary statistic, the statistics do not
+    mean, median = (cb.outputs("traj-stats", "children", controls(study, mode="multi", stat=s))
+                    for s in ("mean", "median"))
+    assert text_of(mean["traj-table.children"]) != text_of(median["traj-table.children"])
+    assert text_of(mean["traj-stats.children"]) == text_of(median["traj-stats.children"])

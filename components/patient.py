@@ -188,9 +188,14 @@ def default_group(study, labs: list[str]) -> str:
     return NO_GROUP
 
 
+_ARM_OF: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # study -> {USUBJID: arm label}
+
+
 def patient_options(study, order: list[str], current: str | None = None) -> list[dict]:
     """The picker's patients: those of the arm filter, and the one shown when it is outside it."""
-    arm_of = dict(zip(study.adsl["USUBJID"].astype(str), study.adsl["ARM_LABEL"].astype(str)))
+    arm_of = _ARM_OF.get(study)
+    if arm_of is None:
+        arm_of = _ARM_OF[study] = dict(zip(study.adsl["USUBJID"].astype(str), study.adsl["ARM_LABEL"].astype(str)))
     opts = [{"label": f"{u} · {arm_of.get(u, '')}", "value": u} for u in order]
     if isinstance(current, str) and current in arm_of and current not in order:
         opts.insert(0, {"label": f"{current} · {arm_of[current]} (outside the arm filter)", "value": current})
@@ -784,6 +789,11 @@ def register(app, study, cache):
             return (html.Div(text, className="empty-note", id="pt-unknown"),
                     message_figure(study, text, state, height=260, font_size=16),
                     dbc.Alert(text, color="warning", className="py-1 mb-2"), "", True, True)
+        # the whole view cached (header, figure, notes): a repeated request only encodes it
+        return cache.get_or_compute("patient-view", (usubjid, tuple(codes), group, state.key()),
+                                    lambda: view(state, usubjid, codes, group, order))
+
+    def view(state, usubjid, codes, group, order):
         messages = []
         if len(codes) > MAX_PANELS:
             messages.append(f"Showing the first {MAX_PANELS} of the {len(codes)} parameter panels chosen.")
@@ -791,9 +801,7 @@ def register(app, study, cache):
         if usubjid not in order:
             messages.append(f"{usubjid} is not in the current arm filter: Previous/Next step through the patients "
                             "of the arm filter.")
-        fig, notes = cache.get_or_compute(
-            "patient-profile", (usubjid, tuple(codes), group, state.key()),
-            lambda: profile_figure(study, usubjid, codes, group, state))
+        fig, notes = profile_figure(study, usubjid, codes, group, state)
         where = ("at their visit's study week" if study.time_unit == "week" else
                  "at their visit number (AVISITN: the study has no weeks for its visits, so doses and adverse "
                  "events, in study weeks, do not share that axis)")

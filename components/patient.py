@@ -816,6 +816,7 @@ def register(app, study, cache):
                    "a serious AE. " + " ".join(notes))
         msg = [dbc.Alert(m, color="warning", className="py-1 mb-2") for m in messages] or None
         prev, nxt = A.neighbours(order, usubjid)  # here, not in the picker: this runs for every patient shown
-        # the header as one static block: its ~30 elements are not each a Dash component to replace on each click
-        return (static(header(study, usubjid, order)), fig, msg, caption,
+        # the header as one static block: its ~30 elements are not each a Dash component to replace on each click;
+        # the figure as plain JSON-ready data, so a repeated request does not copy the figure object (~3 ms)
+        return (static(header(study, usubjid, order)), fig.to_plotly_json(), msg, caption,
                 prev is None, nxt is None)

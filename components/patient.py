@@ -356,6 +356,14 @@ class _Panels:
         x, y = self.refs(r)
         self.traces.append({**trace, "xaxis": x, "yaxis": y})
 
+    def shade(self, r: int, x: tuple, y: tuple, colour: str, opacity: float, **extra):
+        """A rectangle on a panel; ``None`` for a side means the whole panel that way (its domain)."""
+        xr, yr = self.refs(r)
+        self.layout["shapes"].append(dict(
+            type="rect", x0=0 if x is None else x[0], x1=1 if x is None else x[1],
+            xref=f"{xr} domain" if x is None else xr, y0=0 if y is None else y[0], y1=1 if y is None else y[1],
+            yref=f"{yr} domain" if y is None else yr, fillcolor=colour, opacity=opacity, line=dict(width=0), **extra))
+
     def note(self, r: int, text: str):
         """A message in the middle of an empty panel."""
         x, y = self.refs(r)
@@ -442,7 +450,6 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
 
     canvas = _Panels(panels)
     top, bottom = 46, 96
-    height = int(canvas.plot_height + top + bottom)
 
     # the subject's values of every parameter drawn, read once
     drawn = [p[1] for p in panels if p[0] in ("lab", "activity")] + \
@@ -468,15 +475,13 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     lo, hi = state.weeks
     if (lo, hi) != F.full_window(study):
         for r in range(1, canvas.rows + 1):
-            x, y = canvas.refs(r)
-            canvas.layout["shapes"].append(dict(type="rect", x0=lo, x1=hi, xref=x, y0=0, y1=1, yref=f"{y} domain",
-                                                fillcolor="#12263a", opacity=0.06, line=dict(width=0)))
+            canvas.shade(r, (lo, hi), None, "#12263a", 0.06)
         canvas.layout["annotations"].append(dict(
             text=f"filter window: {study.time_word}s {lo:g}–{hi:g}", x=(lo + hi) / 2, xref="x", y=1, yref="paper",
             yshift=30, showarrow=False, font=dict(size=12, color="#12263a")))
     # Tick labels are never hidden for overflowing the figure (they sit inside its fixed margins), and the
     # margins are set from the labels (left_margin): plotly then measures no label of the 20 axes on a redraw.
-    left, fits = _label_margin(canvas.category_labels())
+    left, fits = left_margin(canvas.category_labels())
     for r in range(1, canvas.rows + 1):
         # every panel has its own time-axis labels: a value is read against the axis under it, not one a page away
         canvas.x(r).update(range=[-1.5, xmax], dtick=4, showgrid=True, gridcolor="#e4e9ef", zeroline=False,
@@ -486,13 +491,13 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
         canvas.y(r).setdefault("title", {}).update(font=dict(size=13))
     # the time axis's title placed from its labels, as plotly_white does (one axis: cheap; see TEMPLATE)
     canvas.x(canvas.rows)["title"] = dict(text=study.time_title, standoff=15)
-    layout = base_layout(height=height, margin=dict(l=left, r=205, t=top, b=bottom), hovermode="closest",
-                         showlegend=True, barmode="overlay", template=TEMPLATE)
+    layout = base_layout(margin=dict(l=left, r=205, t=top, b=bottom), hovermode="closest", showlegend=True,
+                         barmode="overlay", template=TEMPLATE)
     layout["legend"] = dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top", font=dict(size=13))
     fig = go.Figure(data=canvas.traces, layout={**canvas.layout, **layout})
     stamp(fig, study, f"{usubjid} · {arm_label}; labs at their visit's {study.time_word}, doses and AEs at study day",
           state=state)
-    # the caption strip may need a deeper bottom margin: the figure grows, the panels keep their heights
+    # the caption strip may have deepened the bottom margin: the figure grows, the panels keep their heights
     fig.layout.height = int(canvas.plot_height + top + fig.layout.margin.b)
     return fig, notes
 
@@ -500,13 +505,7 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
 MAX_LEFT_MARGIN = 420
 
 
-def left_margin(fig, font_px: int = 13) -> tuple[int, bool]:
-    """(left margin, whether it fits) for a figure's category (row) labels: see ``_label_margin``."""
-    return _label_margin([str(c) for ax in fig.select_yaxes() if ax.type == "category"
-                          for c in (ax.categoryarray or ())], font_px)
-
-
-def _label_margin(labels: list[str], font_px: int = 13) -> tuple[int, bool]:
+def left_margin(labels: list[str], font_px: int = 13) -> tuple[int, bool]:
     """(left margin, whether it fits): room for the longest row label (dosing, adverse events), estimated
     generously from the text.
 
@@ -568,10 +567,7 @@ def _lab_panel(canvas, study, r, d, code, colour, band: bool, step: bool):
     if has_band:
         y0 = lo if lo is not None else min(0.0, float(np.nanmin(y)))
         y1 = hi if hi is not None else float(np.nanmax(y))
-        x_ref, y_ref = canvas.refs(r)
-        canvas.layout["shapes"].append(dict(type="rect", x0=0, x1=1, xref=f"{x_ref} domain", y0=y0, y1=y1,
-                                            yref=y_ref, fillcolor=BAND_COLOUR, opacity=0.13, line=dict(width=0),
-                                            layer="below"))
+        canvas.shade(r, None, (y0, y1), BAND_COLOUR, 0.13, layer="below")
     out = np.zeros(len(y), bool)
     if "ANRIND" in d.columns and d["ANRIND"].astype(str).str.strip().ne("").any():
         # the sponsor's reference range indicator (its own, possibly subject-specific, ranges)

@@ -155,8 +155,10 @@ def test_presentation_mode(live_server, browser):
     WebDriverWait(browser, 10).until(lambda b: min(tick_sizes(b, "traj-graph") or {0}) >= 15
                                      and max(tick_sizes(b, "traj-graph")) >= 18)
     assert min(tick_sizes(browser, "traj-graph", "x")) >= 18  # (the n-per-visit strip is a table: ≥ 15 px)
-    title = browser.find_element(By.CSS_SELECTOR, "#traj-graph .ytitle")
-    assert float(title.value_of_css_property("font-size").rstrip("px")) >= 18
+    # read afresh: fitting the figure to the window redraws it, replacing the title element
+    title_px = ("var t = document.querySelector('#traj-graph .ytitle');"
+                "return t ? parseFloat(getComputedStyle(t).fontSize) : 0;")
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script(title_px) >= 18)
     rect = browser.execute_script("return document.querySelector('#traj-graph .js-plotly-plot')"
                                   ".getBoundingClientRect().bottom - window.scrollY")
     assert rect <= browser.execute_script("return window.innerHeight") + 2

@@ -148,6 +148,22 @@ def _times(times: list[float]) -> dict:
             "text": f"median {med:.0f} ms, p95 {top:.0f} ms, max {worst:.0f} ms"}
 
 
+def _patient_clicks(driver, base: str, repeat: int, reload: bool) -> list[float]:
+    """ms from a click on "next patient" to the new profile, ``repeat`` times: each on a freshly opened page
+    (``reload``), or one after another on the same page."""
+    from bench.roundtrips import one_action
+
+    times = []
+    driver.get(base + "/patient")
+    for k in range(repeat):
+        if reload and k:
+            driver.get(base + "/patient")
+        r = one_action(driver, "pt-figure", "#pt-next")
+        if r is not None and r["figure_ms"] is not None:
+            times.append(r["figure_ms"])
+    return times
+
+
 def measure(base: str, repeat: int = 5) -> dict:
     driver = make_driver()
     out = {}
@@ -171,30 +187,14 @@ def measure(base: str, repeat: int = 5) -> dict:
                      f"{out[path]['median_server_wait_ms']:.0f} ms" if times else ""), flush=True)
         # The patient profile shows one subject, so an arm click rarely changes its figure: its click is
         # "next patient" (bench.roundtrips.one_action: click -> first frame with the new subject's traces).
-        from bench.roundtrips import one_action
-
-        times = []
-        for _ in range(repeat):
-            driver.get(base + "/patient")
-            r = one_action(driver, "pt-figure", "#pt-next")
-            if r is not None and r["figure_ms"] is not None:
-                times.append(r["figure_ms"])
-        stats = _times(times)
-        text = stats.pop("text")
-        out["/patient"] = {"graph": "pt-figure", "action": "next patient", **stats}
-        print(f"  browser /patient   pt-figure    next patient -> figure: {text}", flush=True)
-        # How the button is used: one patient after another without reloading, each a profile the server has
-        # not drawn yet (nothing cached from the clicks above but the second patient).
-        times = []
-        driver.get(base + "/patient")
-        for _ in range(repeat):
-            r = one_action(driver, "pt-figure", "#pt-next")
-            if r is not None and r["figure_ms"] is not None:
-                times.append(r["figure_ms"])
-        stats = _times(times)
-        text = stats.pop("text")
-        out["/patient stepping"] = {"graph": "pt-figure", "action": f"next patient, {repeat} in a row", **stats}
-        print(f"  browser /patient   pt-figure    next patient, {repeat} in a row -> figure: {text}", flush=True)
+        # Once after opening the page (as on the other pages), then as the button is used: one patient after
+        # another without reloading, each a profile the server has not drawn yet (but the second patient).
+        for key, action, reload in (("/patient", "next patient", True),
+                                    ("/patient stepping", f"next patient, {repeat} in a row", False)):
+            stats = _times(_patient_clicks(driver, base, repeat, reload))
+            text = stats.pop("text")
+            out[key] = {"graph": "pt-figure", "action": action, **stats}
+            print(f"  browser /patient   pt-figure    {action} -> figure: {text}", flush=True)
     finally:
         driver.quit()
     return out

@@ -177,14 +177,12 @@ def rounds(reqs) -> int:
         done: list[tuple[int, set[str], float]] = []  # (depth, outputs, end) of the requests so far
         for _, start, end, out, changed in sorted(reqs, key=lambda r: r[1]):
             before = [(d, o) for d, o, e in done if e <= start]
-            trig = {c.split("@")[0] for c in (changed or [])}
-            causes = [d for d, o in before if o & trig]
-            if not causes:
-                causes = [d for d, o in before if ROUTER_OUTPUT in o]
-            outs = _outputs(out) if out else set()
             if not out:  # not a callback: after whatever had answered when it left
                 causes = [d for d, _ in before]
-            done.append((max(causes, default=0) + 1, outs, end))
+            else:
+                trig = {c.split("@")[0] for c in (changed or [])}
+                causes = [d for d, o in before if o & trig] or [d for d, o in before if ROUTER_OUTPUT in o]
+            done.append((max(causes, default=0) + 1, _outputs(out) if out else set(), end))
         return max(d for d, _, _ in done)
     waves, wave_end = 0, None
     for _, start, end in sorted(reqs, key=lambda r: r[1]):

@@ -34,7 +34,8 @@ from components.export import csv_with_provenance
 from components.markup import static
 from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
-from components.theme import base_layout, graph_config, message_figure, stamp
+from components.theme import TEMPLATE as BASE_TEMPLATE
+from components.theme import base_layout, graph_config, left_margin, message_figure, stamp
 from data import filters as F
 from data import words as W
 from data.blinding import is_blinded_view
@@ -65,14 +66,14 @@ _ROUTE = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC", "ORAL": "PO", "INTRAMUSCULA
 
 
 def _profile_template() -> str:
-    """plotly_white without its axis-title standoff, registered once.
+    """The app's template (theme.TEMPLATE) without its axis-title standoff, registered once.
 
     Why: with a standoff, plotly measures every tick label of every axis to place the axis titles, on each
     redraw: ~400 layout reads over the profile's 20 axes, two fifths of a redraw. Without it a title sits at
     a fixed distance set by the tick font; only the unit titles and the bottom time axis have text."""
     name = "plotly_white_nostandoff"
     if name not in pio.templates:
-        template = go.layout.Template(pio.templates["plotly_white"])
+        template = go.layout.Template(pio.templates[BASE_TEMPLATE])
         template.layout.xaxis.title.standoff = None
         template.layout.yaxis.title.standoff = None
         pio.templates[name] = template
@@ -479,15 +480,14 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
         canvas.layout["annotations"].append(dict(
             text=f"filter window: {study.time_word}s {lo:g}–{hi:g}", x=(lo + hi) / 2, xref="x", y=1, yref="paper",
             yshift=30, showarrow=False, font=dict(size=12, color="#12263a")))
-    # Tick labels are never hidden for overflowing the figure (they sit inside its fixed margins), and the
-    # margins are set from the labels (left_margin): plotly then measures no label of the 20 axes on a redraw.
+    # The margins are set from the labels (left_margin) and the template never hides an overflowing tick label:
+    # plotly then measures no label of the 20 axes on a redraw.
     left, fits = left_margin(canvas.category_labels())
     for r in range(1, canvas.rows + 1):
         # every panel has its own time-axis labels: a value is read against the axis under it, not one a page away
         canvas.x(r).update(range=[-1.5, xmax], dtick=4, showgrid=True, gridcolor="#e4e9ef", zeroline=False,
-                           showticklabels=True, tickfont=dict(size=13 if r == canvas.rows else 11),
-                           ticklabeloverflow="allow", automargin=False)
-        canvas.y(r).update(tickfont=dict(size=13), ticklabeloverflow="allow", automargin=not fits)
+                           showticklabels=True, tickfont=dict(size=13 if r == canvas.rows else 11), automargin=False)
+        canvas.y(r).update(tickfont=dict(size=13), automargin=not fits)
         canvas.y(r).setdefault("title", {}).update(font=dict(size=13))
     # the time axis's title placed from its labels, as plotly_white does (one axis: cheap; see TEMPLATE)
     canvas.x(canvas.rows)["title"] = dict(text=study.time_title, standoff=15)
@@ -500,22 +500,6 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     # the caption strip may have deepened the bottom margin: the figure grows, the panels keep their heights
     fig.layout.height = int(canvas.plot_height + top + fig.layout.margin.b)
     return fig, notes
-
-
-MAX_LEFT_MARGIN = 420
-
-
-def left_margin(labels: list[str], font_px: int = 13) -> tuple[int, bool]:
-    """(left margin, whether it fits): room for the longest row label (dosing, adverse events), estimated
-    generously from the text.
-
-    Why: with automargin, plotly measures every axis's labels and lays the figure out a second time on each
-    redraw (it starts again from the set margin): next patient took ~330 ms at LSO-088 size, ~190 ms without.
-    A label too long for MAX_LEFT_MARGIN keeps automargin (slower, never cut)."""
-    # DejaVu/Helvetica/Inter advance widths, rounded up: capitals and wide letters ~0.72 em, the rest ~0.56 em
-    width = max((sum(0.72 if (ch.isupper() or ch in "mw@%") else 0.56 for ch in label) for label in labels),
-                default=0) * font_px + 24
-    return int(min(MAX_LEFT_MARGIN, max(80, width))), width <= MAX_LEFT_MARGIN
 
 
 def _dose_panel(canvas, r, dose, colour, light):

@@ -23,7 +23,7 @@ from components.markup import static
 from components import viewstate as V
 from components.shell import FILTER_STORE
 from components.tables import frame_table
-from components.theme import arm_symbol, base_layout, graph_config, stamp
+from components.theme import arm_symbol, base_layout, graph_config, left_margin, stamp
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -392,8 +392,13 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
     fig.add_trace(go.Scatter(x=[xmin, xmax], y=[subjects[0]] * 2, xaxis="x2", mode="markers",
                              marker=dict(opacity=0), hoverinfo="skip", showlegend=False))
     height = 22 * len(order) + 230
+    # The left margin from the row labels (arm names in bold, as if ~15 % larger): no automargin pass on each
+    # redraw unless a label is too long for the cap.
+    arm_left, arm_fits = left_margin(state.arm_labels(study), font_px=15)
+    subject_left, subject_fits = left_margin([_short(s) for s in subjects])
+    left, fits = max(arm_left, subject_left), arm_fits and subject_fits
     fig.update_layout(**base_layout(height=height, barmode="overlay", bargap=0.1,
-                                    margin=dict(l=170, r=20, t=110, b=90), hovermode="closest",
+                                    margin=dict(l=left, r=20, t=110, b=90), hovermode="closest",
                                     # below the mode bar (top right), above the top week axis
                                     legend=dict(orientation="h", yref="container", y=1 - 32 / height, yanchor="top",
                                                 xanchor="left", x=0, font=dict(size=13), traceorder="normal")),
@@ -401,9 +406,9 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
                                   tickfont=dict(size=13)))
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=order, tickmode="array",
                      tickvals=order, ticktext=ticktext, autorange="reversed", tickfont=dict(size=13),
-                     showgrid=False, fixedrange=True)
+                     showgrid=False, fixedrange=True, automargin=not fits)
     fig.update_xaxes(title="Study week", dtick=4, range=[xmin, xmax], zeroline=False, showgrid=True,
-                     gridcolor="#eef2f6")
+                     gridcolor="#eef2f6", automargin=False)
     flag = f"{study.safety_flag} = Y" if study.safety_flag else "all subjects"
     stamp(fig, study, f"safety population ({flag}); bars from onset to resolution day; "
                       "onset week = ⌊(start day − 1)/7⌋", state=state)

@@ -36,6 +36,13 @@ def test_safety_page_renders_tables_grid_and_timeline(live_server, browser):
     assert "Any serious TEAE" in summary and "Number of TEAEs (events)" in summary
     assert "64 of 64 adverse events shown" in browser.find_element(By.ID, "ae-listing-count").text
     assert "Newcombe hybrid score" in browser.find_element(By.ID, "ae-incidence-note").text
+    # the timeline's left margin is set from its row labels (no automargin): every label is drawn whole
+    left, labels = browser.execute_script("""
+        const g = document.querySelector('#ae-timeline .main-svg').getBoundingClientRect();
+        return [g.left, [...document.querySelectorAll('#ae-timeline .ytick text')].map(t => {
+            const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.width]; })];""")
+    assert {"Belimumab + Ld-IL2", "001"} <= {t for t, _, _ in labels}
+    assert all(x >= left and w > 0 for _, x, w in labels), labels
     assert severe_logs(browser) == []
 
 

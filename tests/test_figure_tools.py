@@ -67,6 +67,18 @@ def caption_of(fig) -> str:
     return caps[0].text
 
 
+def test_every_figure_draws_its_tick_labels_without_measuring_them(cb, study):
+    """The app's template (and the patient profile's, made from it) allows a tick label past the plot area, so
+    plotly does not measure each label on every redraw; the margins hold them."""
+    figs = figures(cb, study, default_store(study))
+    figs["patient"] = go.Figure(cb.outputs("pt-figure", "figure", {"filter-state.data": default_store(study)})
+                                ["pt-figure.figure"])
+    for page, fig in figs.items():
+        tpl = fig.layout.template.layout
+        assert (tpl.xaxis.ticklabeloverflow, tpl.yaxis.ticklabeloverflow) == ("allow", "allow"), page
+        assert all(ax.ticklabeloverflow is None for ax in [*fig.select_xaxes(), *fig.select_yaxes()]), page
+
+
 # -- the caption strip -------------------------------------------------------------------------------
 def test_every_figure_carries_the_full_caption(cb, study):
     figs = figures(cb, study, filtered(study))

@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import pytest
 
 from analysis import patient as A
-from components import patient
+from components import patient, theme
 from conftest import CallbackClient, default_store
 
 FIG = ("pt-figure", "figure")
@@ -383,17 +383,17 @@ def row_labels(fig) -> list[str]:
 def test_the_left_margin_holds_the_longest_row_label():
     """The margin is set from the row labels (no automargin pass on each redraw); a label too long for the
     cap keeps automargin, so it is never cut."""
-    left, fits = patient.left_margin(["Headache", "Upper respiratory tract infection"])
+    left, fits = theme.left_margin(["Headache", "Upper respiratory tract infection"])
     # DejaVu Sans at 13 px draws this label in about 200 px: the estimate leaves room, within the cap
-    assert fits and 220 <= left <= patient.MAX_LEFT_MARGIN
-    assert patient.left_margin(["Headache", "X" * 5_000]) == (patient.MAX_LEFT_MARGIN, False)
-    assert patient.left_margin([]) == (80, True)
+    assert fits and 220 <= left <= theme.MAX_LEFT_MARGIN
+    assert theme.left_margin(["Headache", "X" * 5_000]) == (theme.MAX_LEFT_MARGIN, False)
+    assert theme.left_margin([]) == (80, True)
 
 
 def test_profile_axes_keep_automargin_only_for_labels_past_the_cap(cb, study):
     out = cb.outputs("pt-figure", "figure", {"filter-state.data": default_store(study)})
     fig = go.Figure(out["pt-figure.figure"])
-    left, fits = patient.left_margin(row_labels(fig))
+    left, fits = theme.left_margin(row_labels(fig))
     assert row_labels(fig) and fits and fig.layout.margin.l == left
     assert all(ax.automargin is False for ax in fig.select_yaxes())
     assert all(ax.automargin is False for ax in fig.select_xaxes())

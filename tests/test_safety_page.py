@@ -299,6 +299,20 @@ def test_timeline_follows_filters(cb, ae):
     assert any("onset window weeks 12–24" in a.text for a in fig.layout.annotations)
 
 
+def test_timeline_margin_is_set_from_its_row_labels(cb, study):
+    """No automargin pass on each redraw (it measures every label): the margin holds the arm names (bold) and
+    the subject numbers, and the time axes keep theirs."""
+    from components import theme
+    for st in (default_store(study), store(["IL2"])):
+        fig = timeline(cb, st)
+        arms = [c[1:] for c in fig.layout.yaxis.categoryarray if c.startswith("§")]
+        subjects = [c.rsplit("-", 1)[-1] for c in fig.layout.yaxis.categoryarray if not c.startswith("§")]
+        assert fig.layout.margin.l == max(theme.left_margin(arms, font_px=15)[0], theme.left_margin(subjects)[0])
+        assert fig.layout.yaxis.automargin is False
+        assert fig.layout.xaxis.automargin is False and fig.layout.xaxis2.automargin is False
+    assert timeline(cb, store(["IL2"])).layout.margin.l < timeline(cb, default_store(study)).layout.margin.l
+
+
 def test_timeline_click_sets_patient_filter(cb):
     key = click_key(cb)
     click = {"points": [{"x": 3.0, "y": "LSO-088-007", "customdata": ["LSO-088-007", "…"]}]}

@@ -1025,7 +1025,8 @@ def register(app, study, cache):
         return tables
 
     def render_figure(state, view, shown, va, vb, annot, log, scale, reference, ref_note):
-        """Figure and caption of a view, cached whole: rebuilding the figure was most of a cache hit."""
+        """Figure (JSON-ready: a repeated request only encodes it) and caption of a view, cached whole: rebuilding
+        the figure was most of a cache hit."""
         results = results_for(state, shown, va, vb, scale, reference)
         highlight = state.patients
         if view == "grid":
@@ -1054,7 +1055,7 @@ def register(app, study, cache):
                            "draws them.")
         if ref_note:
             caption.append(" " + ref_note)
-        return fig, caption
+        return fig.to_plotly_json(), caption
 
     @app.callback(
         Output("cmp-csv", "data"),

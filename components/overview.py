@@ -230,16 +230,15 @@ def register(app, study, cache):
         subjects = state.subjects(study)
 
         def compute():
-            fig = design_figure(study, state)
             disp = disposition_table(study.adsl, labels, subjects)
             base = baseline_table(study.adsl, study.measurements, labels, subjects, _baseline_specs(study))
-            return fig, disp, base
+            caption = html.Div(
+                f"Counts are subjects. mean (SD): sample SD; median [Q1, Q3]: quantiles by {QUANTILE_METHOD}. "
+                f"Population: {population_words(study)}.",
+                className="caption",
+            )
+            # the whole view, the figure as JSON-ready data: a repeated request only encodes it
+            return (design_figure(study, state).to_plotly_json(), static(frame_table(disp, "ov-disposition-table")),
+                    static([frame_table(base, "ov-baseline-table"), caption]))
 
-        fig, disp, base = cache.get_or_compute("overview", state.key(), compute)
-        caption = html.Div(
-            f"Counts are subjects. mean (SD): sample SD; median [Q1, Q3]: quantiles by {QUANTILE_METHOD}. "
-            f"Population: {population_words(study)}.",
-            className="caption",
-        )
-        return (fig, static(frame_table(disp, "ov-disposition-table")),
-                static([frame_table(base, "ov-baseline-table"), caption]))
+        return cache.get_or_compute("overview", state.key(), compute)

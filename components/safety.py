@@ -588,7 +588,7 @@ def register(app, study, cache):
             fig = timeline_figure(study, state, shown, events, dosing)
             if len(shown) < len(pop):
                 sample_note(fig, len(shown), len(pop))
-            return fig
+            return fig.to_plotly_json()  # JSON-ready: a repeated request only encodes it
 
         return cache.get_or_compute("safety-timeline", state.key(), compute)
 

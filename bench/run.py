@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -119,7 +120,7 @@ def _start(size: str, env: dict, port: int, log):
     t0 = time.perf_counter()
     gun = subprocess.Popen([str(BIN / "gunicorn"), "app:server", "--preload", "--workers", "2", "--bind",
                             f"127.0.0.1:{port}", "--no-control-socket", "--timeout", "300"],
-                           cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                           cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     t1 = wait_http(f"http://127.0.0.1:{port}/", gun, 300)
     if t1 is None:
         gun.kill()
@@ -128,12 +129,19 @@ def _start(size: str, env: dict, port: int, log):
 
 
 def _stop(gun) -> None:
-    gun.terminate()
+    """Stop gunicorn and its workers. Why the whole process group: a worker slow to exit (L holds 1.5 GB) outlived
+    its killed master, kept the port and answered the next start's first request, then left (a benchmark run
+    failed with "connection reset")."""
+    os.killpg(gun.pid, signal.SIGTERM)
     try:
         gun.wait(30)
     except subprocess.TimeoutExpired:
-        gun.kill()
-        gun.wait()
+        pass
+    try:
+        os.killpg(gun.pid, signal.SIGKILL)  # what is left of the group, workers included
+    except ProcessLookupError:
+        pass
+    gun.wait()
 
 
 def run_size(size: str, folder: Path, args) -> dict:

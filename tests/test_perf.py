@@ -197,3 +197,27 @@ def test_grid_benchmark_tells_a_hit_from_another_workers_miss():
     assert cache_of(40, 2085) == "hit"
     assert cache_of(1990, 2085) == "miss"  # M's second click in the benchmark of 2026-11-30
     assert cache_of(22, 670) == "hit" and cache_of(600, 670) == "miss"  # S: 8 panels
+
+
+def test_the_benchmark_stops_a_server_with_its_workers():
+    """A worker that ignores SIGTERM (as a slow L worker did) must not outlive the benchmark's stop: it kept the
+    port and answered the next start's first request."""
+    import os
+    import subprocess
+    import time
+
+    from bench.run import _stop
+
+    # a "master" that exits on SIGTERM and a "worker" (its child) that ignores it
+    gun = subprocess.Popen(["sh", "-c", "sh -c \"trap '' TERM; sleep 60\" & sleep 60"], start_new_session=True)
+    time.sleep(0.3)
+    _stop(gun)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            os.killpg(gun.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("a process of the server's group is still running")

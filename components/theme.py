@@ -40,8 +40,8 @@ def _template() -> str:
     """plotly_white that draws tick labels without measuring each one first, registered once.
 
     Why: by default plotly hides a numeric axis's tick label that would stick out of the figure, and to know
-    that it measures every label on every redraw, each a forced browser layout (on the Safety page, beside its
-    grids, a tenth of a filter click). Our margins hold the labels, so they are always drawn."""
+    that it measures every label on every redraw, each a forced browser layout (~10 ms of a Safety filter click,
+    beside its grids). Our margins hold the labels, so they are always drawn."""
     name = "trial_white"
     if name not in pio.templates:
         template = go.layout.Template(pio.templates["plotly_white"])
@@ -70,12 +70,12 @@ MAX_LEFT_MARGIN = 420
 
 
 def left_margin(labels: list[str], font_px: int = 13) -> tuple[int, bool]:
-    """(left margin, whether it fits): room for the longest row label (a patient's dosing and adverse events, the AE timeline's subjects), estimated
-    generously from the text.
+    """(left margin, whether it fits): room for the longest row label (a patient's dosing and adverse events,
+    the AE timeline's arms and subjects), estimated generously from the text.
 
     Why: with automargin, plotly measures every axis's labels and lays the figure out a second time on each
-    redraw (it starts again from the set margin): the patient profile's next patient took ~330 ms at LSO-088 size, ~190 ms without.
-    A label too long for MAX_LEFT_MARGIN keeps automargin (slower, never cut)."""
+    redraw (it starts again from the set margin): the patient profile's next patient took ~330 ms at LSO-088
+    size, ~190 ms without. A label too long for MAX_LEFT_MARGIN keeps automargin (slower, never cut)."""
     # DejaVu/Helvetica/Inter advance widths, rounded up: capitals and wide letters ~0.72 em, the rest ~0.56 em
     width = max((sum(0.72 if (ch.isupper() or ch in "mw@%") else 0.56 for ch in label) for label in labels),
                 default=0) * font_px + 24

@@ -24,7 +24,6 @@ import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import plotly.io as pio
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
@@ -35,7 +34,7 @@ from components.markup import static
 from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
 from components.theme import TEMPLATE as BASE_TEMPLATE
-from components.theme import base_layout, graph_config, left_margin, message_figure, stamp
+from components.theme import base_layout, derived_template, graph_config, left_margin, message_figure, stamp
 from data import filters as F
 from data import words as W
 from data.blinding import is_blinded_view
@@ -65,22 +64,12 @@ DENSE = ("daily", "every other day", "weekly")
 _ROUTE = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC", "ORAL": "PO", "INTRAMUSCULAR": "IM"}
 
 
-def _profile_template() -> str:
-    """The app's template (theme.TEMPLATE) without its axis-title standoff, registered once.
-
-    Why: with a standoff, plotly measures every tick label of every axis to place the axis titles, on each
-    redraw: ~400 layout reads over the profile's 20 axes, two fifths of a redraw. Without it a title sits at
-    a fixed distance set by the tick font; only the unit titles and the bottom time axis have text."""
-    name = "plotly_white_nostandoff"
-    if name not in pio.templates:
-        template = go.layout.Template(pio.templates[BASE_TEMPLATE])
-        template.layout.xaxis.title.standoff = None
-        template.layout.yaxis.title.standoff = None
-        pio.templates[name] = template
-    return name
-
-
-TEMPLATE = _profile_template()
+# The app's template (theme.TEMPLATE) without its axis-title standoff. Why: with a standoff, plotly measures
+# every tick label of every axis to place the axis titles, on each redraw: ~400 layout reads over the profile's
+# 20 axes, two fifths of a redraw. Without it a title sits at a fixed distance set by the tick font; only the
+# unit titles and the bottom time axis have text.
+TEMPLATE = derived_template("trial_white_nostandoff", BASE_TEMPLATE, xaxis_title_standoff=None,
+                            yaxis_title_standoff=None)
 
 
 # -- one subject's rows, by position --------------------------------------------------------

@@ -36,22 +36,22 @@ def arm_glyph(study, label: str) -> str:
     return ARM_GLYPHS[arm_index(study, label) % len(ARM_GLYPHS)]
 
 
-def _template() -> str:
-    """plotly_white that draws tick labels without measuring each one first, registered once.
-
-    Why: by default plotly hides a numeric axis's tick label that would stick out of the figure, and to know
-    that it measures every label on every redraw, each a forced browser layout (~10 ms of a Safety filter click,
-    beside its grids). Our margins hold the labels, so they are always drawn."""
-    name = "trial_white"
+def derived_template(name: str, base: str, **layout) -> str:
+    """Register, once, the template ``base`` with ``layout`` properties changed (plotly's magic underscores,
+    e.g. ``xaxis_title_standoff=None``); returns its name."""
     if name not in pio.templates:
-        template = go.layout.Template(pio.templates["plotly_white"])
-        template.layout.xaxis.ticklabeloverflow = "allow"
-        template.layout.yaxis.ticklabeloverflow = "allow"
+        template = go.layout.Template(pio.templates[base])
+        template.layout.update(**layout)
         pio.templates[name] = template
     return name
 
 
-TEMPLATE = _template()
+# plotly_white that draws tick labels without measuring each one first. Why: by default plotly hides a numeric
+# axis's tick label that would stick out of the figure, and to know that it measures every label on every
+# redraw, each a forced browser layout (~10 ms of a Safety filter click, beside its grids). Our margins hold
+# the labels, so they are always drawn.
+TEMPLATE = derived_template("trial_white", "plotly_white", xaxis_ticklabeloverflow="allow",
+                            yaxis_ticklabeloverflow="allow")
 
 
 def base_layout(**overrides) -> dict:

@@ -394,7 +394,7 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
     height = 22 * len(order) + 230
     # The left margin from the row labels (arm names in bold, as if ~15 % larger): no automargin pass on each
     # redraw unless a label is too long for the cap.
-    arm_left, arm_fits = left_margin(state.arm_labels(study), font_px=15)
+    arm_left, arm_fits = left_margin([c[1:] for c in order if c.startswith("§")], font_px=15)
     subject_left, subject_fits = left_margin([_short(s) for s in subjects])
     left, fits = max(arm_left, subject_left), arm_fits and subject_fits
     fig.update_layout(**base_layout(height=height, barmode="overlay", bargap=0.1,

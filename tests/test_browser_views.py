@@ -8,6 +8,7 @@ checks that the controls and the figure's data are the same.
 import json
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
@@ -85,8 +86,9 @@ def test_copy_link_reproduces_serology_and_cells_views(live_server, browser):
     click_label(browser, "Individual patients")
     WebDriverWait(browser, 20).until(lambda b: "opts=indiv" in b.current_url and "stat=median" in b.current_url)
     # the figure of this view (its statistics are computed with it: wait for it, not for a pause)
-    WebDriverWait(browser, 30).until(lambda b: b.find_element(By.CSS_SELECTOR, "#traj-graph .ytitle").text
-                                     == "% change in Complement C3")
+    # (plotly may redraw between finding the title and reading it: a stale title is read again)
+    WebDriverWait(browser, 30, ignored_exceptions=[StaleElementReferenceException]).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, "#traj-graph .ytitle").text == "% change in Complement C3")
     before = settled(browser, "traj-graph")
     state = (checked(browser, "traj-scale"), checked(browser, "traj-stat"), checked(browser, "traj-opts"))
     url = copy_link(browser)

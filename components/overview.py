@@ -16,7 +16,7 @@ from components.export import csv_with_provenance
 from components.markup import static
 from components.shell import FILTER_STORE
 from components.tables import frame_table
-from components.theme import base_layout, graph_config, stamp
+from components.theme import PLOT_PX, base_layout, graph_config, stamp, step_labels, upright
 from data import filters as F
 from data import words as W
 
@@ -141,8 +141,9 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
     fig.add_vrect(x0=lo, x1=hi, fillcolor="#12263a", opacity=0.05, line_width=0)
     fig.update_layout(**base_layout(margin=dict(l=290, r=20, t=20, b=80)))
     fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True)
+    last = max(study.visit_numbers or (0,))
     fig.update_xaxes(title="Study week" if study.time_unit == "week" else "Study week (doses); visit number (visits)",
-                     dtick=4, range=[-1.5, max(study.visit_numbers or (0,)) + 1.5])
+                     dtick=4, range=[-1.5, last + 1.5], tickangle=upright(step_labels(-1.5, last + 1.5, 4), PLOT_PX))
     visits = "visits: scheduled visits on the time axis per parameter category"
     dosing = ("dosing: ADEX doses of the most-dosed subject per arm and treatment; " if len(seg) else
               "no dosing rows (the study has no exposure dataset, ADEX); " if study.adex is None else

@@ -34,7 +34,8 @@ from components.markup import static
 from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
 from components.theme import TEMPLATE as BASE_TEMPLATE
-from components.theme import base_layout, derived_template, graph_config, left_margin, message_figure, stamp
+from components.theme import (PLOT_PX, base_layout, derived_template, graph_config, left_margin, message_figure, stamp,
+                              step_labels, upright)
 from data import filters as F
 from data import words as W
 from data.blinding import is_blinded_view
@@ -472,10 +473,12 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     # The margins are set from the labels (left_margin) and the template never hides an overflowing tick label:
     # plotly then measures no label of the 20 axes on a redraw.
     left, fits = left_margin(canvas.category_labels())
+    angle = upright(step_labels(-1.5, xmax, 4), PLOT_PX)
     for r in range(1, canvas.rows + 1):
         # every panel has its own time-axis labels: a value is read against the axis under it, not one a page away
         canvas.x(r).update(range=[-1.5, xmax], dtick=4, showgrid=True, gridcolor="#e4e9ef", zeroline=False,
-                           showticklabels=True, tickfont=dict(size=13 if r == canvas.rows else 11), automargin=False)
+                           showticklabels=True, tickfont=dict(size=13 if r == canvas.rows else 11), automargin=False,
+                           tickangle=angle)
         canvas.y(r).update(tickfont=dict(size=13), automargin=not fits)
         canvas.y(r).setdefault("title", {}).update(font=dict(size=13))
     # the time axis's title placed from its labels, as plotly_white does (one axis: cheap; see TEMPLATE)

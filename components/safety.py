@@ -23,7 +23,7 @@ from components.markup import static
 from components import viewstate as V
 from components.shell import FILTER_STORE
 from components.tables import frame_table
-from components.theme import arm_symbol, base_layout, graph_config, left_margin, stamp
+from components.theme import PLOT_PX, arm_symbol, base_layout, graph_config, left_margin, stamp, step_labels, upright
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -294,6 +294,9 @@ def incidence_grid(inc: pd.DataFrame, cols, compare_labels, collapsed: set[str])
 
 
 # -- timeline -------------------------------------------------------------------------------------
+TICK_FRACTION = 0.002  # a dose tick's width, as a fraction of the week axis (2 px on a 1,000-px plot)
+
+
 def _short(usubjid: str) -> str:
     return usubjid.rsplit("-", 1)[-1] if "-" in usubjid else usubjid
 
@@ -346,12 +349,23 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
         route = {"INTRAVENOUS": "IV", "SUBCUTANEOUS": "SC"}.get(str(d["EXROUTE"].iloc[0]).upper(), "")
         name = f"{trt} {route} {freq}".replace("  ", " ")
         if freq not in ("daily", "every other day", "weekly"):  # separate doses (infusions): one tick each
-            xs = [w for ws in d["dose_weeks"] for w in ws]
-            ys = [s for s, ws in zip(d["USUBJID"], d["dose_weeks"]) for _ in ws]
+            # Each tick is a short, thick segment of one line (one SVG path for all doses; a marker each was
+            # a path each, ~15 ms of every redraw at LSO-088 size). The legend shows the tick marker.
+            half = TICK_FRACTION * (xmax - xmin) / 2
+            xs: list = []
+            ys: list = []
+            for s, ws in zip(d["USUBJID"], d["dose_weeks"]):
+                for w in ws:
+                    xs += [w - half, w + half, None]
+                    ys += [s, s, None]
             kind = "infusion" if route == "IV" else "dose"
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=f"{trt} {route} {kind}",
-                                     marker=dict(symbol="line-ns-open", size=15, color=DOSING_GREY,
-                                                 line=dict(width=2, color=DOSING_GREY)),
+            group = f"dose-{trt}-{route}-{freq}"
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{trt} {route} {kind}", legendgroup=group,
+                                     showlegend=False, line=dict(width=15, color=DOSING_GREY), opacity=0.55,
+                                     connectgaps=False, hoverinfo="skip"))
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"{trt} {route} {kind}",
+                                     legendgroup=group, marker=dict(symbol="line-ns-open", size=15, color=DOSING_GREY,
+                                                                    line=dict(width=2, color=DOSING_GREY)),
                                      opacity=0.55, hoverinfo="skip"))
         else:
             dense = freq in ("daily", "every other day")
@@ -397,17 +411,18 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
     arm_left, arm_fits = left_margin([c[1:] for c in order if c.startswith("§")], font_px=15)
     subject_left, subject_fits = left_margin([_short(s) for s in subjects])
     left, fits = max(arm_left, subject_left), arm_fits and subject_fits
+    angle = upright(step_labels(xmin, xmax, 4), PLOT_PX)
     fig.update_layout(**base_layout(height=height, barmode="overlay", bargap=0.1,
                                     margin=dict(l=left, r=20, t=110, b=90), hovermode="closest",
                                     # below the mode bar (top right), above the top week axis
                                     legend=dict(orientation="h", yref="container", y=1 - 32 / height, yanchor="top",
                                                 xanchor="left", x=0, font=dict(size=13), traceorder="normal")),
                       xaxis2=dict(overlaying="x", side="top", matches="x", dtick=4, showgrid=False,
-                                  tickfont=dict(size=13)))
+                                  tickfont=dict(size=13), tickangle=angle))
     fig.update_yaxes(type="category", categoryorder="array", categoryarray=order, tickmode="array",
                      tickvals=order, ticktext=ticktext, autorange="reversed", tickfont=dict(size=13),
                      showgrid=False, fixedrange=True, automargin=not fits)
-    fig.update_xaxes(title="Study week", dtick=4, range=[xmin, xmax], zeroline=False, showgrid=True,
+    fig.update_xaxes(title="Study week", dtick=4, range=[xmin, xmax], zeroline=False, showgrid=True, tickangle=angle,
                      gridcolor="#eef2f6", automargin=False)
     flag = f"{study.safety_flag} = Y" if study.safety_flag else "all subjects"
     stamp(fig, study, f"safety population ({flag}); bars from onset to resolution day; "

@@ -41,7 +41,7 @@ from components.export import csv_with_provenance
 from components.markup import static
 from components.shell import FILTER_STORE, register_patient_click
 from components.textfit import clip, clip_lines, fit_title
-from components.theme import arm_dash, arm_symbol, base_layout, graph_config, stamp
+from components.theme import PLOT_PX, arm_dash, arm_symbol, base_layout, graph_config, stamp, upright
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -629,7 +629,9 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
                           exclude_empty_subplots=False)
     ticks = sorted(week_ticks)
     x_range = [lo_w - 2.2, hi_w + (5 if highlighted else 2.2)]
-    fig.update_xaxes(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks], range=x_range, showgrid=True)
+    text = [f"{t:g}" for t in ticks]
+    fig.update_xaxes(tickvals=ticks, ticktext=text, range=x_range, showgrid=True,
+                     tickangle=upright(text, PLOT_PX / cols * 0.9))
     if single:
         _n_row(fig, study, labels, summaries[codes[0]], kinds)
         fig.update_xaxes(title_text=study.time_title, row=2, col=1)
@@ -1276,7 +1278,8 @@ def forest_figure(study, state, ctl: dict, sctl: dict, results: list[dict]) -> g
                                y=c.arm, xanchor="left", showarrow=False, align="left", font=dict(size=12))
         sub.yaxis.update(categoryorder="array", categoryarray=list(reversed(others)), tickfont=dict(size=12),
                          range=[-0.6, len(others) - 0.4])
-        sub.xaxis.update(zeroline=False, tickfont=dict(size=11),
+        # upright: plotly spaces a numeric axis's automatic ticks ~80 px apart, room for a number
+        sub.xaxis.update(zeroline=False, tickfont=dict(size=11), tickangle=0,
                          title=dict(text=f"difference vs {html_text(ref_label)}" + (f" ({unit.strip()})" if unit.strip()
                                                                                else ""), font=dict(size=11)))
     for ann in fig.layout.annotations[:len(titles)]:

@@ -77,6 +77,41 @@ def test_every_figure_draws_its_tick_labels_without_measuring_them(cb, study):
         tpl = fig.layout.template.layout
         assert (tpl.xaxis.ticklabeloverflow, tpl.yaxis.ticklabeloverflow) == ("allow", "allow"), page
         assert all(ax.ticklabeloverflow is None for ax in [*fig.select_xaxes(), *fig.select_yaxes()]), page
+        # upright labels on the numeric time axes (no overlap measuring); the comparison's visit labels are
+        # a study's own text and may be tilted
+        labelled = [ax for ax in fig.select_xaxes() if ax.showticklabels is not False and ax.visible is not False]
+        assert labelled, page
+        assert all(ax.tickangle == (None if page == "comparison" else 0) for ax in labelled), page
+
+
+def test_x_labels_are_upright_only_when_they_fit():
+    """Upright (no overlap measuring) for LSO-088's 48 weeks; a three-year study's labels every 4 weeks would
+    not fit side by side, so plotly keeps "auto" and tilts them if they overlap."""
+    from components.theme import PLOT_PX, step_labels, upright
+
+    assert step_labels(-1.5, 49.5, 4) == [str(w) for w in range(0, 49, 4)]
+    assert step_labels(-1, 9, 4) == ["0", "4", "8"] and step_labels(2, 13, 4) == ["4", "8", "12"]
+    assert upright(step_labels(-1.5, 49.5, 4), PLOT_PX) == 0
+    assert upright(step_labels(-1.5, 157.5, 4), PLOT_PX) is None
+    assert upright(["Screening visit"] * 30, PLOT_PX) is None
+
+
+def test_the_template_carries_defaults_for_the_trace_types_drawn_only(cb, study):
+    """plotly_white has trace defaults for 24 types, re-read on every redraw; the app's template keeps those of
+    the types its figures draw, unchanged."""
+    import plotly.io as pio
+    from components.theme import TRACE_TYPES
+
+    figs = figures(cb, study, default_store(study))
+    figs["patient"] = go.Figure(cb.outputs("pt-figure", "figure", {"filter-state.data": default_store(study)})
+                                ["pt-figure.figure"])
+    white = pio.templates["plotly_white"].data
+    for page, fig in figs.items():
+        assert {t.type for t in fig.data} <= set(TRACE_TYPES), page
+        data = fig.layout.template.data
+        kept = {k for k, v in data.to_plotly_json().items() if v}
+        assert kept == {t for t in TRACE_TYPES if white[t]}, page
+        assert all(data[t] == white[t] for t in kept), page
 
 
 # -- the caption strip -------------------------------------------------------------------------------

@@ -284,9 +284,24 @@ def test_timeline_rows_bars_and_dosing(cb, study, ae):
     cats = list(fig.layout.yaxis.categoryarray)
     assert [c for c in cats if c.startswith("§")] == ["§Belimumab", "§Ld-IL2", "§Belimumab + Ld-IL2"]
     assert len([c for c in cats if not c.startswith("§")]) == 30
-    inf = next(t for t in fig.data if t.name == "BELIMUMAB IV infusion")
+    # the infusions: one line whose segments are the ticks (one SVG path), and a legend entry with the tick
+    inf, key = [t for t in fig.data if t.name == "BELIMUMAB IV infusion"]
     ex = pd.read_parquet(study.folder / "adex.parquet")
-    assert len(inf.x) == int((ex["EXTRT"] == "BELIMUMAB").sum())
+    bel = ex[ex["EXTRT"] == "BELIMUMAB"]
+    assert inf.mode == "lines" and inf.showlegend is False and inf.connectgaps is False
+    xs, ys = list(inf.x), list(inf.y)
+    assert xs[2::3] == [None] * len(bel) and ys[2::3] == [None] * len(bel)
+    assert ys[0::3] == ys[1::3]  # each segment stays on its subject's row
+    centres = sorted(zip(ys[0::3], ((a + b) / 2 for a, b in zip(xs[0::3], xs[1::3]))))
+    from analysis import safety as S
+    dosing = S.subject_dosing(study.adex, study.adsl)
+    dosing = dosing[dosing["EXTRT"] == "BELIMUMAB"]
+    expected = sorted((s, w) for s, ws in zip(dosing["USUBJID"], dosing["dose_weeks"]) for w in ws)
+    assert [s for s, _ in centres] == [s for s, _ in expected]
+    assert np.allclose([w for _, w in centres], [w for _, w in expected])
+    assert all(0 < b - a < 0.5 for a, b in zip(xs[0::3], xs[1::3]))
+    assert key.mode == "markers" and key.marker.symbol == "line-ns-open" and key.legendgroup == inf.legendgroup
+    assert key.showlegend is not False and list(key.x) == [None]
     assert any("SIMULATED DATA" in a.text for a in fig.layout.annotations)
 
 

@@ -731,10 +731,11 @@ def register(app, study, cache):
         trig = ctx.triggered_prop_ids
         usubjid = current
         stepped = False  # Previous/Next within the arm filter's list
+        back = "pt-prev.n_clicks" in trig
         if isinstance(current, str) and current in subjects:
-            if ("pt-prev.n_clicks" in trig or "pt-next.n_clicks" in trig) and current in order:
+            if (back or "pt-next.n_clicks" in trig) and current in order:
                 prev, nxt = A.neighbours(order, current)
-                usubjid = (prev if "pt-prev.n_clicks" in trig else nxt) or current
+                usubjid = (prev if back else nxt) or current
                 stepped = True
         elif current is None:
             usubjid = A.default_subject(order, state.patients)
@@ -748,9 +749,10 @@ def register(app, study, cache):
         opts = no_update if same_list else patient_options(study, order, usubjid)
         value = usubjid if usubjid != current else no_update
         chosen = list(state.patients)
-        return (opts, value, chosen if chosen != seen else no_update, *render(state, usubjid, codes, group, order))
+        return (opts, value, chosen if chosen != seen else no_update,
+                *render(state, usubjid, codes, group, order, back))
 
-    def render(state, usubjid, codes, group, order):
+    def render(state, usubjid, codes, group, order, back=False):
         if usubjid is None:
             text = "No subject in the current filter: widen the arm filter."
             return (html.Div(text, className="empty-note"),
@@ -762,8 +764,16 @@ def register(app, study, cache):
                     message_figure(study, text, state, height=260, font_size=16),
                     dbc.Alert(text, color="warning", className="py-1 mb-2"), "", True, True)
         # the whole view cached (header, figure, notes): a repeated request only encodes it
-        return cache.get_or_compute("patient-view", (usubjid, tuple(codes), group, state.key()),
-                                    lambda: view(state, usubjid, codes, group, order))
+        out = cache.get_or_compute("patient-view", (usubjid, tuple(codes), group, state.key()),
+                                   lambda: view(state, usubjid, codes, group, order))
+        # The patient a click on Next (Previous, after one) shows, prepared in the background: stepping
+        # through patients then costs the browser's redraw only, not ~70 ms of the server's drawing too.
+        prev, nxt = A.neighbours(order, usubjid) if usubjid in order else (None, None)
+        ahead = prev if back else nxt
+        if ahead is not None:
+            cache.prefetch("patient-view", (ahead, tuple(codes), group, state.key()),
+                           lambda: view(state, ahead, codes, group, order))
+        return out
 
     def view(state, usubjid, codes, group, order):
         messages = []

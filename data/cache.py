@@ -57,6 +57,8 @@ _NOT_SHARED = {"SimpleCache", "simple", "NullCache", "null"}
 # Deletes the "computing" claim only if it is still ours (it may have expired and been taken by another).
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _NO_CACHE = {"NullCache", "null"}
+LOCAL_WAIT_SECONDS = 30.0  # how long a thread waits for the same result another thread of its process computes
+PREFETCH_DELAY = 0.25  # s before a prefetch starts: the answer that asked for it is sent and drawn first
 
 
 def _env_float(name: str, default: float) -> float:
@@ -160,6 +162,9 @@ class ResultCache:
         self.rejected = 0  # shared entries whose signature or content did not verify
         self.waited = 0  # results another worker or host computed while this one waited
         self.claim_seconds = 0.0
+        self._inflight: dict[str, threading.Event] = {}  # results a thread of this process is computing
+        self._prefetching = False
+        self.prefetched = 0
         self._redis = None
         self._down_until = 0.0
         self._outage = False
@@ -352,6 +357,56 @@ class ResultCache:
         return self._compute(k, fn)
 
     def _compute(self, k: str, fn: Callable[[], Any]) -> Any:
+        if not self.local_max or not self.max_bytes:
+            return self._compute_now(k, fn)
+        # One computation per process: a thread asking for what another thread (a prefetch) is computing
+        # waits for its result rather than computing it a second time beside it.
+        with self._lock:
+            running = self._inflight.get(k)
+            mine = running is None
+            if mine:
+                running = self._inflight[k] = threading.Event()
+        if not mine:
+            running.wait(LOCAL_WAIT_SECONDS)
+            value = self._local_get(k)
+            if value is not None:
+                self.waited += 1
+                return value
+            return self._compute_now(k, fn)  # it failed, took too long or was too big to keep
+        try:
+            return self._compute_now(k, fn)
+        finally:
+            with self._lock:
+                self._inflight.pop(k, None)
+            running.set()
+
+    def prefetch(self, name: str, key: Any, fn: Callable[[], Any], delay: float = PREFETCH_DELAY) -> bool:
+        """Compute an entry in the background: a view the user is likely to ask for next (the patient after
+        the one shown). One at a time per process, after ``delay`` seconds, and only when the entry is
+        neither kept nor being computed. Returns whether it was started."""
+        if not self.local_max or not self.max_bytes:
+            return False
+        k = self._key_of(name, key)
+        with self._lock:
+            if self._prefetching or k in self._inflight or k in self._local:
+                return False
+            self._prefetching = True
+
+        def run():
+            try:
+                self.get_or_compute(name, key, fn)
+                self.prefetched += 1
+            except Exception:  # a prefetch never fails a request; the request computes it again
+                log.exception("prefetch of %s failed", name)
+            finally:
+                self._prefetching = False
+
+        timer = threading.Timer(delay, run)
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def _compute_now(self, k: str, fn: Callable[[], Any]) -> Any:
         self.misses += 1
         value = fn()
         if value is None:

@@ -98,3 +98,60 @@ def test_app_keeps_serving_when_redis_goes_away(redis_url, monkeypatch, caplog):
     assert out1 is not None and out2 is not None
     warnings = [r for r in caplog.records if "result cache unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+# -- in-process single flight and prefetch ------------------------------------------------------------------
+def test_a_prefetch_computes_once_in_the_background_and_a_request_meanwhile_waits_for_it():
+    import threading
+
+    c = make()
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def slow():
+        calls.append(1)
+        started.set()
+        release.wait(5)
+        return {"view": "next patient"}
+
+    assert c.prefetch("v", ("P2",), slow, delay=0)
+    assert started.wait(5)
+    assert not c.prefetch("v", ("P3",), slow, delay=0)  # one at a time
+    got = []
+    asker = threading.Thread(target=lambda: got.append(c.get_or_compute("v", ("P2",), lambda: calls.append(1))))
+    asker.start()
+    time.sleep(0.2)
+    assert got == []  # waiting for the prefetch, not computing beside it
+    release.set()
+    asker.join(5)
+    assert got == [{"view": "next patient"}] and len(calls) == 1
+    assert (c.misses, c.waited) == (1, 1)
+    for _ in range(50):
+        if c.prefetched:
+            break
+        time.sleep(0.02)
+    assert c.prefetched == 1
+    assert not c.prefetch("v", ("P2",), slow, delay=0)  # kept already
+    assert c.get_or_compute("v", ("P2",), lambda: calls.append(1)) == {"view": "next patient"} and len(calls) == 1
+
+
+def test_a_failed_prefetch_is_logged_and_the_request_computes(caplog):
+    c = make()
+
+    def broken():
+        raise ValueError("no such panel")
+
+    with caplog.at_level(logging.ERROR, logger="data.cache"):
+        assert c.prefetch("v", 1, broken, delay=0)
+        for _ in range(100):
+            if not c._prefetching:
+                break
+            time.sleep(0.02)
+    assert "prefetch of v failed" in caplog.text
+    assert c.get_or_compute("v", 1, lambda: "computed") == "computed"
+    assert c.prefetch("w", 1, broken, delay=0)  # the next prefetch may start
+
+
+def test_no_prefetch_without_a_cache_to_keep_it():
+    c = make(config={"CACHE_TYPE": "NullCache"})
+    assert not c.prefetch("v", 1, lambda: "x", delay=0)
+    assert c.get_or_compute("v", 1, lambda: "x") == "x" and c.misses == 1

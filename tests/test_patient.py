@@ -228,6 +228,46 @@ def test_a_step_resends_only_what_changed(cb, study):
     assert out["pt-patient.options"][0]["value"] == "LSO-088-001" and "pt-patient.value" not in out
 
 
+def test_the_patient_next_is_prepared_while_one_is_read(study):
+    """After a profile is shown, the one Next shows (Previous, after a step back) is drawn in the background:
+    the click then costs no drawing on the server, and shows the same as drawing it then."""
+    import time
+
+    from app import create_app
+    from data.study import DEFAULT_DATA
+
+    app = create_app(DEFAULT_DATA)
+    fresh = CallbackClient(app, app.server.test_client())
+    cache = app.server.config["RESULT_CACHE"]
+    il2 = study.adsl.loc[study.adsl.ARMCD == "IL2", "USUBJID"].tolist()
+    st = store(study, arms=["IL2"])
+
+    def settle(count):
+        for _ in range(250):
+            if cache.prefetched >= count and not cache._prefetching:
+                return
+            time.sleep(0.02)
+        raise AssertionError("no prefetch")
+
+    out = choose(fresh, study, il2[3], "pt-next.n_clicks", st)
+    assert out["pt-patient.value"] == il2[4]
+    settle(1)
+    misses = cache.misses
+    ahead = choose(fresh, study, il2[4], "pt-next.n_clicks", st)
+    assert ahead["pt-patient.value"] == il2[5] and cache.misses == misses  # drawn before the click
+    settle(2)
+    back = choose(fresh, study, il2[5], "pt-prev.n_clicks", st)  # il2[4]: drawn already
+    settle(3)
+    misses = cache.misses
+    assert choose(fresh, study, il2[4], "pt-prev.n_clicks", st)["pt-patient.value"] == il2[3]
+    assert cache.misses == misses  # stepping back, the one before was prepared
+    # the same profile as drawn on request
+    other = create_app(DEFAULT_DATA)
+    drawn = choose(CallbackClient(other, other.server.test_client()), study, il2[4], "pt-next.n_clicks", st)
+    assert figure(drawn) == figure(ahead) and drawn["pt-header.children"] == ahead["pt-header.children"]
+    assert back["pt-patient.value"] == il2[4]
+
+
 def test_week_window_is_shaded(cb, study):
     fig = figure(render(cb, study, st=store(study, weeks=(12, 24))))
     assert any("filter window: weeks 12–24" in (a.text or "") for a in fig.layout.annotations)

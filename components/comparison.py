@@ -968,8 +968,18 @@ def register(app, study, cache):
         Input(FILTER_STORE, "data"), Input("cmp-view", "value"), Input("cmp-param", "value"),
         Input("cmp-visit-a", "value"), Input("cmp-visit-b", "value"), Input("cmp-annot", "value"),
         Input("cmp-log", "value"), Input("cmp-scale", "value"), Input("cmp-ref", "value"),
+        # what the browser shows now: the pickers' lists and the message are sent only when they change
+        State("cmp-visit-a", "options"), State("cmp-visit-b", "options"), State("cmp-message", "is_open"),
     )
-    def update(store, view, code, va, vb, annot, log, scale, ref):
+    def update(store, view, code, va, vb, annot, log, scale, ref, opts_a, opts_b, msg_open):
+        out = list(view_of(store, view, code, va, vb, annot, log, scale, ref))
+        if out[4] is False and msg_open is False:
+            out[3] = out[4] = no_update  # no message, none shown
+        for i, now in ((5, opts_a), (6, va), (7, opts_b), (8, vb)):
+            out[i] = figure_tools.unless_same(out[i], now)
+        return tuple(out)
+
+    def view_of(store, view, code, va, vb, annot, log, scale, ref):
         picked = any(t.startswith("cmp-visit-") for t in ctx.triggered_prop_ids)
         opts, va, vb = pickers(study, store, view, code, va, vb, keep_invalid=picked)
         state, shown, va_s, vb_s, log, msg = _request(study, store, view, code, va, vb, annot, log, scale, ref)

@@ -22,7 +22,7 @@ import math
 import re
 
 import dash_bootstrap_components as dbc
-from dash import ClientsideFunction, Input, Output, State, dcc, html
+from dash import ClientsideFunction, Input, Output, State, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -158,3 +158,10 @@ def register(app, prefix: str, inputs: list[tuple[str, str]], *, code=None, code
 
 def is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def unless_same(new, current):
+    """``new``, or no_update when the browser holds it already (``current``, sent as State): each output sent is
+    applied and re-rendered in the browser even when equal. A forged ``current`` only leaves the sender's own
+    page as it was."""
+    return no_update if new == current else new

@@ -227,7 +227,7 @@ def controls(study):
                 html.Div([_label(W.page_text(study, ID).parameter_label, "traj-param"),
                           dcc.Dropdown(id="traj-param", options=param_options(study), value=default_single(study),
                                        clearable=False, searchable=True, maxHeight=320)],
-                         id="traj-param-wrap"),
+                         id="traj-param-wrap", style={"display": "block"}),
                 html.Div([_label(f"Parameters (up to {MAX_MULTI})", "traj-params"),
                           dcc.Dropdown(id="traj-params", options=param_options(study), value=default_multi(study),
                                        multi=True, clearable=True, searchable=True, maxHeight=320)],
@@ -1399,8 +1399,23 @@ def register(app, study, cache):
         Input("traj-adjust", "value"),
         Input("traj-cov", "value"),
         Input("traj-ddfm", "value"),
+        # what the browser shows now: the layout outputs (styles, options) are sent only when they change
+        State("traj-graph", "style"),
+        State("traj-forest-wrap", "style"),
+        State("traj-param-wrap", "style"),
+        State("traj-params-wrap", "style"),
+        State("traj-adjust-wrap", "style"),
+        State("traj-opts", "options"),
     )
-    def update(store, mode, param, params, scale, stat, opts, patmode, visit, ref, adjust_method, cov, ddfm):
+    def update(store, mode, param, params, scale, stat, opts, patmode, visit, ref, adjust_method, cov, ddfm,
+               graph_style, forest_wrap, param_wrap, params_wrap, adjust_wrap, opts_now):
+        out = list(view(store, mode, param, params, scale, stat, opts, patmode, visit, ref, adjust_method, cov, ddfm))
+        for i, now in ((1, graph_style), (6, forest_wrap), (7, param_wrap), (8, params_wrap), (9, adjust_wrap),
+                       (10, opts_now)):
+            out[i] = figure_tools.unless_same(out[i], now)
+        return tuple(out)
+
+    def view(store, mode, param, params, scale, stat, opts, patmode, visit, ref, adjust_method, cov, ddfm):
         state = F.from_store(store, study)
         if state is None:
             raise PreventUpdate

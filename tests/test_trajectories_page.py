@@ -553,3 +553,39 @@ def test_cached_statistics_follow_every_statistics_control(cb, study):
                     for s in ("mean", "median"))
     assert text_of(mean["traj-table.children"]) != text_of(median["traj-table.children"])
     assert text_of(mean["traj-stats.children"]) == text_of(median["traj-stats.children"])
+
+
+def test_a_filter_click_sends_the_view_not_the_layout_the_browser_has(cb, study):
+    """The graph's height, the controls' wraps and the options checklist are sent only when they change (each
+    output sent is applied and re-rendered in the browser); what the browser holds is its State."""
+    layout_parts = ["traj-graph.style", "traj-forest-wrap.style", "traj-param-wrap.style", "traj-params-wrap.style",
+                    "traj-adjust-wrap.style", "traj-opts.options"]
+    # the page as it opens (the layout's values) and a filter click: the figure only changes
+    out = cb.outputs("traj-graph", "figure", controls(study, **{"filter": {"arms": ["IL2"], "weeks": [0, 48],
+                                                                           "patients": []}}))
+    assert "traj-graph.figure" in out and "traj-stats.children" in out
+    assert not set(layout_parts) & set(out)
+    # to the small multiples: the wraps swap, the forest plot shows, the graph grows
+    multi = cb.outputs("traj-graph", "figure", controls(study, mode="multi"))
+    assert multi["traj-param-wrap.style"] == {"display": "none"} and multi["traj-params-wrap.style"] == {
+        "display": "block"}
+    assert multi["traj-forest-wrap.style"]["display"] == "block" and multi["traj-adjust-wrap.style"]["display"] == "block"
+    assert multi["traj-graph.style"] != {"height": "470px"}
+    # then a filter click in the small multiples, the browser holding what it was sent
+    held = {k: multi[k] for k in layout_parts if k in multi}
+    again = cb.outputs("traj-graph", "figure", controls(study, mode="multi", filter={"arms": [], "weeks": [0, 24],
+                                                                                     "patients": []}), state=held)
+    assert not set(layout_parts) & set(again) and "traj-forest.figure" in again
+    # an arm fewer: the forest plot has fewer rows, so its wrap's height is sent
+    fewer = cb.outputs("traj-graph", "figure", controls(study, mode="multi", filter={"arms": ["BEL", "IL2"],
+                                                                                     "weeks": [0, 48], "patients": []}),
+                       state=held)
+    assert fewer["traj-forest-wrap.style"]["height"] != held["traj-forest-wrap.style"]["height"]
+    assert not (set(layout_parts) - {"traj-forest-wrap.style"}) & set(fewer)
+    # the scale changes the options (log only for raw values)
+    chg = cb.outputs("traj-graph", "figure", controls(study, scale="chg"))
+    assert [o.get("disabled") for o in chg["traj-opts.options"]][:1] == [True]
+    # a forged "what the browser has" only makes the server send the layout again
+    forged = cb.outputs("traj-graph", "figure", controls(study), state={"traj-graph.style": "x" * 10_000,
+                                                                       "traj-opts.options": [{"label": 1}]})
+    assert forged["traj-graph.style"] == {"height": "470px"} and forged["traj-opts.options"][0]["value"] == "log"

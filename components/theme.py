@@ -49,12 +49,18 @@ def derived_template(name: str, base: str, trace_types: tuple[str, ...] | None =
     return name
 
 
+def text_px(text: str, font_px: float) -> float:
+    """The width of ``text`` in px, estimated generously: DejaVu/Helvetica/Inter advance widths, rounded up
+    (capitals and wide letters ~0.72 em, the rest ~0.56 em)."""
+    return sum(0.72 if (ch.isupper() or ch in "mw@%") else 0.56 for ch in text) * font_px
+
+
 def upright(labels, plot_px: float, font_px: int = 13) -> int | None:
     """tickangle 0 (upright) when the x tick ``labels`` fit side by side in ``plot_px``, else None (plotly's
     "auto": tilted when they would overlap).
     Why: with "auto", plotly measures every x label on each redraw to see whether they overlap; a long study
     (a label every 4 weeks over 3 years) or narrow panels still get that check."""
-    need = sum(len(str(label)) * 0.62 * font_px + 12 for label in labels)
+    need = sum(text_px(str(label), font_px) + 12 for label in labels)
     return 0 if need <= plot_px else None
 
 
@@ -100,9 +106,7 @@ def left_margin(labels: list[str], font_px: int = 13) -> tuple[int, bool]:
     Why: with automargin, plotly measures every axis's labels and lays the figure out a second time on each
     redraw (it starts again from the set margin): the patient profile's next patient took ~330 ms at LSO-088
     size, ~190 ms without. A label too long for MAX_LEFT_MARGIN keeps automargin (slower, never cut)."""
-    # DejaVu/Helvetica/Inter advance widths, rounded up: capitals and wide letters ~0.72 em, the rest ~0.56 em
-    width = max((sum(0.72 if (ch.isupper() or ch in "mw@%") else 0.56 for ch in label) for label in labels),
-                default=0) * font_px + 24
+    width = max((text_px(label, font_px) for label in labels), default=0) + 24
     return int(min(MAX_LEFT_MARGIN, max(80, width))), width <= MAX_LEFT_MARGIN
 
 

@@ -390,21 +390,56 @@ def differences(a, b) -> list[str]:
 
 
 def _frame_difference(x, y) -> str | None:
+    """Why two frames are not exactly alike, or None.
+
+    Column by column on the stored buffers, not ``assert_frame_equal``: that turns every string and
+    categorical column into Python objects and took 8 of a 5,000-subject study's 34 s first start."""
     if not (isinstance(x, pd.DataFrame) and isinstance(y, pd.DataFrame)):
         return "a frame on one side only"
     if x.attrs != y.attrs:
         return "attrs"
-    try:
-        pd.testing.assert_frame_equal(x, y, check_exact=True, check_dtype=True, check_index_type=True,
-                                      check_column_type=True, check_categorical=True, check_flags=True,
-                                      check_freq=True)
-    except AssertionError as exc:
-        return " ".join(str(exc).split())[:200]
-    for col in x.columns:  # assert_frame_equal compares categories' values, not their dtype
-        dx, dy = x[col].dtype, y[col].dtype
-        if isinstance(dx, pd.CategoricalDtype) and (dx.categories.dtype != dy.categories.dtype or dx != dy):
-            return f"categories of {col}"
+    if x.flags.allows_duplicate_labels != y.flags.allows_duplicate_labels:
+        return "flags"
+    if list(x.columns) != list(y.columns) or x.columns.dtype != y.columns.dtype:
+        return "columns"
+    if type(x.index) is not type(y.index) or x.index.dtype != y.index.dtype or not x.index.equals(y.index):
+        return "index"
+    for i, col in enumerate(x.columns):
+        why = _column_difference(x.iloc[:, i], y.iloc[:, i])
+        if why:
+            return f"{col}: {why}"
     return None
+
+
+def _column_difference(a: pd.Series, b: pd.Series) -> str | None:
+    import pyarrow as pa
+
+    if a.dtype != b.dtype or type(a.array) is not type(b.array):
+        return f"dtype {a.dtype} vs {b.dtype}"
+    if isinstance(a.dtype, pd.CategoricalDtype):
+        # dtype equality ignores the categories' order (unordered) and their dtype: codes need both alike
+        ca, cb = a.cat.categories, b.cat.categories
+        if ca.dtype != cb.dtype or not ca.equals(cb):
+            return "categories"
+        return None if np.array_equal(a.cat.codes.to_numpy(), b.cat.codes.to_numpy()) else "values"
+    if hasattr(a.array, "__arrow_array__") and not isinstance(a.array, pd.arrays.NumpyExtensionArray):
+        return None if _chunked(a.array).equals(_chunked(b.array)) else "values"
+    if a.dtype.kind in "biufcmM" and not isinstance(a.dtype, pd.api.extensions.ExtensionDtype):
+        # bit for bit: NaN where NaN, and the same NaT, dates and -0.0
+        return None if a.to_numpy().tobytes() == b.to_numpy().tobytes() else "values"
+    try:  # anything else (object, masked): pandas' own exact comparison
+        pd.testing.assert_series_equal(a, b, check_exact=True, check_dtype=True, check_categorical=True,
+                                       check_index=False)
+    except AssertionError:
+        return "values"
+    return None
+
+
+def _chunked(values):
+    import pyarrow as pa
+
+    arr = pa.array(values)  # an Array or a ChunkedArray, as the pandas array holds it
+    return pa.chunked_array([arr]) if isinstance(arr, pa.Array) else arr  # equal by content, whatever the chunks
 
 
 def _same(x, y) -> bool:

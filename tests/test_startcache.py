@@ -105,6 +105,51 @@ def test_realistic_study_keeps_its_record_selection(realistic_xpt, state, builds
     assert cached.reports == fresh(folder, monkeypatch).reports
 
 
+def _with_attrs(d, attrs):
+    d.attrs = attrs
+    return d
+
+
+def _variants():
+    """One small change per kind of column the Study's frames hold, each of which must count as a difference."""
+    base = pd.DataFrame({
+        "USUBJID": pd.Series(["S-1", None, "S-3"], dtype="str"),
+        "AVAL": [1.5, float("nan"), -0.0],
+        "N": [1, 2, 3],
+        "ARM": pd.Categorical(["A", "B", "A"], categories=["A", "B"]),
+        "TRTSDT": pd.to_datetime(["2024-01-02", None, "2024-03-04"]),
+    })
+    edits = {
+        "a string": lambda d: d.assign(USUBJID=pd.Series(["S-1", "", "S-3"], dtype="str")),
+        "a missing value": lambda d: d.assign(AVAL=[1.5, 0.0, -0.0]),
+        "a float's last bit": lambda d: d.assign(AVAL=[1.5000000000000002, float("nan"), -0.0]),
+        "the sign of zero": lambda d: d.assign(AVAL=[1.5, float("nan"), 0.0]),
+        "an integer": lambda d: d.assign(N=[1, 2, 4]),
+        "integer to float": lambda d: d.assign(N=[1.0, 2.0, 3.0]),
+        "a category": lambda d: d.assign(ARM=pd.Categorical(["A", "A", "A"], categories=["A", "B"])),
+        "the categories' order": lambda d: d.assign(ARM=pd.Categorical(["A", "B", "A"], categories=["B", "A"])),
+        "the categories' dtype": lambda d: d.assign(ARM=pd.Categorical(["A", "B", "A"]).rename_categories(
+            {"A": "A", "B": "B"}).set_categories(pd.Index(["A", "B"], dtype=object))),
+        "a date": lambda d: d.assign(TRTSDT=pd.to_datetime(["2024-01-02", None, "2024-03-05"])),
+        "the date unit": lambda d: d.assign(TRTSDT=d["TRTSDT"].astype("datetime64[ns]")),
+        "a column's order": lambda d: d[["AVAL", "USUBJID", "N", "ARM", "TRTSDT"]],
+        "the index": lambda d: d.set_axis([0, 1, 3]),
+        "attrs": lambda d: _with_attrs(d, {"source": "adlb.xpt"}),
+    }
+    return base, edits
+
+
+@pytest.mark.parametrize("what", list(_variants()[1]))
+def test_exactness_check_tells_every_kind_of_change(what):
+    """A cache entry is kept only when reading it back gives the very same frames: the comparison must see a
+    change of one value, one bit, one dtype or the categories' order in any column kind."""
+    base, edits = _variants()
+    assert SC._frame_difference(base, base.copy(deep=True)) is None
+    changed = edits[what](base.copy(deep=True))
+    assert SC._frame_difference(base, changed) is not None, what
+    assert SC._frame_difference(changed, base) is not None, what
+
+
 # -- refused when anything it was built from changed ---------------------------------------------
 def test_a_changed_byte_is_parsed_again(state, builds, tmp_path, monkeypatch):
     folder = realistic.write(tmp_path / "csv", realistic.COMBINED, "csv")  # unlocked: a changed byte is allowed

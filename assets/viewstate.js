@@ -4,7 +4,8 @@
  * - fromUrl: the URL -> the filter controls, the filter store the pages listen to, the filter chips and
  *   subject counts, the notices for what a link held that this app does not offer, presentation mode, the
  *   navigation links (each page's link carries the filters and that page's last view in this tab).
- * - filtersToUrl, pageToUrl, togglePresent: a control -> the URL. A user's action makes a new history
+ * - the arm boxes and the timepoint window (a change event, no callback), filtersToUrl (the patient picker),
+ *   pageToUrl, togglePresent: a control -> the URL. A user's action makes a new history
  *   entry (Back undoes it); what follows from it without a new action (a page callback resolving a
  *   visit, a link made canonical) replaces the entry, so Back never lands on a view that moves on.
  * - applyPage: the URL -> the page's controls (Back/Forward within a page).
@@ -266,6 +267,31 @@
   }
   function currentPage(spec) { return pageOfPath(spec, window.location.pathname); }
 
+  /* -- the filter bar -> the URL ------------------------------------------------------------------------------ */
+  function barToUrl(arms, from, to, patients, spec) {
+    var pid = currentPage(spec);
+    var cur = parse(spec, window.location.search, pid);
+    var lo = Number(from), hi = Number(to);
+    if (isFinite(lo) && isFinite(hi) && lo > hi) { var t = lo; lo = hi; hi = t; }
+    var f = cleanFilters(spec, Array.isArray(arms) ? arms : [], [lo, hi], Array.isArray(patients) ? patients : []);
+    go(compose(filterPairs(spec, f.state).concat(cur.pagePart).concat(cur.present ? [[PRESENT, "1"]] : [])));
+  }
+  /* The arm boxes and the timepoint window are native inputs: their change writes the URL at once, and the
+     URL callback does the rest. Through a Dash callback it was one more round of the renderer (~15 ms of a
+     click) before the page's request could leave. Unticking the last arm leaves no arm in the link, which
+     is every arm, and the URL callback ticks them all again. The patient picker goes through Dash. */
+  var specNow = null;       /* the view spec, as the URL callback last had it */
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (!specNow || !t || !t.closest || !t.closest("#f-arm, #f-from, #f-to")) return;
+    var arms = Array.prototype.map.call(document.querySelectorAll("#f-arm input:checked"), function (i) {
+      return i.value;
+    });
+    var from = document.getElementById("f-from"), to = document.getElementById("f-to");
+    var cur = parse(specNow, window.location.search, currentPage(specNow));
+    barToUrl(arms, from ? from.value : null, to ? to.value : null, cur.state.patients, specNow);
+  });
+
   /* -- what the filter bar shows ---------------------------------------------------------------------------- */
   function armByCode(spec, code) {
     for (var i = 0; i < spec.arms.length; i++) if (spec.arms[i].code === code) return spec.arms[i];
@@ -306,6 +332,7 @@
     viewstate: {
       fromUrl: function (search, pathname, spec, memory, store, presenting) {
         var N = nu();
+        specNow = spec;
         var pid = pageOfPath(spec, pathname);
         var v = parse(spec, search, pid);
         var st = v.state;
@@ -392,17 +419,9 @@
         ];
       },
 
-      filtersToUrl: function (arms, from, to, patients, spec) {
-        var pid = currentPage(spec);
-        var cur = parse(spec, window.location.search, pid);
-        var lo = Number(from), hi = Number(to);
-        if (isFinite(lo) && isFinite(hi) && lo > hi) { var t = lo; lo = hi; hi = t; }
-        var f = cleanFilters(spec, Array.isArray(arms) ? arms : [], [lo, hi],
-                             Array.isArray(patients) ? patients : []);
-        go(compose(filterPairs(spec, f.state).concat(cur.pagePart)
-                   .concat(cur.present ? [[PRESENT, "1"]] : [])));
-        var none = Array.isArray(arms) && !arms.length;
-        return [nu(), none ? spec.arms.map(function (a) { return a.code; }) : nu()];
+      filtersToUrl: function (patients, arms, from, to, spec) {
+        barToUrl(arms, from, to, patients, spec);
+        return nu();
       },
 
       togglePresent: function (n, spec) {

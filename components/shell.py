@@ -374,13 +374,14 @@ def register(app, study, pages):
         State("f-patient", "value"),
     )
 
-    # Filter controls -> URL (a new history entry; the URL callback above does the rest). Unticking the
-    # last arm ticks them all again: no arm is not a view.
+    # The patient picker -> URL (a new history entry; the URL callback above does the rest). The arm boxes and
+    # the timepoint window write the URL from the browser's change event (assets/viewstate.js), without a
+    # round of the renderer.
     app.clientside_callback(
         ClientsideFunction("viewstate", "filtersToUrl"),
-        Output(WRITE_SINK, "data"), Output("f-arm", "value", allow_duplicate=True),
-        Input("f-arm", "value"), Input("f-from", "value"), Input("f-to", "value"), Input("f-patient", "value"),
-        State(SPEC_STORE, "data"),
+        Output(WRITE_SINK, "data"),
+        Input("f-patient", "value"),
+        State("f-arm", "value"), State("f-from", "value"), State("f-to", "value"), State(SPEC_STORE, "data"),
         prevent_initial_call=True,
     )
 

@@ -160,3 +160,36 @@ def test_overview_filter_view_survives_navigation_and_history(live_server, brows
     check_round_trip(browser, live_server, "/", "#ov-design .main-svg", build, read,
                      (["BEL", "BELIL2"], False), (["BEL", "IL2", "BELIL2"], True), ["arm=BEL,BELIL2"],
                      away="safety")
+
+
+def test_arm_boxes_and_window_write_the_link_from_the_browser(live_server, browser):
+    """The arm boxes and the timepoint window write the URL from the browser's change event (no Dash round):
+    each click is a link; unticking the last arm leaves every arm, ticked again; a window chosen backwards
+    is read forwards."""
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(live_server + "/")
+    wait_for(browser, "#ov-design .main-svg")
+    browser.find_element(By.CSS_SELECTOR, "#filter-details summary").click()
+
+    def box(code):
+        return next(i for i in browser.find_elements(By.CSS_SELECTOR, "#f-arm input") if i.get_attribute("value") == code)
+
+    box("IL2").click()
+    until(browser, lambda b: b.current_url.endswith("/?arm=BEL,BELIL2"))
+    wait_for(browser, "#filter-summary", "Belimumab, Belimumab + Ld-IL2")
+    box("BEL").click()
+    until(browser, lambda b: b.current_url.endswith("/?arm=BELIL2"))
+    box("BELIL2").click()  # no arm is not a view: every arm, and the boxes say so
+    until(browser, lambda b: b.current_url.rstrip("/").endswith(live_server.split("//")[1]) and
+          checked(b, "f-arm") == ["BEL", "IL2", "BELIL2"])
+    wait_for(browser, "#filter-summary", "All arms")
+    Select(browser.find_element(By.ID, "f-from")).select_by_value("24")
+    until(browser, lambda b: "weeks=24-48" in b.current_url)
+    Select(browser.find_element(By.ID, "f-to")).select_by_value("8")
+    until(browser, lambda b: "weeks=8-24" in b.current_url)
+    wait_for(browser, "#filter-summary", "weeks 8–24")
+    browser.back()  # each change was a history entry
+    until(browser, lambda b: "weeks=24-48" in b.current_url)
+    wait_for(browser, "#filter-summary", "weeks 24–48")
+    assert severe_logs(browser) == []

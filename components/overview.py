@@ -69,12 +69,14 @@ def layout(study):
                 ],
                 className="mb-3",
             ),
+            # Side by side only from 1400 px: at 1280 (a laptop, a projector) the disposition card was 5/12 wide
+            # and its Total column scrolled out of view.
             dbc.Row(
                 [
                     dbc.Col(dbc.Card([dbc.CardHeader("Subject disposition"),
-                                      dbc.CardBody(html.Div(id="ov-disposition"))]), xl=5),
+                                      dbc.CardBody(html.Div(id="ov-disposition"))]), xxl=5),
                     dbc.Col(dbc.Card([dbc.CardHeader("Baseline characteristics"),
-                                      dbc.CardBody(html.Div(id="ov-baseline"))]), xl=7),
+                                      dbc.CardBody(html.Div(id="ov-baseline"))]), xxl=7),
                 ],
                 className="g-3",
             ),

@@ -30,6 +30,23 @@ def test_overview_shows_30_subjects(live_server, browser):
     assert severe_logs(browser) == []
 
 
+def test_overview_tables_show_every_column_at_1280(live_server, browser):
+    """At 1280×720 (a laptop, a projector) the disposition and baseline tables show their Total column without
+    scrolling sideways: side by side, the disposition card was too narrow for it."""
+    browser.get(live_server + "/")
+    wait_for(browser, "#ov-baseline-table", "Total (N=30)")
+    wait_for(browser, "#ov-disposition-table", "Total")
+    widths = browser.execute_script("""
+        return ['ov-disposition-table', 'ov-baseline-table'].map(id => {
+            const t = document.getElementById(id), box = t.closest('.table-responsive') || t.parentElement;
+            const last = t.querySelector('thead th:last-child').getBoundingClientRect();
+            return [id, box.scrollWidth, box.clientWidth, last.right, box.getBoundingClientRect().right];
+        });""")
+    for name, scroll, client, last_right, box_right in widths:
+        assert scroll <= client + 1, f"{name} scrolls sideways ({scroll} > {client} px)"
+        assert last_right <= box_right + 1, f"{name}: its last column is cut"
+
+
 @pytest.mark.parametrize("page", app_module.PAGES, ids=lambda p: p.ID)
 def test_every_page_renders_without_console_errors(live_server, browser, page):
     browser.get(live_server + page.PATH)

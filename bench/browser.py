@@ -131,6 +131,35 @@ def click_to_figure(driver, base, path, graph, arm) -> float | None:
             "browser_ms": b["t1"] - b["t0"] - waiting}
 
 
+def clicks_in_a_row(driver, base, path, graph, repeat) -> list[float]:
+    """ms from an arm click to the redrawn figure, ``repeat`` clicks one after another on a page opened once (an
+    arm unticked, then ticked again, arm after arm). ``click_to_figure`` opens the page before every click, so
+    it always times one of the first redraws after a page opens, which run before V8 has optimised Plotly's
+    code; this is what a user comparing arms feels from the second click on."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(base + path)
+    if not _quiet(driver, graph):
+        return []
+    if not driver.find_element(By.ID, "f-arm").is_displayed():
+        driver.find_element(By.CSS_SELECTOR, "#filter-details summary").click()
+    arms = ("BELIL2", "BEL", "IL2")
+    times = []
+    for k in range(repeat):
+        arm = arms[(k // 2) % len(arms)]
+        opt = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, f"#f-arm input[value='{arm}']")
+                             if e.is_displayed()], 5)
+        if not opt:
+            break
+        driver.execute_script(HOOK, graph)
+        opt[0].click()
+        if _wait(lambda: driver.execute_script("return window.__bench.t1 !== null"), 15, 0.01):
+            b = driver.execute_script("return window.__bench")
+            times.append(b["t1"] - b["t0"])
+        _quiet(driver, graph)  # the grids and captions below the figure settle before the next click
+    return times
+
+
 def p95(times):
     """Nearest-rank 95th percentile (of 20 clicks: the 19th fastest)."""
     if not times:
@@ -185,6 +214,12 @@ def measure(base: str, repeat: int = 5) -> dict:
                   + (f" ({', '.join(f'{t:.0f}' for t in times)}); of which waiting for "
                      f"{statistics.median(c['requests'] for c in clicks):.0f} callback requests: median "
                      f"{out[path]['median_server_wait_ms']:.0f} ms" if times else ""), flush=True)
+        for path, graph in GRAPHS:
+            stats = _times(clicks_in_a_row(driver, base, path, graph, repeat))
+            text = stats.pop("text")
+            out[path]["in_a_row"] = stats
+            print(f"  browser {path:10} {graph:12} {repeat} clicks in a row on the open page -> figure: {text}",
+                  flush=True)
         # The patient profile shows one subject, so an arm click rarely changes its figure: its click is
         # "next patient" (bench.roundtrips.one_action: click -> first frame with the new subject's traces).
         # Once after opening the page (as on the other pages), then as the button is used: one patient after

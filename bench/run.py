@@ -293,6 +293,11 @@ def verdict(res: dict) -> list[str]:
             p95s = ", ".join(f"{q} {b['p95_ms']:.0f}" for q, b in res["browser"].items() if b.get("p95_ms"))
             lines.append(f"{'MET ' if worst_b <= target else 'MISS'} browser filter click -> figure, median "
                          f"<= {target} ms on every page: worst {worst_b:.0f} ms ({p}); p95 ms: {p95s}")
+        rows = [(q, b["in_a_row"]) for q, b in res["browser"].items() if (b.get("in_a_row") or {}).get("median_ms")]
+        if rows:
+            lines.append("INFO browser filter click -> figure, clicks in a row on a page opened once (the verdict "
+                         "above opens the page before every click): median (p95) ms: "
+                         + ", ".join(f"{q} {r['median_ms']:.0f} ({r['p95_ms']:.0f})" for q, r in rows))
     return lines
 
 

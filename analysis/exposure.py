@@ -36,17 +36,24 @@ def dosing_segments(adex: pd.DataFrame | None, arm_labels: list[str]) -> pd.Data
             ref = dt.groupby("USUBJID", observed=True).size().idxmax()
             days = np.sort(dt.loc[dt["USUBJID"] == ref, "ASTDY"].to_numpy(float))
             route = str(dt["EXROUTE"].iloc[0]) if "EXROUTE" in dt else ""
-            if len(days) == 1:
-                rows.append((arm, trt, route, (days[0] - 1) / 7, (days[0] - 1) / 7, "single dose", 1, [(days[0] - 1) / 7]))
-                continue
-            gaps = np.diff(days)
-            # Round to the nearest day so +-3-day visit windows do not split a run.
-            kinds = [_label(round(g)) if g < 20 else _label(28 if 20 <= g <= 35 else g) for g in gaps]
-            start = 0
-            for i in range(1, len(kinds) + 1):
-                if i == len(kinds) or kinds[i] != kinds[start]:
-                    seg = days[start:i + 1]
-                    rows.append((arm, trt, route, (seg[0] - 1) / 7, (seg[-1] - 1) / 7, kinds[start], len(seg),
-                                 list((seg - 1) / 7)))
-                    start = i
+            rows += [(arm, trt, route, *run) for run in runs(days)]
     return pd.DataFrame(rows, columns=cols)
+
+
+def runs(days: np.ndarray) -> list[tuple]:
+    """The runs of doses with the same interval in one subject's sorted study days of one treatment: start and end
+    study week, frequency label, number of doses and each dose's week."""
+    if len(days) == 1:
+        week = (days[0] - 1) / 7
+        return [(week, week, "single dose", 1, [week])]
+    gaps = np.diff(days)
+    # Round to the nearest day so +-3-day visit windows do not split a run.
+    kinds = [_label(round(g)) if g < 20 else _label(28 if 20 <= g <= 35 else g) for g in gaps]
+    out = []
+    start = 0
+    for i in range(1, len(kinds) + 1):
+        if i == len(kinds) or kinds[i] != kinds[start]:
+            seg = days[start:i + 1]
+            out.append(((seg[0] - 1) / 7, (seg[-1] - 1) / 7, kinds[start], len(seg), list((seg - 1) / 7)))
+            start = i
+    return out

@@ -235,3 +235,23 @@ def test_subject_dosing_is_each_subjects_own_schedule(study, pop):
         assert d["doses"].sum() - (len(d) - 1) == n
     il2 = dos[(dos["USUBJID"] == "LSO-088-002")]
     assert list(il2["frequency"])[:2] == ["every other day", "weekly"]
+
+
+def test_subject_dosing_equals_the_design_schedule_of_each_subject_alone(study, pop):
+    """Every subject's rows are what the design timeline (dosing_segments) gives for that subject as its own arm:
+    the same runs, weeks, frequencies and order, computed in one pass over the subjects."""
+    from analysis.exposure import dosing_segments
+
+    dos = S.subject_dosing(study.adex, pop)
+    assert set(dos["USUBJID"]) == set(pop["USUBJID"]) & set(study.adex["USUBJID"])
+    for subj in sorted(set(dos["USUBJID"])):
+        own = study.adex[study.adex["USUBJID"] == subj].assign(ARM=subj)
+        want = dosing_segments(own, [subj]).rename(columns={"ARM": "USUBJID"})
+        got = dos[dos["USUBJID"] == subj].reset_index(drop=True)
+        assert list(got.columns) == list(want.columns)
+        for col in got.columns:
+            assert [str(v) for v in got[col]] == [str(v) for v in want[col]], (subj, col)
+    # a subject outside the population has no row; no population, no row
+    some = pop.iloc[:3]
+    assert set(S.subject_dosing(study.adex, some)["USUBJID"]) <= set(some["USUBJID"])
+    assert S.subject_dosing(study.adex, pop.iloc[:0]).empty

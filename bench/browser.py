@@ -98,17 +98,21 @@ def _quiet(driver, graph, timeout=20.0):
     return False
 
 
-def click_to_figure(driver, base, path, graph, arm) -> float | None:
+def _arm_box(driver, arm):
+    """[the arm's check box], once visible, or None: the filter bar is one line of chips that opens on a click."""
     from selenium.webdriver.common.by import By
 
+    if not driver.find_element(By.ID, "f-arm").is_displayed():
+        driver.find_element(By.CSS_SELECTOR, "#filter-details summary").click()
+    return _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, f"#f-arm input[value='{arm}']")
+                          if e.is_displayed()], 5)
+
+
+def click_to_figure(driver, base, path, graph, arm) -> float | None:
     driver.get(base + path)
     if not _quiet(driver, graph):
         return None
-    # the filter bar is one line of chips that opens on a click; the arms are check boxes
-    if not driver.find_element(By.ID, "f-arm").is_displayed():
-        driver.find_element(By.CSS_SELECTOR, "#filter-details summary").click()
-    opt = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, f"#f-arm input[value='{arm}']")
-                         if e.is_displayed()], 5)
+    opt = _arm_box(driver, arm)
     if not opt:
         return None
     driver.execute_script("performance.clearResourceTimings()")
@@ -136,19 +140,13 @@ def clicks_in_a_row(driver, base, path, graph, repeat) -> list[float]:
     arm unticked, then ticked again, arm after arm). ``click_to_figure`` opens the page before every click, so
     it always times one of the first redraws after a page opens, which run before V8 has optimised Plotly's
     code; this is what a user comparing arms feels from the second click on."""
-    from selenium.webdriver.common.by import By
-
     driver.get(base + path)
     if not _quiet(driver, graph):
         return []
-    if not driver.find_element(By.ID, "f-arm").is_displayed():
-        driver.find_element(By.CSS_SELECTOR, "#filter-details summary").click()
     arms = ("BELIL2", "BEL", "IL2")
     times = []
     for k in range(repeat):
-        arm = arms[(k // 2) % len(arms)]
-        opt = _wait(lambda: [e for e in driver.find_elements(By.CSS_SELECTOR, f"#f-arm input[value='{arm}']")
-                             if e.is_displayed()], 5)
+        opt = _arm_box(driver, arms[(k // 2) % len(arms)])
         if not opt:
             break
         driver.execute_script(HOOK, graph)

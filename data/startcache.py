@@ -412,8 +412,6 @@ def _frame_difference(x, y) -> str | None:
 
 
 def _column_difference(a: pd.Series, b: pd.Series) -> str | None:
-    import pyarrow as pa
-
     if a.dtype != b.dtype or type(a.array) is not type(b.array):
         return f"dtype {a.dtype} vs {b.dtype}"
     if isinstance(a.dtype, pd.CategoricalDtype):
@@ -422,12 +420,12 @@ def _column_difference(a: pd.Series, b: pd.Series) -> str | None:
         if ca.dtype != cb.dtype or not ca.equals(cb):
             return "categories"
         return None if np.array_equal(a.cat.codes.to_numpy(), b.cat.codes.to_numpy()) else "values"
-    if hasattr(a.array, "__arrow_array__") and not isinstance(a.array, pd.arrays.NumpyExtensionArray):
+    if hasattr(a.array, "__arrow_array__"):  # Arrow strings, masked integers and booleans
         return None if _chunked(a.array).equals(_chunked(b.array)) else "values"
     if a.dtype.kind in "biufcmM" and not isinstance(a.dtype, pd.api.extensions.ExtensionDtype):
         # bit for bit: NaN where NaN, and the same NaT, dates and -0.0
         return None if a.to_numpy().tobytes() == b.to_numpy().tobytes() else "values"
-    try:  # anything else (object, masked): pandas' own exact comparison
+    try:  # anything else (object columns): pandas' own exact comparison
         pd.testing.assert_series_equal(a, b, check_exact=True, check_dtype=True, check_categorical=True,
                                        check_index=False)
     except AssertionError:

@@ -21,7 +21,7 @@ from dash import Dash
 import security
 from audit import ENV_AUDIT, AuditLog
 from components import comparison, deck, overview, patient, safety, shell, trajectories
-from data import blinding
+from data import allocator, blinding
 from data.cache import ResultCache
 from data.lock import LockError
 from data.study import DEFAULT_DATA, DataError, load_study
@@ -39,6 +39,7 @@ def create_app(data_dir: str | Path | None = None, cache_config: dict | None = N
     study (``data.blinding``); the first app's server dispatches each request by the user's role
     (``security.dispatch``), so a user without the unblinded role is answered by an app that has no arms.
     """
+    allocator.tune()  # the process's malloc kept from refaulting the model fits' arrays (data.allocator)
     study = load_study(Path(data_dir or os.environ.get(ENV_DATA) or DEFAULT_DATA))
     try:
         trail = AuditLog.from_env(study.fingerprint)

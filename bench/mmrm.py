@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import mmrm as MM
+from data import allocator
 
 TARGETS_MS = {"S": 50.0, "L": 1000.0}
 ARMS = ["Belimumab", "Ld-IL2", "Belimumab + Ld-IL2"]
@@ -66,6 +67,7 @@ def timed(df, visit, repeat):
 
 
 def measure(repeat: int = 3) -> dict:
+    allocator.tune()  # as the app's process runs (app.create_app)
     out = {"S": {}, "L": {}}
     for code, df in lso088().items():
         ms, res = timed(df, 48.0, repeat)

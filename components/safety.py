@@ -432,7 +432,7 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
                                      xanchor="left", x=0, font=dict(size=13), traceorder="normal"))
     layout.update(
         xaxis=weeks,
-        xaxis2={**dict(overlaying="x", side="top", matches="x", tickfont=dict(size=13)), **weeks, "showgrid": True},
+        xaxis2=dict(overlaying="x", side="top", matches="x", tickfont=dict(size=13), **weeks),
         yaxis=dict(type="category", categoryorder="array", categoryarray=order, tickmode="array", tickvals=order,
                    ticktext=ticktext, autorange="reversed", tickfont=dict(size=13), showgrid=False, fixedrange=True,
                    automargin=not fits),

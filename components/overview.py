@@ -89,10 +89,15 @@ def layout(study):
 
 
 def design_figure(study, state: F.FilterState) -> go.Figure:
-    """One row per arm × treatment with its doses, then one row per visit schedule."""
+    """One row per arm × treatment with its doses, then one row per visit schedule.
+
+    Built as plain dicts and validated once, when the figure is made: through add_trace/add_annotation (each
+    annotation re-validates all the earlier ones) it took ~45 ms at LSO-088 size, against ~6 ms for its data.
+    """
     labels = state.arm_labels(study)
     seg = dosing_segments(study.adex, labels)
-    fig = go.Figure()
+    traces: list[dict] = []
+    annotations: list[dict] = []
     rows: list[str] = []
     for arm in labels:
         colour = study.arm_by_label[arm].colour
@@ -102,23 +107,24 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
             rows.append(row)
             for s in d.itertuples():
                 if s.frequency in ("every 4 weeks", "every 2 weeks", "single dose"):
-                    fig.add_trace(go.Scatter(
-                        x=s.dose_weeks, y=[row] * len(s.dose_weeks), mode="markers",
+                    traces.append(dict(
+                        type="scatter", x=s.dose_weeks, y=[row] * len(s.dose_weeks), mode="markers",
                         marker=dict(symbol="diamond", size=13, color=colour, line=dict(width=1, color="#222")),
                         name=f"{trt} {s.EXROUTE.lower()}, {s.frequency}", showlegend=False,
                         hovertemplate=f"{arm}<br>{trt} {s.EXROUTE.lower()}<br>{s.frequency}<br>week %{{x:.0f}}<extra></extra>",
                     ))
                 else:
                     dense = s.frequency in ("daily", "every other day")
-                    fig.add_trace(go.Scatter(
-                        x=[s.start_week, s.end_week], y=[row, row], mode="lines",
+                    traces.append(dict(
+                        type="scatter", x=[s.start_week, s.end_week], y=[row, row], mode="lines",
                         line=dict(width=18 if dense else 8, color=colour), opacity=0.95 if dense else 0.55,
                         showlegend=False,
                         hovertemplate=(f"{arm}<br>{trt} {s.EXROUTE.lower()}, {s.frequency}<br>"
                                        f"weeks {s.start_week:.0f}–{s.end_week:.0f} ({s.doses} doses)<extra></extra>"),
                     ))
-                    fig.add_annotation(x=(s.start_week + s.end_week) / 2, y=row, text=s.frequency, showarrow=False,
-                                       font=dict(size=12, color="#111"), bgcolor="rgba(255,255,255,0.85)", borderpad=1)
+                    annotations.append(dict(x=(s.start_week + s.end_week) / 2, y=row, text=s.frequency,
+                                            showarrow=False, font=dict(size=12, color="#111"),
+                                            bgcolor="rgba(255,255,255,0.85)", borderpad=1))
     # Visit schedules read from the data: parameter categories sharing a schedule share a row.
     meas = study.measurements
     if len(meas):
@@ -133,19 +139,24 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
             row = f"Visits every {gaps[0]:g} weeks" if len(gaps) == 1 and study.time_unit == "week" \
                 else f"Visits ({len(weeks)})"
             rows.append(row)
-            fig.add_trace(go.Scatter(x=list(weeks), y=[row] * len(weeks), mode="markers", showlegend=False,
-                                     marker=dict(symbol="circle", size=11, color="#3e4c59"),
-                                     hovertemplate=f"{row}: {', '.join(cats)}<br>{study.time_word} %{{x:g}}"
-                                                   f"<extra></extra>"))
-            fig.add_annotation(x=weeks[-1], y=row, text=", ".join(cats), showarrow=False, xanchor="right",
-                               yshift=14, font=dict(size=11, color="#52606d"))
+            traces.append(dict(type="scatter", x=list(weeks), y=[row] * len(weeks), mode="markers",
+                               showlegend=False, marker=dict(symbol="circle", size=11, color="#3e4c59"),
+                               hovertemplate=f"{row}: {', '.join(cats)}<br>{study.time_word} %{{x:g}}"
+                                             f"<extra></extra>"))
+            annotations.append(dict(x=weeks[-1], y=row, text=", ".join(cats), showarrow=False, xanchor="right",
+                                    yshift=14, font=dict(size=11, color="#52606d")))
     lo, hi = state.weeks
-    fig.add_vrect(x0=lo, x1=hi, fillcolor="#12263a", opacity=0.05, line_width=0)
-    fig.update_layout(**base_layout(margin=dict(l=290, r=20, t=20, b=80)))
-    fig.update_yaxes(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True)
     last = max(study.visit_numbers or (0,))
-    fig.update_xaxes(title="Study week" if study.time_unit == "week" else "Study week (doses); visit number (visits)",
-                     dtick=4, range=[-1.5, last + 1.5], tickangle=upright(step_labels(-1.5, last + 1.5, 4), PLOT_PX))
+    layout = base_layout(margin=dict(l=290, r=20, t=20, b=80))
+    layout.update(
+        shapes=[dict(type="rect", x0=lo, x1=hi, xref="x", y0=0, y1=1, yref="y domain", fillcolor="#12263a",
+                     opacity=0.05, line=dict(width=0))],
+        annotations=annotations,
+        yaxis=dict(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True),
+        xaxis=dict(title=dict(text="Study week" if study.time_unit == "week" else
+                              "Study week (doses); visit number (visits)"),
+                   dtick=4, range=[-1.5, last + 1.5], tickangle=upright(step_labels(-1.5, last + 1.5, 4), PLOT_PX)))
+    fig = go.Figure(data=traces, layout=layout)
     visits = "visits: scheduled visits on the time axis per parameter category"
     dosing = ("dosing: ADEX doses of the most-dosed subject per arm and treatment; " if len(seg) else
               "no dosing rows (the study has no exposure dataset, ADEX); " if study.adex is None else

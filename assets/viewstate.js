@@ -269,10 +269,12 @@
 
   /* -- the filter bar -> the URL ------------------------------------------------------------------------------ */
   function barToUrl(arms, from, to, patients, spec) {
+    /* patients: the picker's value, or null for the patients the link already has */
     var pid = currentPage(spec);
     var cur = parse(spec, window.location.search, pid);
     var lo = Number(from), hi = Number(to);
     if (isFinite(lo) && isFinite(hi) && lo > hi) { var t = lo; lo = hi; hi = t; }
+    if (patients === null) patients = cur.state.patients;
     var f = cleanFilters(spec, Array.isArray(arms) ? arms : [], [lo, hi], Array.isArray(patients) ? patients : []);
     go(compose(filterPairs(spec, f.state).concat(cur.pagePart).concat(cur.present ? [[PRESENT, "1"]] : [])));
   }
@@ -288,8 +290,7 @@
       return i.value;
     });
     var from = document.getElementById("f-from"), to = document.getElementById("f-to");
-    var cur = parse(specNow, window.location.search, currentPage(specNow));
-    barToUrl(arms, from ? from.value : null, to ? to.value : null, cur.state.patients, specNow);
+    barToUrl(arms, from ? from.value : null, to ? to.value : null, null, specNow);
   });
 
   /* -- what the filter bar shows ---------------------------------------------------------------------------- */
@@ -420,7 +421,7 @@
       },
 
       filtersToUrl: function (patients, arms, from, to, spec) {
-        barToUrl(arms, from, to, patients, spec);
+        barToUrl(arms, from, to, Array.isArray(patients) ? patients : [], spec);  /* cleared: no patient */
         return nu();
       },
 

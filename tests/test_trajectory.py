@@ -85,3 +85,40 @@ def test_effective_visit():
     assert T.effective_visit(24.0, visits, (0.0, 48.0)) == 24.0
     assert T.effective_visit(4.0, visits, (0.0, 48.0)) == 48.0  # nothing measured by then: the window's last
     assert T.effective_visit(None, visits, (0.0, 0.0)) is None
+
+
+def test_every_group_matches_a_per_group_computation():
+    """The whole-array reductions give each arm × visit what numpy/scipy give that group alone: unsorted rows,
+    ties, a group of one, a group with a non-positive value (no geometric mean), arms not in name order."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for arm, n_by_week in (("Zeta", {0: 7, 4: 1, 8: 12}), ("Alpha", {0: 5, 4: 9, 8: 2})):
+        for week, n in n_by_week.items():
+            vals = np.round(rng.lognormal(1, 0.6, n), 1)  # rounded: ties
+            if arm == "Alpha" and week == 4:
+                vals[3] = -0.5
+            rows += [{"ARM": arm, "TIME": float(week), "AVAL": float(v)} for v in vals]
+    df = pd.DataFrame(rows).sample(frac=1, random_state=3)
+    summ = T.summarise(df, "raw", ["Zeta", "Alpha"])
+    assert list(zip(summ["ARM"], summ["TIME"])) == [("Zeta", 0.0), ("Zeta", 4.0), ("Zeta", 8.0),
+                                                   ("Alpha", 0.0), ("Alpha", 4.0), ("Alpha", 8.0)]
+    for _, row in summ.iterrows():
+        v = df[(df["ARM"] == row["ARM"]) & (df["TIME"] == row["TIME"])]["AVAL"].to_numpy()
+        assert row["n"] == len(v)
+        assert row["mean"] == pytest.approx(v.mean(), rel=1e-12)
+        assert (row["q1"], row["median"], row["q3"]) == pytest.approx(tuple(np.quantile(v, [0.25, 0.5, 0.75])),
+                                                                       rel=1e-12)
+        if len(v) == 1:
+            assert np.isnan(row["sd"]) and np.isnan(row["ci_low"]) and np.isnan(row["gci_low"])
+            assert row["gmean"] == pytest.approx(v[0])
+            continue
+        assert row["sd"] == pytest.approx(v.std(ddof=1), rel=1e-12)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(
+            stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v)), rel=1e-12)
+        if (v <= 0).any():
+            assert np.isnan(row["gmean"]) and np.isnan(row["gci_low"]) and np.isnan(row["gci_high"])
+        else:
+            lv = np.log(v)
+            glo, ghi = stats.t.interval(0.95, len(v) - 1, loc=lv.mean(), scale=stats.sem(lv))
+            assert (row["gmean"], row["gci_low"], row["gci_high"]) == pytest.approx(
+                (stats.gmean(v), math.exp(glo), math.exp(ghi)), rel=1e-12)

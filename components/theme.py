@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import html
+import json
 import textwrap
 
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.subplots import make_subplots
 
 FONT = "Inter, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
 BASE_FONT_SIZE = 15  # legible from the back of a lab-meeting room at 1280x720
@@ -94,6 +97,36 @@ def base_layout(**overrides) -> dict:
     )
     layout.update(overrides)
     return layout
+
+
+# -- figures built as plain dicts ------------------------------------------------------------------
+# Why: plotly validates every add_trace/update_* call, and with row/col selectors searches the subplot grid
+# each time; the figures with many traces or panels are built as dicts and validated once, by go.Figure.
+@functools.lru_cache(maxsize=64)
+def _grid_json(rows: int, cols: int, spacing: tuple) -> str:
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[" "] * (rows * cols), **dict(spacing))
+    lay = fig.layout.to_plotly_json()
+    return json.dumps({"axes": {k: v for k, v in lay.items() if k.startswith(("xaxis", "yaxis"))},
+                       "titles": [(a["x"], a["y"]) for a in lay.get("annotations", ())]})
+
+
+def subplot_grid(rows: int, cols: int, **spacing) -> tuple[dict, list[tuple[float, float]]]:
+    """make_subplots' grid as a new layout dict of its axes (domains, anchors, shared axes), and where it puts
+    each panel's title, (x, y) in paper coordinates, panel by panel (row by row). ``spacing``: make_subplots'
+    keywords (horizontal_spacing, vertical_spacing, shared_xaxes, row_heights as a tuple). Cached: the same
+    grid took make_subplots ~8 ms each time."""
+    grid = json.loads(_grid_json(rows, cols, tuple(sorted(spacing.items()))))
+    return grid["axes"], [tuple(t) for t in grid["titles"]]
+
+
+def axis_key(kind: str, panel: int) -> str:
+    """The layout key of a panel's x or y axis: panel 1 is "xaxis", panel 2 "xaxis2", ..."""
+    return f"{kind}axis{panel if panel > 1 else ''}"
+
+
+def panel_refs(panel: int) -> dict:
+    """A trace's axis references for a panel: {"xaxis": "x2", "yaxis": "y2"}."""
+    return {"xaxis": f"x{panel if panel > 1 else ''}", "yaxis": f"y{panel if panel > 1 else ''}"}
 
 
 MAX_LEFT_MARGIN = 420

@@ -41,7 +41,8 @@ from components.export import csv_with_provenance
 from components.markup import static
 from components.shell import FILTER_STORE, register_patient_click
 from components.textfit import clip, clip_lines, fit_title
-from components.theme import PLOT_PX, arm_dash, arm_symbol, base_layout, graph_config, stamp, upright
+from components.theme import (PLOT_PX, arm_dash, arm_symbol, axis_key, base_layout, graph_config, panel_refs,
+                              stamp, subplot_grid, upright)
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -466,26 +467,34 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
 
     ``answer(fig, summaries)``: draws the between-arm answer on the figure and returns its method line
     (for the caption strip), or None.
+
+    Built as plain dicts and validated once, when the figure is made: through plotly's add_trace/update_*
+    with row/col selectors the small multiples took ~90 ms of an uncached view at LSO-088 size.
     """
     labels, subjects, highlighted, _ = _population(study, state, ctl["patmode"])
     codes = ctl["codes"]
     scale, stat, single = ctl["scale"], ctl["stat"], ctl["mode"] == "single"
     lo_w, hi_w = state.weeks
     n_arms = len(labels)
+    traces: list[dict] = []
+    shapes: list[dict] = []
     if single:
         rows, cols = 2, 1
         # the n rows get ~18 px per arm even when the figure is shrunk to the window while presenting (plotly
         # shares the height by fractions: sized for the smallest plot area, N_ROW_MIN_PLOT px)
         n_frac = min(0.4, max(0.2, (18 * n_arms + 14) / N_ROW_MIN_PLOT))
-        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[1 - n_frac, n_frac],
-                            vertical_spacing=0.04)
+        layout, _ = subplot_grid(rows, cols, shared_xaxes=True, row_heights=(1 - n_frac, n_frac),
+                                 vertical_spacing=0.04)
+        titles = []
     else:
         rows, cols = _grid(len(codes))
+        layout, at = subplot_grid(rows, cols, horizontal_spacing=0.09, vertical_spacing=0.17 if rows > 1 else 0.1)
         letters = "ABCDEF"
         per_panel = int(1160 / cols / 7.6)  # characters a panel title holds at 1280 px (14 px font)
-        titles = [f"{letters[i]} · {clip(study.params[c].name, per_panel - 4)}" for i, c in enumerate(codes)]
-        fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.09,
-                            vertical_spacing=0.17 if rows > 1 else 0.1)
+        titles = [dict(font=dict(size=14), showarrow=False,
+                       text=f"{letters[i]} · {clip(study.params[c].name, per_panel - 4)}",
+                       x=x, xanchor="center", xref="paper", y=y, yanchor="bottom", yref="paper")
+                  for i, (c, (x, y)) in enumerate(zip(codes, at))]
     summaries = {}
     week_ticks = set()
     imputed = bool(ctl.get("imputed"))
@@ -496,9 +505,12 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
     sampled_arms = {}  # arm -> patients in it, when its patient lines are a sample
     arm_of_pt = dict(zip(study.adsl["USUBJID"].astype(str), study.adsl["ARM_LABEL"].astype(str))) \
         if ctl["indiv"] and highlighted else {}
+    band_in_legend = False
     for i, code in enumerate(codes):
         info = study.params[code]
-        r, c = (1, 1) if single else (i // cols + 1, i % cols + 1)
+        panel = 1 if single else i + 1
+        refs = panel_refs(panel)
+        xax, yax = layout[axis_key("x", panel)], layout[axis_key("y", panel)]
         df = T.select(param_rows(study, code, imputed), code, labels, subjects, state.weeks)
         summ = T.summarise(df, scale, labels)
         cnt = imputed_counts(df, scale) if imputed else pd.Series(dtype=int)
@@ -530,13 +542,12 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
                     ids += [sid] * len(g) + [None]
                     names += [visit_suffix(study, x) for x in g["TIME"]] + [None]
                 colour = study.arm_by_label[arm].light
-                fig.add_trace(go.Scatter(
-                    x=xs, y=ys, customdata=ids, text=names, mode="lines+markers", name=f"{arm}: patients",
-                    line=dict(color=colour, width=1.2), marker=dict(size=4, color=colour), opacity=0.75,
-                    legendgroup=f"indiv-{arm}", showlegend=False, connectgaps=False,
+                traces.append(dict(
+                    type="scatter", x=xs, y=ys, customdata=ids, text=names, mode="lines+markers",
+                    name=f"{arm}: patients", line=dict(color=colour, width=1.2), marker=dict(size=4, color=colour),
+                    opacity=0.75, legendgroup=f"indiv-{arm}", showlegend=False, connectgaps=False,
                     hovertemplate=(f"%{{customdata}} · {arm}<br>{word} %{{x}}%{{text}}<br>%{{y:.{d}f}}{unit_sp}"
-                                   f"<extra></extra>"),
-                ), row=r, col=c)
+                                   f"<extra></extra>"), **refs))
         # -- normal range on raw values
         if scale == "raw" and (info.lo is not None or info.hi is not None):
             y0 = info.lo if info.lo is not None else 0.0
@@ -544,13 +555,14 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
             if ctl["log"] and y0 <= 0:
                 pos = raw_vals[raw_vals > 0]
                 y0 = float(pos.min()) / 2 if len(pos) else y1 / 100
-            fig.add_hrect(y0=y0, y1=y1, fillcolor=BAND_COLOUR, opacity=0.12, line_width=0, layer="below",
-                          row=r, col=c, exclude_empty_subplots=False)
-            fig.add_trace(go.Scatter(
-                x=[None], y=[None], mode="markers", name="Normal range",
+            shapes.append(dict(type="rect", x0=0, x1=1, xref=f"{refs['xaxis']} domain", y0=y0, y1=y1,
+                               yref=refs["yaxis"], fillcolor=BAND_COLOUR, opacity=0.12, line=dict(width=0),
+                               layer="below"))
+            traces.append(dict(
+                type="scatter", x=[None], y=[None], mode="markers", name="Normal range",
                 marker=dict(symbol="square", size=14, color=BAND_COLOUR, opacity=0.25),
-                legendgroup="normal", showlegend=not any(t.name == "Normal range" for t in fig.data),
-                hoverinfo="skip"), row=r, col=c)
+                legendgroup="normal", showlegend=not band_in_legend, hoverinfo="skip", **refs))
+            band_in_legend = True
         # -- one summary line per arm
         for k, arm in enumerate(labels):
             s = summ[summ["ARM"] == arm]
@@ -573,17 +585,16 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
             hover = [f"{word} {tm:g}{visit_suffix(study, tm)} · n = {n_text(int(n), int(k), kinds)}"
                      for tm, n, k in zip(s["TIME"], s["n"], s["n_imputed"])]
             span += [*y, *lo, *hi]
-            fig.add_trace(go.Scatter(
-                x=s["TIME"] + off, y=y, customdata=custom, text=hover, mode="lines+markers", name=arm,
-                line=dict(color=colour, width=3.2, dash=arm_dash(study, arm)),
+            traces.append(dict(
+                type="scatter", x=s["TIME"] + off, y=y, customdata=custom, text=hover, mode="lines+markers",
+                name=arm, line=dict(color=colour, width=3.2, dash=arm_dash(study, arm)),
                 marker=dict(size=9, symbol=arm_symbol(study, arm), color=colour, line=dict(width=1, color="white")),
                 error_y=dict(type="data", array=up.to_numpy(), arrayminus=down.to_numpy(), thickness=1.6, width=4,
                              color=colour),
                 legendgroup=arm, showlegend=(i == 0),
                 hovertemplate=(f"<b>{arm}</b><br>%{{text}}<br>"
                                f"{what} %{{y:.{d}f}}{unit_sp}<br>{band} %{{customdata[1]:.{d}f}} to "
-                               f"%{{customdata[2]:.{d}f}}<extra></extra>"),
-            ), row=r, col=c)
+                               f"%{{customdata[2]:.{d}f}}<extra></extra>"), **refs))
         # -- highlighted patients on top, labelled
         for j, sid in enumerate(highlighted):
             g = lines[lines["USUBJID"] == sid]
@@ -593,58 +604,63 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
             colour = study.arm_by_label[arm].colour
             text = [""] * (len(g) - 1) + [_short_id(sid)]
             span += list(g["y"])
-            fig.add_trace(go.Scatter(
-                x=g["TIME"], y=g["y"], mode="lines+markers+text", name=f"{sid} ({arm})", text=text,
+            traces.append(dict(
+                type="scatter", x=g["TIME"], y=g["y"], mode="lines+markers+text", name=f"{sid} ({arm})", text=text,
                 customdata=[visit_suffix(study, x) for x in g["TIME"]],
                 textposition=("top right", "bottom right")[j % 2], textfont=dict(size=13, color="#111"),
                 line=dict(color=colour, width=2.2, dash="dot"),
                 marker=dict(size=7, symbol="diamond", color="white", line=dict(width=2, color=colour)),
                 legendgroup=sid, showlegend=(i == 0),
                 hovertemplate=f"<b>{sid}</b> · {arm}<br>{word} %{{x}}%{{customdata}}<br>%{{y:.{d}f}}{unit_sp}"
-                              f"<extra></extra>",
-            ), row=r, col=c)
+                              f"<extra></extra>", **refs))
         # -- axes
         if single:
             title = fit_title(axis_title(info, scale), AXIS_TITLE_CHARS)  # a long timepoint name: clipped
             long = max(len(x) for x in title.split("<br>")) > 28  # a timepoint's two-line name: smaller, in the plot
             # the title stays beside its panel (never over the n rows below it): two lines when it is longer
             title = wrap_to_room(title, 13 if long else 15, SINGLE_PANEL_PX)
-            fig.update_yaxes(title_text=title, row=1, col=1)
-            if long:  # (an explicit None font would be an empty dict that a cached copy does not keep)
-                fig.update_yaxes(title_font=dict(size=13), row=1, col=1)
+            yax["title"] = dict(text=title, **({"font": dict(size=13)} if long else {}))
         else:
-            fig.update_yaxes(title_text=clip_lines(axis_title(info, scale, short=True), 24), row=r, col=c)
+            yax["title"] = dict(text=clip_lines(axis_title(info, scale, short=True), 24))
             bottom = i + cols >= len(codes)  # no panel under this one: its time axis is labelled
             # the same visits on every panel: ticks labelled on the bottom panels only, so a panel's title does
             # not run into the tick labels above it when the figure is shrunk to the window (present mode)
-            fig.update_xaxes(title_text=study.time_title if bottom else None, showticklabels=bottom, row=r, col=c)
+            if bottom:
+                xax["title"] = dict(text=study.time_title)
+            xax["showticklabels"] = bottom
         if ctl["log"]:
             if scale == "raw" and (info.lo is not None or info.hi is not None):
                 span += [y0, y1]
             vals = log_ticks(span)
-            fig.update_yaxes(type="log", tickvals=vals or None, ticktext=[f"{v:g}" for v in vals] or None,
-                             row=r, col=c)
+            yax["type"] = "log"
+            if vals:
+                yax.update(tickvals=vals, ticktext=[f"{v:g}" for v in vals])
         elif scale != "raw":
-            fig.add_hline(y=0, line=dict(color="#52606d", width=1, dash="dash"), row=r, col=c,
-                          exclude_empty_subplots=False)
+            shapes.append(dict(type="line", x0=0, x1=1, xref=f"{refs['xaxis']} domain", y0=0, y1=0,
+                               yref=refs["yaxis"], line=dict(color="#52606d", width=1, dash="dash")))
     ticks = sorted(week_ticks)
     x_range = [lo_w - 2.2, hi_w + (5 if highlighted else 2.2)]
     text = [f"{t:g}" for t in ticks]
-    fig.update_xaxes(tickvals=ticks, ticktext=text, range=x_range, showgrid=True,
-                     tickangle=upright(text, PLOT_PX / cols * 0.9))
+    for key, ax in layout.items():  # every time axis, the empty panels' too
+        if key.startswith("xaxis"):
+            ax.update(tickvals=ticks, ticktext=text, range=x_range, showgrid=True,
+                      tickangle=upright(text, PLOT_PX / cols * 0.9))
     if single:
-        _n_row(fig, study, labels, summaries[codes[0]], kinds)
-        fig.update_xaxes(title_text=study.time_title, row=2, col=1)
+        traces += _n_row(study, labels, summaries[codes[0]], kinds)
+        layout["yaxis2"].update(_n_row_axis(study, labels))
+        layout["xaxis2"]["title"] = dict(text=study.time_title)
         height = 470
         margin = dict(l=80, r=20, t=40, b=82)
     else:
-        for a in fig.layout.annotations:  # subplot titles
-            a.font = dict(size=14)
         height = 330 * rows + 40
         margin = dict(l=70, r=20, t=60, b=82)
-    fig.update_layout(**base_layout(margin=margin, height=height, hovermode="closest",
-                                    legend=dict(orientation="h", yanchor="bottom", y=1.0 if single else 1.06,
-                                                xanchor="left", x=0, font=dict(size=13))))
+    layout.update(base_layout(margin=margin, height=height, hovermode="closest",
+                              legend=dict(orientation="h", yanchor="bottom", y=1.0 if single else 1.06,
+                                          xanchor="left", x=0, font=dict(size=13))))
+    if titles:
+        layout["annotations"] = titles
+    if shapes:
+        layout["shapes"] = shapes
     what = ("geometric mean ± 95% CI (t on logs)" if ctl["log"] else "mean ± 95% CI (t)") if stat == "mean" \
         else "median, IQR"
     pop = "; summaries of the chosen patients only" if ctl["patmode"] == "restrict" and state.patients else ""
@@ -652,7 +668,8 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
         pop += "; " + indiv_sample_text(sampled_arms)
     if imputed:
         pop += f"; {imputed_text(kinds, n_imp, n_all)}"
-        fig.update_layout(legend_title_text=f"{kinds}: {n_imp} of {n_all} values imputed ·")
+        layout["legend"]["title"] = dict(text=f"{kinds}: {n_imp} of {n_all} values imputed ·")
+    fig = go.Figure(data=traces, layout=layout)
     line = answer(fig, summaries) if answer is not None else None
     if line:
         pop += f"; {line}"
@@ -723,26 +740,30 @@ def log_ticks(values) -> list[float]:
     return [float(f"{t:.6g}") for t in inside]
 
 
-def _n_row(fig, study, labels, summ, kinds: str = "imputed"):
+def _n_row(study, labels, summ, kinds: str = "imputed") -> list[dict]:
     """The 'n at each visit' rows under the single-parameter plot (drop-outs show as smaller n; an n that
-    includes the sponsor's imputed values says how many)."""
-    ys = list(reversed(labels))
+    includes the sponsor's imputed values says how many): their traces, on the second panel."""
+    traces = []
     for arm in labels:
         s = summ[summ["ARM"] == arm]
         colour = study.arm_by_label[arm].colour
         k = s["n_imputed"] if "n_imputed" in s.columns else [0] * len(s)
-        fig.add_trace(go.Scatter(
-            x=s["TIME"], y=[arm] * len(s), text=[n_text(int(n), int(j), kinds) for n, j in zip(s["n"], k)],
+        traces.append(dict(
+            type="scatter", x=s["TIME"], y=[arm] * len(s), text=[n_text(int(n), int(j), kinds) for n, j in zip(s["n"], k)],
             mode="text", textfont=dict(size=13, color=colour), showlegend=False, name=f"n {arm}",
             customdata=[f"{study.time_word.capitalize()} {tm:g}{visit_suffix(study, tm)}" for tm in s["TIME"]],
-            hovertemplate=f"{arm}<br>%{{customdata}}: n = %{{text}}<extra></extra>",
-        ), row=2, col=1)
-    fig.update_yaxes(categoryorder="array", categoryarray=ys, row=2, col=1, showgrid=False, zeroline=False,
-                     # "n" in each arm's colour, in the legend's order: arm names here would run into the y-axis
-                     # title of the plot above (long names, and the narrow figure while presenting)
-                     tickvals=ys, ticktext=[f"<span style='color:{study.arm_by_label[a].colour}'>n</span>" for a in ys],
-                     tickfont=dict(size=13), fixedrange=True,
-                     range=[-0.6, len(ys) - 0.4])
+            hovertemplate=f"{arm}<br>%{{customdata}}: n = %{{text}}<extra></extra>", **panel_refs(2)))
+    return traces
+
+
+def _n_row_axis(study, labels) -> dict:
+    """The n rows' y axis: one row per arm, in the legend's order."""
+    ys = list(reversed(labels))
+    # "n" in each arm's colour: arm names here would run into the y-axis title of the plot above (long names,
+    # and the narrow figure while presenting)
+    return dict(categoryorder="array", categoryarray=ys, showgrid=False, zeroline=False, tickvals=ys,
+                ticktext=[f"<span style='color:{study.arm_by_label[a].colour}'>n</span>" for a in ys],
+                tickfont=dict(size=13), fixedrange=True, range=[-0.6, len(ys) - 0.4])
 
 
 # -- the summary table -----------------------------------------------------------------------
@@ -1185,7 +1206,8 @@ def add_answer(fig, study, state, ctl: dict, sctl: dict, res: dict, summ: pd.Dat
             x=[xb - tick, xb, xb, xb - tick], y=[y_ref, y_ref, y, y], mode="lines",
             line=dict(color=colour, width=2.4, dash=arm_dash(study, c.arm)), hoverinfo="skip", showlegend=False,
             name=f"{c.arm} − {ref_label}", meta={"role": "answer-bracket", "arm": c.arm, "p": c.p_value},
-        ), row=1, col=1)
+            xaxis="x", yaxis="y",  # the main panel
+        ))
         text = answer_text(c, d, unit)
         texts += [c.arm, text]
         fig.add_annotation(

@@ -96,6 +96,28 @@ def test_x_labels_are_upright_only_when_they_fit():
     assert upright(["Screening visit"] * 30, PLOT_PX) is None
 
 
+def test_subplot_grid_is_make_subplots_grid_and_a_new_copy_each_time():
+    """The figures built as dicts take their panels' axes and title positions from make_subplots once (cached):
+    the same domains and anchors, and a layout a figure may change without changing the next figure's."""
+    from plotly.subplots import make_subplots
+
+    from components.theme import axis_key, panel_refs, subplot_grid
+
+    axes, titles = subplot_grid(2, 3, horizontal_spacing=0.09, vertical_spacing=0.17)
+    ref = make_subplots(rows=2, cols=3, horizontal_spacing=0.09, vertical_spacing=0.17,
+                        subplot_titles=list("ABCDEF")).layout
+    assert axes["xaxis5"]["domain"] == list(ref.xaxis5.domain) and axes["yaxis5"]["domain"] == list(ref.yaxis5.domain)
+    assert axes["xaxis5"]["anchor"] == "y5" and axes[axis_key("y", 5)]["anchor"] == "x5"
+    assert titles == [(a.x, a.y) for a in ref.annotations]
+    assert panel_refs(1) == {"xaxis": "x", "yaxis": "y"} and panel_refs(5) == {"xaxis": "x5", "yaxis": "y5"}
+    axes["xaxis"]["range"] = [0, 1]
+    axes["yaxis"]["domain"][0] = 0.5
+    again, _ = subplot_grid(2, 3, horizontal_spacing=0.09, vertical_spacing=0.17)
+    assert "range" not in again["xaxis"] and again["yaxis"]["domain"] == list(ref.yaxis.domain)
+    shared, _ = subplot_grid(2, 1, shared_xaxes=True, row_heights=(0.7, 0.3), vertical_spacing=0.04)
+    assert shared["xaxis"]["matches"] == "x2" and shared["xaxis"]["showticklabels"] is False
+
+
 def test_the_template_carries_defaults_for_the_trace_types_drawn_only(cb, study):
     """plotly_white has trace defaults for 24 types, re-read on every redraw; the app's template keeps those of
     the types its figures draw, unchanged."""

@@ -26,7 +26,6 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from plotly.subplots import make_subplots
 
 from analysis import codegen, explain
 from analysis.between import BetweenArms, change_frame, compare_arms
@@ -38,7 +37,8 @@ from components.markup import static
 from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
 from components.textfit import clip
-from components.theme import arm_symbol, base_layout, graph_config, message_figure, stamp
+from components.theme import (arm_symbol, axis_key, base_layout, graph_config, message_figure, panel_refs, stamp,
+                              subplot_grid)
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -483,37 +483,41 @@ def outline_on(fill: str) -> str:
     return "#8a8a8a" if lum < 0.03 else "#1f2933"
 
 
-def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], annot: str, log: bool,
-                 row=None, col=None, grid=False, summarise=False) -> tuple[float, float] | None:
-    """Boxes, points, paired lines, highlights and brackets of one subset. Returns the y range (display space)."""
-    rc = dict(row=row, col=col) if row is not None else {}
+def _draw_subset(traces: list, study, res: SubsetAnalysis, highlight: tuple[str, ...], annot: str, log: bool,
+                 refs: dict | None = None, grid=False, large: bool | None = None,
+                 legend=True) -> tuple[float, float] | None:
+    """Boxes, points, paired lines, highlights and brackets of one subset, appended to ``traces`` as plain
+    dicts on the axes ``refs`` (a grid's panel). ``large``: boxes from quartiles, no points (None: decided by
+    the subset's size); ``legend``: the chosen patients' entry is in the legend. Returns the y range (display
+    space)."""
+    rc = refs or {}
     unit = unit_text(study, res.code)
     va, vb = res.visit_a, res.visit_b
-    la, lb = study.visit_label(va), study.visit_label(vb)
     vals = res.values
     if log:
         vals = vals[vals["AVAL"] > 0]
     sc = _Scale(log)
-    large = summarise or is_large(res)
+    large = is_large(res) if large is None else large
     # the values drawn, which set the y range and the brackets: with aggregated boxes, those within the
     # whiskers and the chosen patients' (outliers are not drawn)
     drawn = _within_whiskers(vals, highlight) if large else vals
     ys_all = drawn["AVAL"].to_numpy(float)
     ys_all = np.log10(ys_all) if log else ys_all
+    arm_of, time_of = vals["ARM"].to_numpy(), vals["TIME"].to_numpy(float)
+    cells = {(arm, v): vals[(arm_of == arm) & (time_of == v)] for arm in res.arms for v in (va, vb)}  # each once
     for i, arm in enumerate(res.arms):
         a = study.arm_by_label[arm]
         pos = {va: i - BOX_OFFSET, vb: i + BOX_OFFSET}
         for v, fill, tag in ((va, a.light, "1"), (vb, a.colour, "2")):
-            d = vals[(vals["ARM"] == arm) & (vals["TIME"] == v)]
+            d = cells[(arm, v)]
             # always our own quartiles (type 7) and whiskers: plotly's quartile method differs from the table's;
             # the individual values are drawn as their own points below
             data = box_summary(d["AVAL"], pos[v])
-            fig.add_trace(go.Box(
-                **data, name=f"{arm} · {study.visit_label(v)}",
+            traces.append(dict(
+                type="box", **data, name=f"{arm} · {study.visit_label(v)}",
                 fillcolor=fill, line=dict(color=a.colour if tag == "1" else outline_on(a.colour), width=1.6),
                 marker=dict(color=a.colour), boxpoints=False, width=BOX_WIDTH, showlegend=False,
-                legendgroup=arm, hoverinfo="y", meta={"role": "box", "arm": arm, "visit": v, "n": len(d)},
-            ), **rc)
+                legendgroup=arm, hoverinfo="y", meta={"role": "box", "arm": arm, "visit": v, "n": len(d)}, **rc))
         if large:
             continue
         # Paired lines: one segment per patient with both values (None separates segments).
@@ -525,22 +529,21 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             j = _jitter(s.USUBJID)
             lx += [pos[va] + j, pos[vb] + j, None]
             ly += [s.a, s.b, None]
-        fig.add_trace(go.Scatter(
-            x=lx, y=ly, mode="lines", line=dict(color=a.colour, width=1), opacity=0.45, hoverinfo="skip",
-            showlegend=False, meta={"role": "pairs", "arm": arm, "subjects": p["USUBJID"].tolist()},
-        ), **rc)
+        traces.append(dict(
+            type="scatter", x=lx, y=ly, mode="lines", line=dict(color=a.colour, width=1), opacity=0.45,
+            hoverinfo="skip", showlegend=False, meta={"role": "pairs", "arm": arm, "subjects": p["USUBJID"].tolist()},
+            **rc))
         for v, tag in ((va, "1"), (vb, "2")):
-            d = vals[(vals["ARM"] == arm) & (vals["TIME"] == v)]
-            fig.add_trace(go.Scatter(
-                x=[pos[v] + _jitter(u) for u in d["USUBJID"]], y=d["AVAL"].tolist(), mode="markers",
+            d = cells[(arm, v)]
+            traces.append(dict(
+                type="scatter", x=[pos[v] + _jitter(u) for u in d["USUBJID"]], y=d["AVAL"].tolist(), mode="markers",
                 marker=dict(size=6 if grid else 8, color=a.light if tag == "1" else a.colour,
                             symbol=arm_symbol(study, arm),  # the arm's marker shape, as on every page
                             line=dict(color=a.colour if tag == "1" else "#ffffff", width=1)),
                 customdata=[[u, study.visit_label(v), arm] for u in d["USUBJID"]],
                 hovertemplate=f"%{{customdata[0]}}<br>%{{customdata[1]}} · %{{customdata[2]}}<br>"
                               f"%{{y:.2f}} {unit}<extra></extra>",
-                showlegend=False, meta={"role": "points", "arm": arm, "visit": v},
-            ), **rc)
+                showlegend=False, meta={"role": "points", "arm": arm, "visit": v}, **rc))
     # Highlighted patients (global patient filter): thick line, outlined markers, label.
     arm_idx = {a: i for i, a in enumerate(res.arms)}
     hx, hy, ht, hc, lxs, lys = [], [], [], [], [], []
@@ -562,17 +565,15 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
             lys += [pts[0][1], pts[1][1], None]
     chosen = [u for u in highlight if u in set(vals["USUBJID"])]
     if chosen:
-        fig.add_trace(go.Scatter(x=lxs, y=lys, mode="lines", line=dict(color="#111111", width=2.5),
-                                 hoverinfo="skip", showlegend=False,
-                                 meta={"role": "highlight-lines", "subjects": chosen}), **rc)
-        fig.add_trace(go.Scatter(
-            x=hx, y=hy, mode="markers+text", text=ht, textposition="middle right",
+        traces.append(dict(type="scatter", x=lxs, y=lys, mode="lines", line=dict(color="#111111", width=2.5),
+                           hoverinfo="skip", showlegend=False, meta={"role": "highlight-lines", "subjects": chosen},
+                           **rc))
+        traces.append(dict(
+            type="scatter", x=hx, y=hy, mode="markers+text", text=ht, textposition="middle right",
             textfont=dict(size=13, color="#111111"),
             marker=dict(size=11 if grid else 13, color="#ffd400", symbol="diamond", line=dict(color="#111111", width=2)),
             customdata=hc, hovertemplate=f"%{{customdata[0]}} (chosen)<br>%{{customdata[1]}}<br>%{{y:.2f}} {unit}<extra></extra>",
-            name="Chosen patients", showlegend=not grid or (row == 1 and col == 1),
-            meta={"role": "highlight", "subjects": chosen},
-        ), **rc)
+            name="Chosen patients", showlegend=legend, meta={"role": "highlight", "subjects": chosen}, **rc))
     if not len(ys_all):
         return None
     lo, hi = float(ys_all.min()), float(ys_all.max())
@@ -582,12 +583,13 @@ def _draw_subset(fig, study, res: SubsetAnalysis, highlight: tuple[str, ...], an
 
     def bracket(x0, x1, y, text, meta):
         tick = 0.025 * span
-        fig.add_trace(go.Scatter(x=[x0, x0, x1, x1], y=[sc.back(y - tick), sc.back(y), sc.back(y), sc.back(y - tick)],
-                                 mode="lines", line=dict(color="#3e4c59", width=1.3), hoverinfo="skip",
-                                 showlegend=False, meta={"role": "bracket", **meta}), **rc)
-        fig.add_trace(go.Scatter(x=[(x0 + x1) / 2], y=[sc.back(y + 0.045 * span)], mode="text", text=[text],
-                                 textfont=dict(size=fs, color="#1f2933"), hoverinfo="skip", showlegend=False,
-                                 meta={"role": "bracket-label", **meta}), **rc)
+        traces.append(dict(type="scatter", x=[x0, x0, x1, x1],
+                           y=[sc.back(y - tick), sc.back(y), sc.back(y), sc.back(y - tick)], mode="lines",
+                           line=dict(color="#3e4c59", width=1.3), hoverinfo="skip", showlegend=False,
+                           meta={"role": "bracket", **meta}, **rc))
+        traces.append(dict(type="scatter", x=[(x0 + x1) / 2], y=[sc.back(y + 0.045 * span)], mode="text",
+                           text=[text], textfont=dict(size=fs, color="#1f2933"), hoverinfo="skip", showlegend=False,
+                           meta={"role": "bracket-label", **meta}, **rc))
 
     if annot == "within":
         for i, (arm, w) in enumerate(zip(res.arms, res.within)):
@@ -651,31 +653,32 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
 
 
 def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool, state=None) -> go.Figure:
-    fig = go.Figure()
-    yr = _draw_subset(fig, study, res, highlight, annot, log)
+    """One subset's boxes at the two timepoints per arm; built as plain dicts and validated once (theme)."""
+    traces: list[dict] = []
+    yr = _draw_subset(traces, study, res, highlight, annot, log)
     tickvals, ticktext = [], []
     for i, _arm in enumerate(res.arms):
         tickvals += [i - BOX_OFFSET, i + BOX_OFFSET]
         ticktext += [short_visit(study, res.visit_a), short_visit(study, res.visit_b)]
-    for i, arm in enumerate(res.arms):
-        fig.add_annotation(x=i, y=0, yref="paper", yshift=-34, yanchor="top", showarrow=False, text=f"<b>{arm}</b>",
-                           font=dict(size=15, color=study.arm_by_label[arm].colour))
+    annotations = [dict(x=i, y=0, yref="paper", yshift=-34, yanchor="top", showarrow=False, text=f"<b>{arm}</b>",
+                        font=dict(size=15, color=study.arm_by_label[arm].colour)) for i, arm in enumerate(res.arms)]
     unit = unit_text(study, res.code)
-    fig.update_layout(**base_layout(margin=dict(l=80, r=30, t=60, b=115), height=SINGLE_HEIGHT,
-                                    title=dict(text=clip(full_name(study, res.code), 110), x=0.01, y=0.98,
-                                               font=dict(size=17))))
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"))
-    fig.update_xaxes(tickvals=tickvals, ticktext=ticktext, range=[-0.6, len(res.arms) - 0.4], showgrid=False,
-                     zeroline=False, tickfont=dict(size=14))
-    fig.update_yaxes(title=dict(text=clip(short_name(study, res.code), 34) + (f" ({unit})" if unit else "")),
-                     type="log" if log else "linear", zeroline=False)
+    yaxis = dict(title=dict(text=clip(short_name(study, res.code), 34) + (f" ({unit})" if unit else "")),
+                 type="log" if log else "linear", zeroline=False)
     if yr:
-        fig.update_yaxes(range=list(yr))
+        yaxis["range"] = list(yr)
         if log:
-            fig.update_yaxes(tickvals=_log_ticks(*yr), tickformat="~g")
+            yaxis.update(tickvals=_log_ticks(*yr), tickformat="~g")
     if not len(res.values):
-        fig.add_annotation(text="No values in the filter at these timepoints", x=0.5, y=0.5, xref="paper",
-                           yref="paper", showarrow=False, font=dict(size=16))
+        annotations.append(dict(text="No values in the filter at these timepoints", x=0.5, y=0.5, xref="paper",
+                                yref="paper", showarrow=False, font=dict(size=16)))
+    layout = base_layout(margin=dict(l=80, r=30, t=60, b=115), height=SINGLE_HEIGHT,
+                         title=dict(text=clip(full_name(study, res.code), 110), x=0.01, y=0.98, font=dict(size=17)),
+                         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=1, xanchor="right"),
+                         xaxis=dict(tickvals=tickvals, ticktext=ticktext, range=[-0.6, len(res.arms) - 0.4],
+                                    showgrid=False, zeroline=False, tickfont=dict(size=14)),
+                         yaxis=yaxis, annotations=annotations)
+    fig = go.Figure(data=traces, layout=layout)
     stamp(fig, study, _method_caption(study, [res], annot), state=state)
     return fig
 
@@ -705,33 +708,35 @@ def arm_ticks(study, arms, panel_px: float) -> list[str]:
 
 
 def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log: bool, state=None) -> go.Figure:
+    """A panel per subset, GRID_COLS to a row; built as plain dicts and validated once (theme): through
+    add_trace(row, col) the 8-panel grid took ~300 ms at LSO-088 size."""
     n = len(results)
     summarise = grid_summarised(results)
     rows = max(1, math.ceil(n / GRID_COLS))
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    titles = [f"<b>{letters[k] if k < 26 else k + 1}</b>  {clip(short_name(study, r.code), 30)}"
-              for k, r in enumerate(results)]
-    fig = make_subplots(rows=rows, cols=GRID_COLS, subplot_titles=titles, horizontal_spacing=0.065,
-                        vertical_spacing=min(0.15, 80 / (rows * GRID_ROW_HEIGHT)) if rows > 1 else 0.1)
+    layout, at = subplot_grid(rows, GRID_COLS, horizontal_spacing=0.065,
+                              vertical_spacing=min(0.15, 80 / (rows * GRID_ROW_HEIGHT)) if rows > 1 else 0.1)
+    annotations = [dict(font=dict(size=15), showarrow=False, x=x, xanchor="center", xref="paper", y=y,
+                        yanchor="bottom", yref="paper",
+                        text=f"<b>{letters[k] if k < 26 else k + 1}</b>  {clip(short_name(study, r.code), 30)}")
+                   for k, (r, (x, y)) in enumerate(zip(results, at))]
+    traces: list[dict] = []
     for k, res in enumerate(results):
-        r, c = k // GRID_COLS + 1, k % GRID_COLS + 1
-        yr = _draw_subset(fig, study, res, highlight, annot, log, row=r, col=c, grid=True, summarise=summarise)
-        sub = fig.get_subplot(r, c)  # the panel's own axes: update_xaxes(row, col) searched all 30 each time
-        sub.xaxis.update(tickvals=list(range(len(res.arms))), ticktext=arm_ticks(study, res.arms, GRID_PANEL_PX),
-                         range=[-0.6, len(res.arms) - 0.4], tickangle=0, showgrid=False, zeroline=False,
-                         tickfont=dict(size=13))
-        sub.yaxis.update(title=dict(text=unit_text(study, res.code), font=dict(size=13)), tickfont=dict(size=13),
-                         type="log" if log else "linear", zeroline=False)
+        yr = _draw_subset(traces, study, res, highlight, annot, log, refs=panel_refs(k + 1), grid=True,
+                          large=summarise, legend=k == 0)
+        layout[axis_key("x", k + 1)].update(
+            tickvals=list(range(len(res.arms))), ticktext=arm_ticks(study, res.arms, GRID_PANEL_PX),
+            range=[-0.6, len(res.arms) - 0.4], tickangle=0, showgrid=False, zeroline=False, tickfont=dict(size=13))
+        yaxis = layout[axis_key("y", k + 1)]
+        yaxis.update(title=dict(text=unit_text(study, res.code), font=dict(size=13)), tickfont=dict(size=13),
+                     type="log" if log else "linear", zeroline=False)
         if yr:
-            sub.yaxis.update(range=list(yr))
+            yaxis["range"] = list(yr)
             if log:
-                sub.yaxis.update(tickvals=_log_ticks(*yr), tickformat="~g")
+                yaxis.update(tickvals=_log_ticks(*yr), tickformat="~g")
     for k in range(n, rows * GRID_COLS):  # the last row's empty cells: no empty frame
-        sub = fig.get_subplot(k // GRID_COLS + 1, k % GRID_COLS + 1)
-        sub.xaxis.visible = False
-        sub.yaxis.visible = False
-    for ann in fig.layout.annotations:
-        ann.font = dict(size=15)
+        layout[axis_key("x", k + 1)]["visible"] = False
+        layout[axis_key("y", k + 1)]["visible"] = False
     first = results[0] if results else None
     legend_txt = ""
     if first is not None:
@@ -739,16 +744,18 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
                       f"{study.visit_label(first.visit_b)}"
                       + ("; boxes from quartiles (points not drawn)." if summarise
                          else "; lines join each patient's two values."))
-    fig.add_annotation(text=legend_txt, xref="paper", yref="paper", x=0, y=1.0, yshift=46, xanchor="left",
-                       yanchor="bottom", showarrow=False, font=dict(size=13))
-    fig.update_layout(**base_layout(margin=dict(l=60, r=20, t=95, b=90), height=rows * GRID_ROW_HEIGHT + 120,
-                                    showlegend=bool(highlight)))
-    fig.update_layout(legend=dict(orientation="h", yref="container", y=1 - 40 / (rows * GRID_ROW_HEIGHT + 120), yanchor="middle", x=1, xanchor="right"))
+    annotations.append(dict(text=legend_txt, xref="paper", yref="paper", x=0, y=1.0, yshift=46, xanchor="left",
+                            yanchor="bottom", showarrow=False, font=dict(size=13)))
+    height = rows * GRID_ROW_HEIGHT + 120
+    layout.update(base_layout(margin=dict(l=60, r=20, t=95, b=90), height=height, showlegend=bool(highlight),
+                              legend=dict(orientation="h", yref="container", y=1 - 40 / height, yanchor="middle",
+                                          x=1, xanchor="right"),
+                              annotations=annotations))
+    fig = go.Figure(data=traces, layout=layout)
     stamp(fig, study, _method_caption(study, results, annot), state=state)
     return fig
 
 
-# -- layout -------------------------------------------------------------------------------
 def _label(text, for_id):
     return html.Label(text, htmlFor=for_id, className="filter-label")
 
@@ -942,7 +949,6 @@ CODE_INPUTS = [(FILTER_STORE, "data"), ("cmp-view", "value"), ("cmp-param", "val
 
 
 def register(app, study, cache):
-    codes_all = subset_codes(study)
     rows_of = param_slices(study.measurements)  # once: a slice per parameter instead of a mask per request
     figure_tools.register(app, "cmp", CODE_INPUTS, code=lambda *v: code_script(study, *v),
                           code_filename=lambda *v: f"{study.study_id}-comparison")

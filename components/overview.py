@@ -16,7 +16,7 @@ from components.export import csv_with_provenance
 from components.markup import static
 from components.shell import FILTER_STORE
 from components.tables import frame_table
-from components.theme import PLOT_PX, base_layout, graph_config, stamp, step_labels, upright
+from components.theme import PLOT_PX, base_layout, graph_config, stamp, step_labels, upright, window_band
 from data import filters as F
 from data import words as W
 
@@ -149,8 +149,7 @@ def design_figure(study, state: F.FilterState) -> go.Figure:
     last = max(study.visit_numbers or (0,))
     layout = base_layout(margin=dict(l=290, r=20, t=20, b=80))
     layout.update(
-        shapes=[dict(type="rect", x0=lo, x1=hi, xref="x", y0=0, y1=1, yref="y domain", fillcolor="#12263a",
-                     opacity=0.05, line=dict(width=0))],
+        shapes=[window_band(lo, hi, 0.05)],
         annotations=annotations,
         yaxis=dict(categoryorder="array", categoryarray=list(reversed(rows)), automargin=True),
         xaxis=dict(title=dict(text="Study week" if study.time_unit == "week" else

@@ -34,8 +34,8 @@ from components.markup import static
 from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
 from components.theme import TEMPLATE as BASE_TEMPLATE
-from components.theme import (PLOT_PX, base_layout, derived_template, graph_config, left_margin, message_figure, stamp,
-                              step_labels, upright)
+from components.theme import (PLOT_PX, axis_key, base_layout, derived_template, graph_config, left_margin,
+                              message_figure, panel_refs, stamp, step_labels, upright)
 from data import filters as F
 from data import words as W
 from data.blinding import is_blinded_view
@@ -323,9 +323,9 @@ class _Panels:
             self.domains.append((bottom, top))
             x, y = self.refs(r)
             # one time axis: every panel's x axis follows the bottom one (zoom and pan move all panels)
-            self.layout[f"xaxis{r if r > 1 else ''}"] = dict(anchor=y, domain=[0.0, 1.0],
+            self.layout[axis_key("x", r)] = dict(anchor=y, domain=[0.0, 1.0],
                                                              **({"matches": f"x{n}"} if r < n else {}))
-            self.layout[f"yaxis{r if r > 1 else ''}"] = dict(anchor=x, domain=[bottom, top])
+            self.layout[axis_key("y", r)] = dict(anchor=x, domain=[bottom, top])
             # the panel's title, left-aligned above it
             self.layout["annotations"].append(dict(
                 text=title, x=0, xanchor="left", xref="paper", y=top, yanchor="bottom", yref="paper",
@@ -335,13 +335,14 @@ class _Panels:
     @staticmethod
     def refs(r: int) -> tuple[str, str]:
         """The trace references of a row's axes ("x2", "y2")."""
-        return (f"x{r}", f"y{r}") if r > 1 else ("x", "y")
+        refs = panel_refs(r)
+        return refs["xaxis"], refs["yaxis"]
 
     def x(self, r: int) -> dict:
-        return self.layout[f"xaxis{r if r > 1 else ''}"]
+        return self.layout[axis_key("x", r)]
 
     def y(self, r: int) -> dict:
-        return self.layout[f"yaxis{r if r > 1 else ''}"]
+        return self.layout[axis_key("y", r)]
 
     def add(self, r: int, trace: dict):
         x, y = self.refs(r)

@@ -23,7 +23,8 @@ from components.markup import static
 from components import viewstate as V
 from components.shell import FILTER_STORE
 from components.tables import frame_table
-from components.theme import PLOT_PX, arm_symbol, base_layout, graph_config, left_margin, stamp, step_labels, upright
+from components.theme import (PLOT_PX, arm_symbol, base_layout, graph_config, left_margin, stamp, step_labels, upright,
+                              window_band)
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -403,8 +404,7 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
         ))
     w = _window(state, study)
     if w is not None:
-        shapes.append(dict(type="rect", x0=w[0], x1=w[1] + 1, xref="x", y0=0, y1=1, yref="y domain",
-                           fillcolor="#12263a", opacity=0.06, line=dict(width=0)))
+        shapes.append(window_band(w[0], w[1] + 1, 0.06))
         annotations.append(dict(x=(w[0] + w[1] + 1) / 2, y=1, yref="paper", yanchor="top", showarrow=False,
                                 text=f"onset window weeks {w[0]:g}–{w[1]:g}", font=dict(size=13, color="#12263a")))
     # Separators between arm groups.

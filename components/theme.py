@@ -129,6 +129,12 @@ def panel_refs(panel: int) -> dict:
     return {"xaxis": f"x{panel if panel > 1 else ''}", "yaxis": f"y{panel if panel > 1 else ''}"}
 
 
+def window_band(x0: float, x1: float, opacity: float) -> dict:
+    """The filter's time window as a band behind the plot, its full height (a layout shape)."""
+    return dict(type="rect", x0=x0, x1=x1, xref="x", y0=0, y1=1, yref="y domain", fillcolor="#12263a",
+                opacity=opacity, line=dict(width=0))
+
+
 MAX_LEFT_MARGIN = 420
 
 

@@ -15,7 +15,6 @@ No Dash imports here.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -90,7 +89,9 @@ def _type7(v, start, n, p: float) -> np.ndarray:
     lo = np.floor(h).astype(int)
     hi = np.minimum(lo + 1, n - 1)
     a, b = v[start + lo], v[start + hi]
-    return a + (h - lo) * (b - a)
+    t = h - lo
+    # numpy's own arithmetic (from the upper value when t >= 0.5): the same number to the last bit
+    return np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
 
 
 def summarise(df: pd.DataFrame, scale: str = "raw", arm_order=None, level: float = 0.95) -> pd.DataFrame:
@@ -99,12 +100,13 @@ def summarise(df: pd.DataFrame, scale: str = "raw", arm_order=None, level: float
     if df.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     v = scale_values(df, scale).to_numpy(float)
-    keep = np.isfinite(v)
-    v = v[keep]
+    time = df["TIME"].to_numpy(float)
+    # a row without a value, a time or an arm belongs to no group (as groupby leaves out missing keys)
+    keep = np.isfinite(v) & np.isfinite(time) & df["ARM"].notna().to_numpy()
+    v, time = v[keep], time[keep]
     if not len(v):
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     arm = df["ARM"].astype(str).to_numpy()[keep]
-    time = df["TIME"].to_numpy(float)[keep]
     # Whole-array group reductions: the same statistics as a loop over groups, much faster (the loop's
     # per-group quantile and t-quantile calls were most of an uncached trajectory view).
     arms, arm_i = np.unique(arm, return_inverse=True)  # sorted names: the order groupby(sort=True) gave

@@ -37,8 +37,8 @@ from components.markup import static
 from components.shell import FILTER_STORE, register_patient_click
 from components.tables import frame_table
 from components.textfit import clip
-from components.theme import (arm_symbol, axis_key, base_layout, graph_config, message_figure, panel_refs, stamp,
-                              subplot_grid)
+from components.theme import (arm_symbol, axis_key, base_layout, graph_config, message_figure, panel_refs,
+                              panel_titles, stamp, subplot_grid)
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -716,10 +716,8 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
     letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     layout, at = subplot_grid(rows, GRID_COLS, horizontal_spacing=0.065,
                               vertical_spacing=min(0.15, 80 / (rows * GRID_ROW_HEIGHT)) if rows > 1 else 0.1)
-    annotations = [dict(font=dict(size=15), showarrow=False, x=x, xanchor="center", xref="paper", y=y,
-                        yanchor="bottom", yref="paper",
-                        text=f"<b>{letters[k] if k < 26 else k + 1}</b>  {clip(short_name(study, r.code), 30)}")
-                   for k, (r, (x, y)) in enumerate(zip(results, at))]
+    annotations = panel_titles([f"<b>{letters[k] if k < 26 else k + 1}</b>  {clip(short_name(study, r.code), 30)}"
+                                for k, r in enumerate(results)], at, 15)
     traces: list[dict] = []
     for k, res in enumerate(results):
         yr = _draw_subset(traces, study, res, highlight, annot, log, refs=panel_refs(k + 1), grid=True,

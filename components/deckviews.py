@@ -512,7 +512,6 @@ def safety_view(study, page, part, state, values, link, title_only=False) -> Vie
     onset = "" if S._window(state, study) is None else f", onset weeks {state.weeks[0]:g}–{state.weeks[1]:g}"
     flag = f"subjects with {study.safety_flag} = Y" if study.safety_flag else "all subjects"
     notes = [f"Safety population: {flag} within the filter, N = {len(pop)}; {window}; {SA.ONSET_RULE}."]
-    colours = {a: study.arm_by_label[a].colour for a in labels}
     if part == "summary":
         table, _pop = S._summary(study, state)
         method = f"n (%) of subjects; each subject counts once per row. {SA.rules_text(S.rules(study))}"

@@ -34,8 +34,8 @@ from components.markup import static
 from components.safety import GRADE_COLOURS
 from components.shell import FILTER_STORE
 from components.theme import TEMPLATE as BASE_TEMPLATE
-from components.theme import (PLOT_PX, axis_key, base_layout, derived_template, graph_config, left_margin,
-                              message_figure, panel_refs, stamp, step_labels, upright)
+from components.theme import (PLOT_PX, WINDOW_COLOUR, axis_key, base_layout, derived_template, graph_config,
+                              left_margin, message_figure, panel_refs, stamp, step_labels, upright)
 from data import filters as F
 from data import words as W
 from data.blinding import is_blinded_view
@@ -324,7 +324,7 @@ class _Panels:
             x, y = self.refs(r)
             # one time axis: every panel's x axis follows the bottom one (zoom and pan move all panels)
             self.layout[axis_key("x", r)] = dict(anchor=y, domain=[0.0, 1.0],
-                                                             **({"matches": f"x{n}"} if r < n else {}))
+                                                 **({"matches": f"x{n}"} if r < n else {}))
             self.layout[axis_key("y", r)] = dict(anchor=x, domain=[bottom, top])
             # the panel's title, left-aligned above it
             self.layout["annotations"].append(dict(
@@ -467,10 +467,10 @@ def profile_figure(study, usubjid: str, lab_codes: list[str], group: str, state:
     lo, hi = state.weeks
     if (lo, hi) != F.full_window(study):
         for r in range(1, canvas.rows + 1):
-            canvas.shade(r, (lo, hi), None, "#12263a", 0.06)
+            canvas.shade(r, (lo, hi), None, WINDOW_COLOUR, 0.06)
         canvas.layout["annotations"].append(dict(
             text=f"filter window: {study.time_word}s {lo:g}–{hi:g}", x=(lo + hi) / 2, xref="x", y=1, yref="paper",
-            yshift=30, showarrow=False, font=dict(size=12, color="#12263a")))
+            yshift=30, showarrow=False, font=dict(size=12, color=WINDOW_COLOUR)))
     # The margins are set from the labels (left_margin) and the template never hides an overflowing tick label:
     # plotly then measures no label of the 20 axes on a redraw.
     left, fits = left_margin(canvas.category_labels())

@@ -23,8 +23,8 @@ from components.markup import static
 from components import viewstate as V
 from components.shell import FILTER_STORE
 from components.tables import frame_table
-from components.theme import (PLOT_PX, arm_symbol, base_layout, graph_config, left_margin, stamp, step_labels, upright,
-                              window_band)
+from components.theme import (PLOT_PX, WINDOW_COLOUR, arm_symbol, base_layout, graph_config, left_margin, stamp,
+                              step_labels, upright, window_band)
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -406,7 +406,8 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
     if w is not None:
         shapes.append(window_band(w[0], w[1] + 1, 0.06))
         annotations.append(dict(x=(w[0] + w[1] + 1) / 2, y=1, yref="paper", yanchor="top", showarrow=False,
-                                text=f"onset window weeks {w[0]:g}–{w[1]:g}", font=dict(size=13, color="#12263a")))
+                                text=f"onset window weeks {w[0]:g}–{w[1]:g}",
+                                font=dict(size=13, color=WINDOW_COLOUR)))
     # Separators between arm groups.
     for i, cat in enumerate(order):
         if cat.startswith("§") and i:

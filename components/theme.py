@@ -119,6 +119,12 @@ def subplot_grid(rows: int, cols: int, **spacing) -> tuple[dict, list[tuple[floa
     return grid["axes"], [tuple(t) for t in grid["titles"]]
 
 
+def panel_titles(texts, at, size: int) -> list[dict]:
+    """Titles centred above the panels (annotations), ``at`` as subplot_grid gives it."""
+    return [dict(font=dict(size=size), showarrow=False, text=text, x=x, xanchor="center", xref="paper", y=y,
+                 yanchor="bottom", yref="paper") for text, (x, y) in zip(texts, at)]
+
+
 def axis_key(kind: str, panel: int) -> str:
     """The layout key of a panel's x or y axis: panel 1 is "xaxis", panel 2 "xaxis2", ..."""
     return f"{kind}axis{panel if panel > 1 else ''}"
@@ -129,9 +135,12 @@ def panel_refs(panel: int) -> dict:
     return {"xaxis": f"x{panel if panel > 1 else ''}", "yaxis": f"y{panel if panel > 1 else ''}"}
 
 
+WINDOW_COLOUR = "#12263a"  # the filter's time window, shaded behind the time axes
+
+
 def window_band(x0: float, x1: float, opacity: float) -> dict:
     """The filter's time window as a band behind the plot, its full height (a layout shape)."""
-    return dict(type="rect", x0=x0, x1=x1, xref="x", y0=0, y1=1, yref="y domain", fillcolor="#12263a",
+    return dict(type="rect", x0=x0, x1=x1, xref="x", y0=0, y1=1, yref="y domain", fillcolor=WINDOW_COLOUR,
                 opacity=opacity, line=dict(width=0))
 
 

@@ -42,7 +42,7 @@ from components.markup import static
 from components.shell import FILTER_STORE, register_patient_click
 from components.textfit import clip, clip_lines, fit_title
 from components.theme import (PLOT_PX, arm_dash, arm_symbol, axis_key, base_layout, graph_config, panel_refs,
-                              stamp, subplot_grid, upright)
+                              panel_titles, stamp, subplot_grid, upright)
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -491,10 +491,8 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
         layout, at = subplot_grid(rows, cols, horizontal_spacing=0.09, vertical_spacing=0.17 if rows > 1 else 0.1)
         letters = "ABCDEF"
         per_panel = int(1160 / cols / 7.6)  # characters a panel title holds at 1280 px (14 px font)
-        titles = [dict(font=dict(size=14), showarrow=False,
-                       text=f"{letters[i]} · {clip(study.params[c].name, per_panel - 4)}",
-                       x=x, xanchor="center", xref="paper", y=y, yanchor="bottom", yref="paper")
-                  for i, (c, (x, y)) in enumerate(zip(codes, at))]
+        titles = panel_titles([f"{letters[i]} · {clip(study.params[c].name, per_panel - 4)}"
+                               for i, c in enumerate(codes)], at, 14)
     summaries = {}
     week_ticks = set()
     imputed = bool(ctl.get("imputed"))
@@ -749,8 +747,9 @@ def _n_row(study, labels, summ, kinds: str = "imputed") -> list[dict]:
         colour = study.arm_by_label[arm].colour
         k = s["n_imputed"] if "n_imputed" in s.columns else [0] * len(s)
         traces.append(dict(
-            type="scatter", x=s["TIME"], y=[arm] * len(s), text=[n_text(int(n), int(j), kinds) for n, j in zip(s["n"], k)],
-            mode="text", textfont=dict(size=13, color=colour), showlegend=False, name=f"n {arm}",
+            type="scatter", x=s["TIME"], y=[arm] * len(s),
+            text=[n_text(int(n), int(j), kinds) for n, j in zip(s["n"], k)], mode="text",
+            textfont=dict(size=13, color=colour), showlegend=False, name=f"n {arm}",
             customdata=[f"{study.time_word.capitalize()} {tm:g}{visit_suffix(study, tm)}" for tm in s["TIME"]],
             hovertemplate=f"{arm}<br>%{{customdata}}: n = %{{text}}<extra></extra>", **panel_refs(2)))
     return traces

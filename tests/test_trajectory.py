@@ -89,7 +89,8 @@ def test_effective_visit():
 
 def test_every_group_matches_a_per_group_computation():
     """The whole-array reductions give each arm × visit what numpy/scipy give that group alone: unsorted rows,
-    ties, a group of one, a group with a non-positive value (no geometric mean), arms not in name order."""
+    ties, a group of one, a group with a non-positive value (no geometric mean), arms not in name order, rows
+    without a time or an arm left out."""
     rng = np.random.default_rng(7)
     rows = []
     for arm, n_by_week in (("Zeta", {0: 7, 4: 1, 8: 12}), ("Alpha", {0: 5, 4: 9, 8: 2})):
@@ -98,6 +99,8 @@ def test_every_group_matches_a_per_group_computation():
             if arm == "Alpha" and week == 4:
                 vals[3] = -0.5
             rows += [{"ARM": arm, "TIME": float(week), "AVAL": float(v)} for v in vals]
+    # rows without a time or an arm belong to no group
+    rows += [{"ARM": "Zeta", "TIME": np.nan, "AVAL": 99.0}, {"ARM": None, "TIME": 0.0, "AVAL": 99.0}]
     df = pd.DataFrame(rows).sample(frac=1, random_state=3)
     summ = T.summarise(df, "raw", ["Zeta", "Alpha"])
     assert list(zip(summ["ARM"], summ["TIME"])) == [("Zeta", 0.0), ("Zeta", 4.0), ("Zeta", 8.0),
@@ -106,8 +109,8 @@ def test_every_group_matches_a_per_group_computation():
         v = df[(df["ARM"] == row["ARM"]) & (df["TIME"] == row["TIME"])]["AVAL"].to_numpy()
         assert row["n"] == len(v)
         assert row["mean"] == pytest.approx(v.mean(), rel=1e-12)
-        assert (row["q1"], row["median"], row["q3"]) == pytest.approx(tuple(np.quantile(v, [0.25, 0.5, 0.75])),
-                                                                       rel=1e-12)
+        # numpy's interpolation to the last bit: a value on a rounding boundary rounds as numpy's does
+        assert (row["q1"], row["median"], row["q3"]) == tuple(np.quantile(v, [0.25, 0.5, 0.75]))
         if len(v) == 1:
             assert np.isnan(row["sd"]) and np.isnan(row["ci_low"]) and np.isnan(row["gci_low"])
             assert row["gmean"] == pytest.approx(v[0])

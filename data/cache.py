@@ -346,7 +346,11 @@ class ResultCache:
                         self.waited += 1
                 else:
                     try:
-                        return self._compute(k, fn)
+                        # Shared between the look above and the claim? (whoever computed it shares it, then
+                        # releases its claim, so a late miss can win a free claim.) Look again first.
+                        value = self._shared_get(k) if token else None
+                        if value is None:
+                            return self._compute(k, fn)
                     finally:
                         self._release(k, token)
             if value is not None:

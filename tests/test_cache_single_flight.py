@@ -54,6 +54,31 @@ def test_a_view_missed_by_every_worker_at_once_is_computed_once(redis_url, monke
     assert not list(r.scan_iter(REDIS_PREFIX + "computing:*")), "the claim is released"
 
 
+def test_a_result_shared_between_the_miss_and_the_claim_is_not_computed_again(redis_url, monkeypatch):
+    """A worker that missed just before another shared the result and released its claim wins the free claim:
+    it reads the shared entry again before computing (the benchmark's burst of 24 clients saw two fits)."""
+    url, _ = redis_url
+    first, late = _hosts(url, monkeypatch, n=2)
+    calls = []
+
+    def model():
+        calls.append(1)
+        return {"estimate": -1.25, "n": 30}
+
+    assert first.get_or_compute("traj-stats", ["IGG", 48], model) == {"estimate": -1.25, "n": 30}
+    looked = []
+    shared_get = late._shared_get
+
+    def before_it_was_shared(k):  # the late worker's first look came before the first one shared it
+        looked.append(k)
+        return None if len(looked) == 1 else shared_get(k)
+
+    monkeypatch.setattr(late, "_shared_get", before_it_was_shared)
+    assert late.get_or_compute("traj-stats", ["IGG", 48], model) == {"estimate": -1.25, "n": 30}
+    assert len(calls) == 1, f"computed {len(calls)} times"
+    assert len(looked) == 2 and late.misses == 0
+
+
 def test_without_single_flight_each_worker_computes(redis_url, monkeypatch):
     url, _ = redis_url
     workers = _hosts(url, monkeypatch, wait=0)

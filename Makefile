@@ -92,7 +92,7 @@ bench: install-test $(VENV)/.installed-load browser redis nginx
 	$(PY) -m bench.run
 
 ## Regenerate the R reference values of the statistics tests (tests/r/ref_*.csv; needs R with nlme, lme4,
-## lmerTest, pbkrtest, exactRankTests: Debian r-base-core r-cran-*; about 6 minutes). `make test` reads the CSVs.
+## lmerTest, pbkrtest, numDeriv, exactRankTests: Debian r-base-core r-cran-*; about 6 minutes). `make test` reads the CSVs.
 r-reference: install
 	$(PY) tests/r/make_inputs.py
 	Rscript tests/r/reference.R

@@ -8,6 +8,8 @@ regenerates them with R; this test needs no R).
   nlme's optimum, 1e-4 relative).
 - Compound symmetry (random intercept): Kenward–Roger with the expected information vs pbkrtest
   (adjusted SE and df) and Satterthwaite vs lmerTest (df), to 1e-4.
+- Unstructured covariance (4–6 visits): Satterthwaite df, and so SAS's Kenward–Roger df of one
+  difference, vs numerical derivatives in R at the REML optimum, to DF_TOL.
 - Rank tests vs wilcox.test (conf.int = TRUE) and kruskal.test, to 1e-10, on LSO-088's comparisons
   and a grid with ties, zeros and n from 3 to 60; exactRankTests where R is exact.
 """
@@ -112,6 +114,31 @@ def test_compound_symmetry_kenward_roger_and_satterthwaite_match_pbkrtest_and_lm
             assert s.se == pytest.approx(r.SE, rel=1e-4)  # Satterthwaite: the unadjusted SE
             # SAS's KR (observed information): one-contrast df = Satterthwaite's, SE adjusted upwards
             assert o.df == pytest.approx(s.df, rel=1e-12) and o.se >= s.se * (1 - 1e-9)
+
+
+def test_unstructured_satterthwaite_df_matches_numerical_derivatives_in_r(mmrm_input):
+    """Unstructured covariance: Satterthwaite df vs R (numDeriv's Richardson derivatives of the REML
+    log-likelihood and of each difference's variance in SAS's UN(i,j) parameters, at the REML optimum). With
+    SAS's Kenward-Roger (observed information) one difference's df is Satterthwaite's, so this is also the df
+    the app shows by default. Four data sets of 4 to 6 visits, with drop-outs."""
+    ref = pd.read_csv(R / "ref_mmrm_un_satterthwaite.csv")
+    assert ref["DATASET"].nunique() >= 4 and len(ref) >= 30
+    for ds, rd in ref.groupby("DATASET"):
+        d = mmrm_input[mmrm_input["DATASET"] == ds]
+        last = float(d["AVISITN"].max())
+        sat = MM.fit_mmrm(d, ARMS[0], last, ARMS, structure="UN", fallback=False, df_method="satterthwaite")
+        sas = MM.fit_mmrm(d, ARMS[0], last, ARMS, structure="UN", fallback=False, df_method="kr")
+        assert sat.ok and sas.ok and sat.structure == sas.structure == "UN", (ds, sat.note, sas.note)
+        by, by_kr = ({(c.arm, c.visit): c for c in f.by_visit} for f in (sat, sas))
+        for r in rd.itertuples():
+            c = by[(r.ARM, r.AVISITN)]
+            assert abs(c.estimate - r.ESTIMATE) <= 1e-6 * r.SE, (ds, r.ARM, r.AVISITN, c.estimate, r.ESTIMATE)
+            assert c.se == pytest.approx(r.SE, rel=1e-6)  # Satterthwaite: the model-based SE
+            assert abs(c.df - r.DF) <= DF_TOL * r.DF, (ds, r.ARM, r.AVISITN, c.df, r.DF)
+            assert by_kr[(r.ARM, r.AVISITN)].df == pytest.approx(c.df, rel=1e-9), (ds, r.ARM, r.AVISITN)
+
+
+DF_TOL = 1e-5  # R's numerical derivatives agree to ~3e-7
 
 
 # -- rank tests ---------------------------------------------------------------------------------------

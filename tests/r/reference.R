@@ -3,10 +3,15 @@
 #   Rscript tests/r/reference.R        # after python tests/r/make_inputs.py
 #
 # Packages (Debian): r-base-core, r-cran-nlme, r-cran-lme4, r-cran-lmertest, r-cran-pbkrtest,
-# r-cran-exactranktests. Writes tests/r/ref_*.csv:
+# r-cran-numderiv, r-cran-exactranktests. Writes tests/r/ref_*.csv:
 #   ref_mmrm_gls.csv  nlme::gls REML fit per data set and covariance structure: REML log-likelihood
 #                     and every arm-vs-reference difference per visit (estimate, model-based SE)
 #   ref_mmrm_sigma.csv  the fitted T x T covariance of each of those fits
+#   ref_mmrm_un_satterthwaite.csv  unstructured model, up to 6 visits: Satterthwaite df of each difference
+#                     from numerical derivatives (numDeriv, Richardson) of the REML log-likelihood and of
+#                     the differences' variances in the T(T+1)/2 elements of the covariance (as SAS's
+#                     UN(i,j)); observed information, as SAS and lmerTest; at the REML optimum (nlme's,
+#                     polished by Newton steps on the same numerical derivatives)
 #   ref_mmrm_cs.csv   random-intercept (compound symmetry) model with lme4: Kenward-Roger adjusted
 #                     SE and df (pbkrtest), Satterthwaite df (lmerTest) of the same differences
 #   ref_signed_rank.csv, ref_rank_sum.csv, ref_kruskal.csv   wilcox.test(conf.int = TRUE) and
@@ -19,6 +24,7 @@ suppressPackageStartupMessages({
   library(lme4)
   library(lmerTest)
   library(pbkrtest)
+  library(numDeriv)
   library(exactRankTests)
 })
 here <- local({
@@ -35,7 +41,48 @@ mm <- read.csv(file.path(inp, "mmrm.csv"), stringsAsFactors = FALSE)
 arms_all <- c("Belimumab", "Ld-IL2", "Belimumab + Ld-IL2")
 structures <- c("UN", "TOEPH", "TOEP", "ARH1", "AR1", "CSH", "CS")
 gls_rows <- list()
+un_rows <- list()
 cs_rows <- list()
+
+# The REML log-likelihood of the GLS (up to a constant) and the fixed effects' covariance, as functions of
+# the unstructured covariance's elements theta = Sigma[i, j], i <= j (columns of lower.tri with the diagonal)
+un_model <- function(d, f, nv) {
+  X <- model.matrix(f, d)
+  y <- d$CHG
+  by <- split(seq_len(nrow(d)), d$USUBJID)
+  lt <- which(lower.tri(diag(nv), diag = TRUE))
+  sigma <- function(theta) {
+    S <- matrix(0, nv, nv)
+    S[lt] <- theta
+    S + t(S) - diag(diag(S))
+  }
+  pieces <- function(theta) {
+    S <- sigma(theta)
+    XtVX <- 0; XtVy <- 0; logdet <- 0; blocks <- list()
+    for (i in by) {
+      v <- d$IDX[i]
+      Vi <- chol2inv(chol(S[v, v, drop = FALSE]))
+      logdet <- logdet + as.numeric(determinant(S[v, v, drop = FALSE])$modulus)
+      Xi <- X[i, , drop = FALSE]
+      XtVX <- XtVX + t(Xi) %*% Vi %*% Xi
+      XtVy <- XtVy + t(Xi) %*% Vi %*% y[i]
+      blocks[[length(blocks) + 1]] <- list(i = i, Vi = Vi)
+    }
+    Phi <- chol2inv(chol(XtVX))
+    list(Phi = Phi, beta = Phi %*% XtVy, XtVX = XtVX, logdet = logdet, blocks = blocks)
+  }
+  list(X = X, lt = lt, pieces = pieces,
+       loglik = function(theta) {
+         p <- pieces(theta)
+         rss <- 0
+         for (b in p$blocks) {
+           r <- y[b$i] - X[b$i, , drop = FALSE] %*% p$beta
+           rss <- rss + as.numeric(t(r) %*% b$Vi %*% r)
+         }
+         -0.5 * (p$logdet + as.numeric(determinant(p$XtVX)$modulus) + rss)
+       },
+       variances = function(theta, idx) diag(pieces(theta)$Phi)[idx])
+}
 sig_rows <- list()
 for (ds in unique(mm$DATASET)) {
   d <- mm[mm$DATASET == ds, ]
@@ -75,6 +122,38 @@ for (ds in unique(mm$DATASET)) {
     }
     cf <- coef(fit)
     se <- sqrt(diag(vcov(fit)))
+    if (s == "UN" && nv <= 6) {
+      # Satterthwaite df = 2 V^2 / (g' A g): V = var of the difference, g its gradient in theta, A the
+      # inverse observed information (minus the REML log-likelihood's Hessian), all numerical. Steps of 1 %
+      # of each element, 4 Richardson rounds: numDeriv's default 10 % left Sigma not positive definite, and
+      # steps of 0.1 % or less were 1e-4 to 3e-2 off (rounding); at 1 % the df of a visit without missing
+      # values is n - p to 1e-6, as it must be. 12 visits (78 elements) would take minutes per Hessian:
+      # those fits are not in this file.
+      full <- names(which(table(d$USUBJID) == nv))[1]
+      S <- as.matrix(getVarCov(fit, individual = full))
+      um <- un_model(d, f, nv)
+      stopifnot(identical(colnames(um$X), names(cf)))
+      theta <- S[um$lt]
+      nd <- list(d = 1e-2, r = 4)
+      for (it in 1:5) {  # nlme stops ~1e-6 short of the optimum
+        step <- solve(hessian(um$loglik, theta, method.args = nd), grad(um$loglik, theta, method.args = nd))
+        theta <- theta - step
+        if (max(abs(step) / pmax(abs(theta), 1)) < 1e-10) break
+      }
+      A <- solve(-hessian(um$loglik, theta, method.args = nd))
+      idx <- grep(":ARM", names(cf))
+      V <- um$variances(theta, idx)
+      G <- jacobian(um$variances, theta, idx = idx, method.args = nd)
+      ddf <- 2 * V^2 / rowSums((G %*% A) * G)
+      est <- um$pieces(theta)$beta[idx]
+      for (j in seq_along(idx)) {
+        nm <- names(cf)[idx[j]]
+        k <- as.integer(sub(".*:ARM", "", nm))
+        un_rows[[length(un_rows) + 1]] <- data.frame(DATASET = ds, ARM = others[k],
+          AVISITN = as.numeric(sub("^VIS", "", sub(":ARM.*", "", nm))), ESTIMATE = num(est[j]),
+          SE = num(sqrt(V[j])), DF = num(ddf[j]))
+      }
+    }
     # the fitted T x T covariance (a subject with every visit), to evaluate the GLS at nlme's optimum
     full <- names(which(table(d$USUBJID) == nv))[1]
     S <- as.matrix(getVarCov(fit, individual = full))
@@ -110,6 +189,7 @@ for (ds in unique(mm$DATASET)) {
   }
 }
 fmt(do.call(rbind, gls_rows), "ref_mmrm_gls.csv")
+fmt(do.call(rbind, un_rows), "ref_mmrm_un_satterthwaite.csv")
 fmt(do.call(rbind, cs_rows), "ref_mmrm_cs.csv")
 fmt(do.call(rbind, sig_rows), "ref_mmrm_sigma.csv")
 
@@ -163,5 +243,6 @@ fmt(do.call(rbind, rs), "ref_rank_sum.csv")
 fmt(do.call(rbind, kw), "ref_kruskal.csv")
 writeLines(c(R.version.string, paste("nlme", packageVersion("nlme")), paste("lme4", packageVersion("lme4")),
              paste("lmerTest", packageVersion("lmerTest")), paste("pbkrtest", packageVersion("pbkrtest")),
+             paste("numDeriv", packageVersion("numDeriv")),
              paste("exactRankTests", packageVersion("exactRankTests"))), file.path(here, "ref_versions.txt"))
 cat("reference CSVs written to", here, "\n")

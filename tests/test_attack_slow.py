@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import runpy
 import socket
@@ -59,6 +60,12 @@ def test_production_config():
     assert cfg["worker_class"] == "gthread" and cfg["threads"] >= 4
     assert cfg["max_requests"] > 0 and 0 < cfg["max_requests_jitter"] < cfg["max_requests"]
     assert cfg["preload_app"] is True
+    # the preloaded objects are kept out of the workers' full garbage collections
+    try:
+        cfg["pre_fork"](None, None)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
     make = (ROOT / "Makefile").read_text()
     serve = make[make.index("serve-prod:"):].split("\n\n")[0]
     assert "-c gunicorn.conf.py" in serve

@@ -652,6 +652,17 @@ def _log_ticks(lo: float, hi: float) -> list[float]:
     return [v for v in vals if 10 ** lo <= v <= 10 ** hi]
 
 
+def _value_axis(yr, log: bool) -> dict:
+    """A subset's value axis: linear or log, the range of the values drawn (``yr``, display space, None when
+    nothing is drawn), 1-2-5 ticks on a log axis."""
+    axis = dict(type="log" if log else "linear", zeroline=False)
+    if yr:
+        axis["range"] = list(yr)
+        if log:
+            axis.update(tickvals=_log_ticks(*yr), tickformat="~g")
+    return axis
+
+
 def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool, state=None) -> go.Figure:
     """One subset's boxes at the two timepoints per arm; built as plain dicts and validated once (theme)."""
     traces: list[dict] = []
@@ -664,11 +675,7 @@ def single_figure(study, res: SubsetAnalysis, highlight, annot: str, log: bool, 
                         font=dict(size=15, color=study.arm_by_label[arm].colour)) for i, arm in enumerate(res.arms)]
     unit = unit_text(study, res.code)
     yaxis = dict(title=dict(text=clip(short_name(study, res.code), 34) + (f" ({unit})" if unit else "")),
-                 type="log" if log else "linear", zeroline=False)
-    if yr:
-        yaxis["range"] = list(yr)
-        if log:
-            yaxis.update(tickvals=_log_ticks(*yr), tickformat="~g")
+                 **_value_axis(yr, log))
     if not len(res.values):
         annotations.append(dict(text="No values in the filter at these timepoints", x=0.5, y=0.5, xref="paper",
                                 yref="paper", showarrow=False, font=dict(size=16)))
@@ -725,13 +732,8 @@ def grid_figure(study, results: list[SubsetAnalysis], highlight, annot: str, log
         layout[axis_key("x", k + 1)].update(
             tickvals=list(range(len(res.arms))), ticktext=arm_ticks(study, res.arms, GRID_PANEL_PX),
             range=[-0.6, len(res.arms) - 0.4], tickangle=0, showgrid=False, zeroline=False, tickfont=dict(size=13))
-        yaxis = layout[axis_key("y", k + 1)]
-        yaxis.update(title=dict(text=unit_text(study, res.code), font=dict(size=13)), tickfont=dict(size=13),
-                     type="log" if log else "linear", zeroline=False)
-        if yr:
-            yaxis["range"] = list(yr)
-            if log:
-                yaxis.update(tickvals=_log_ticks(*yr), tickformat="~g")
+        layout[axis_key("y", k + 1)].update(title=dict(text=unit_text(study, res.code), font=dict(size=13)),
+                                            tickfont=dict(size=13), **_value_axis(yr, log))
     for k in range(n, rows * GRID_COLS):  # the last row's empty cells: no empty frame
         layout[axis_key("x", k + 1)]["visible"] = False
         layout[axis_key("y", k + 1)]["visible"] = False

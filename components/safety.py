@@ -23,8 +23,8 @@ from components.markup import static
 from components import viewstate as V
 from components.shell import FILTER_STORE
 from components.tables import frame_table
-from components.theme import (PLOT_PX, WINDOW_COLOUR, arm_symbol, base_layout, graph_config, left_margin, stamp,
-                              step_labels, upright, window_band)
+from components.theme import (PLOT_PX, WINDOW_COLOUR, arm_symbol, base_layout, graph_config, hline, left_margin,
+                              stamp, step_labels, upright, window_band)
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -411,8 +411,7 @@ def timeline_figure(study, state, pop: pd.DataFrame, events: pd.DataFrame, dosin
     # Separators between arm groups.
     for i, cat in enumerate(order):
         if cat.startswith("§") and i:
-            shapes.append(dict(type="line", x0=0, x1=1, xref="x domain", y0=i - 0.5, y1=i - 0.5, yref="y",
-                               line=dict(color="#9aa5b1", width=1)))
+            shapes.append(hline(i - 0.5, dict(color="#9aa5b1", width=1)))
     # The same week axis on top: with 30+ rows the bottom axis is below a 720-px screen.
     traces.append(dict(type="scatter", x=[xmin, xmax], y=[subjects[0]] * 2, xaxis="x2", mode="markers",
                        marker=dict(opacity=0), hoverinfo="skip", showlegend=False))

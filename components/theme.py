@@ -135,6 +135,12 @@ def panel_refs(panel: int) -> dict:
     return {"xaxis": f"x{panel if panel > 1 else ''}", "yaxis": f"y{panel if panel > 1 else ''}"}
 
 
+def hline(y: float, line: dict, panel: int = 1) -> dict:
+    """A horizontal line across a panel's width at ``y`` (a layout shape, as add_hline draws it)."""
+    refs = panel_refs(panel)
+    return dict(type="line", x0=0, x1=1, xref=f"{refs['xaxis']} domain", y0=y, y1=y, yref=refs["yaxis"], line=line)
+
+
 WINDOW_COLOUR = "#12263a"  # the filter's time window, shaded behind the time axes
 
 

@@ -41,8 +41,8 @@ from components.export import csv_with_provenance
 from components.markup import static
 from components.shell import FILTER_STORE, register_patient_click
 from components.textfit import clip, clip_lines, fit_title
-from components.theme import (PLOT_PX, arm_dash, arm_symbol, axis_key, base_layout, graph_config, panel_refs,
-                              panel_titles, stamp, subplot_grid, upright)
+from components.theme import (PLOT_PX, arm_dash, arm_symbol, axis_key, base_layout, graph_config, hline,
+                              panel_refs, panel_titles, stamp, subplot_grid, upright)
 from data import blinding
 from data import filters as F
 from data import words as W
@@ -634,8 +634,7 @@ def trajectory_figure(study, state: F.FilterState, ctl: dict, answer=None) -> tu
             if vals:
                 yax.update(tickvals=vals, ticktext=[f"{v:g}" for v in vals])
         elif scale != "raw":
-            shapes.append(dict(type="line", x0=0, x1=1, xref=f"{refs['xaxis']} domain", y0=0, y1=0,
-                               yref=refs["yaxis"], line=dict(color="#52606d", width=1, dash="dash")))
+            shapes.append(hline(0, dict(color="#52606d", width=1, dash="dash"), panel))
     ticks = sorted(week_ticks)
     x_range = [lo_w - 2.2, hi_w + (5 if highlighted else 2.2)]
     text = [f"{t:g}" for t in ticks]
